@@ -1,0 +1,329 @@
+"""The event union: the wire contract every adapter, bridge and client relies on.
+
+Rules: each event is a frozen pydantic model with a `type` literal and the run-wide envelope
+(`seq`, `run_id`, `agent`, `timestamp`). Changes are additive only; a rename is a new major
+`SCHEMA_VERSION`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeAlias
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
+
+from ._errors import DecodeError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "ApprovalRequested",
+    "Done",
+    "DoneStatus",
+    "ErrorInfo",
+    "Event",
+    "EventBase",
+    "Handoff",
+    "MessageOutput",
+    "ReasoningDelta",
+    "ReasoningOutput",
+    "TextDelta",
+    "ToolArgumentsDelta",
+    "ToolCallStarted",
+    "ToolCalled",
+    "ToolOutput",
+    "Usage",
+    "UsageUpdated",
+    "event_json_schema",
+    "parse_event",
+]
+
+SCHEMA_VERSION = "1.0"
+"""Version of the event schema: the major part changes only when a wire name changes."""
+
+
+class _Model(BaseModel):
+    """Wire rules shared by every model: frozen, no unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EventBase(_Model):
+    """Fields every event carries: its `type` tag and the run-wide envelope."""
+
+    type: str
+    """The event's tag; each event class fixes it to one literal."""
+    seq: int = Field(ge=0)
+    """Position in the stream: 0 for the first event, one more for each next one."""
+    run_id: str
+    """Identifies the stream; the same for every event of one run."""
+    agent: str | None = None
+    """Name of the agent that was active when the event happened."""
+    timestamp: int = Field(ge=0)
+    """When the event was emitted, in milliseconds since the Unix epoch."""
+
+
+class Usage(_Model):
+    """Token and request counts of a run, cumulative."""
+
+    requests: int = 0
+    """Model calls made."""
+    input_tokens: int = 0
+    """Tokens sent to the model."""
+    output_tokens: int = 0
+    """Tokens the model produced."""
+    total_tokens: int = 0
+    """Input plus output tokens."""
+
+
+class ErrorInfo(_Model):
+    """Why a run did not complete."""
+
+    type: str
+    """What happened: the exception's class name, e.g. `MaxTurnsExceeded` or `IdleTimeoutError`."""
+    message: str
+    """A message safe to show a client; internal exception text only when the caller opted in."""
+
+
+class TextDelta(EventBase):
+    """A fragment of assistant text, in order; joined, the fragments of a message are its text."""
+
+    type: Literal["text_delta"] = "text_delta"
+    """The event's tag."""
+    delta: str
+    """The new text."""
+    message_id: str | None = None
+    """Identifies the message the text belongs to, when the model says."""
+
+
+class MessageOutput(EventBase):
+    """An assistant message is complete."""
+
+    type: Literal["message_output"] = "message_output"
+    """The event's tag."""
+    text: str
+    """The whole text of the message."""
+    message_id: str | None = None
+    """Identifies the message; matches the `message_id` of its `text_delta` events."""
+
+
+class ReasoningDelta(EventBase):
+    """A fragment of the model's reasoning (its summary or its reasoning text)."""
+
+    type: Literal["reasoning_delta"] = "reasoning_delta"
+    """The event's tag."""
+    delta: str
+    """The new reasoning text."""
+    reasoning_id: str | None = None
+    """Identifies the reasoning item the text belongs to."""
+
+
+class ReasoningOutput(EventBase):
+    """A reasoning item is complete."""
+
+    type: Literal["reasoning_output"] = "reasoning_output"
+    """The event's tag."""
+    text: str
+    """The reasoning text (summary parts joined by blank lines); empty when the model hid it."""
+    reasoning_id: str | None = None
+    """Identifies the reasoning item; matches its `reasoning_delta` events."""
+
+
+class ToolCallStarted(EventBase):
+    """The model has begun a tool call; its arguments follow as `tool_arguments_delta` events."""
+
+    type: Literal["tool_call_started"] = "tool_call_started"
+    """The event's tag."""
+    call_id: str
+    """Identifies the call; the same in every event about it."""
+    name: str
+    """The tool's name."""
+
+
+class ToolArgumentsDelta(EventBase):
+    """A fragment of a tool call's JSON arguments as the model writes them."""
+
+    type: Literal["tool_arguments_delta"] = "tool_arguments_delta"
+    """The event's tag."""
+    call_id: str
+    """The call the arguments belong to."""
+    delta: str
+    """The new text of the arguments; joined, the fragments are the `arguments` of `tool_called`."""
+
+
+class ToolCalled(EventBase):
+    """The model's tool call is complete and the tool is about to run."""
+
+    type: Literal["tool_called"] = "tool_called"
+    """The event's tag."""
+    call_id: str
+    """Identifies the call."""
+    name: str
+    """The tool's name (for hosted tools, the kind of call, e.g. `web_search_call`)."""
+    arguments: str
+    """The arguments as the raw JSON string the model wrote."""
+
+
+class ToolOutput(EventBase):
+    """A tool returned."""
+
+    type: Literal["tool_output"] = "tool_output"
+    """The event's tag."""
+    call_id: str
+    """The call this is the output of."""
+    output: JsonValue = None
+    """The tool's result as JSON (objects that are not JSON become their string form)."""
+    name: str | None = None
+    """The tool's name, when the call was seen in this stream."""
+
+
+class Handoff(EventBase):
+    """Control passed from one agent to another (one event per handoff)."""
+
+    type: Literal["handoff"] = "handoff"
+    """The event's tag."""
+    from_agent: str
+    """The agent that handed off."""
+    to_agent: str
+    """The agent that now runs; the next events carry it as `agent`."""
+    call_id: str | None = None
+    """The model's call that asked for the handoff."""
+
+
+class ApprovalRequested(EventBase):
+    """A tool call waits for a human's approval; the run pauses until it is given."""
+
+    type: Literal["approval_requested"] = "approval_requested"
+    """The event's tag."""
+    call_id: str
+    """The call that waits."""
+    name: str
+    """The tool's name."""
+    arguments: str
+    """The call's arguments as the raw JSON string."""
+    kind: Literal["function", "mcp"] = "function"
+    """`function` for a tool with `needs_approval`, `mcp` for a hosted MCP approval request."""
+
+
+class UsageUpdated(EventBase):
+    """A model call finished; the run's usage so far."""
+
+    type: Literal["usage_updated"] = "usage_updated"
+    """The event's tag."""
+    usage: Usage
+    """Cumulative usage of the run up to this model call."""
+
+
+DoneStatus: TypeAlias = Literal["completed", "error", "cancelled", "timeout"]
+"""How a run ended."""
+
+
+class Done(EventBase):
+    """The last event of every stream, exactly once, whatever happened."""
+
+    type: Literal["done"] = "done"
+    """The event's tag."""
+    status: DoneStatus
+    """`completed`, `error`, `cancelled` (the stream was closed), or `timeout` (idle timeout)."""
+    final_output: JsonValue = None
+    """The run's final output as JSON; null unless the run completed."""
+    last_agent: str | None = None
+    """The agent that was running last."""
+    usage: Usage = Usage()
+    """Usage of the whole run, as far as it is known."""
+    error: ErrorInfo | None = None
+    """Why the run failed or timed out; null when it completed or was cancelled."""
+    partial_text: str | None = None
+    """Text of the message in progress when the run ended early; null when none was."""
+    pending_approvals: tuple[str, ...] = ()
+    """Call ids still waiting for approval (see `approval_requested`); empty when none are."""
+
+
+Event: TypeAlias = Annotated[
+    TextDelta
+    | MessageOutput
+    | ReasoningDelta
+    | ReasoningOutput
+    | ToolCallStarted
+    | ToolArgumentsDelta
+    | ToolCalled
+    | ToolOutput
+    | Handoff
+    | ApprovalRequested
+    | UsageUpdated
+    | Done,
+    Field(discriminator="type"),
+]
+"""Any agentstream event; `type` tells which."""
+
+_EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+EVENT_TYPES: frozenset[str] = frozenset(
+    cls.model_fields["type"].default
+    for cls in (
+        TextDelta,
+        MessageOutput,
+        ReasoningDelta,
+        ReasoningOutput,
+        ToolCallStarted,
+        ToolArgumentsDelta,
+        ToolCalled,
+        ToolOutput,
+        Handoff,
+        ApprovalRequested,
+        UsageUpdated,
+        Done,
+    )
+)
+"""Every `type` tag this version knows."""
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for item in error.errors(include_input=False, include_url=False)[:5]:
+        loc = ".".join(str(p) for p in item["loc"])
+        parts.append(f"{loc}: {item['msg']}" if loc else item["msg"])
+    return "; ".join(parts)
+
+
+def _snippet(data: object) -> str:
+    text = repr(data)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def parse_event(data: str | bytes | bytearray | Mapping[str, Any]) -> Event:
+    """Turn JSON text, JSON bytes, or a mapping into a typed event.
+
+    Raises:
+        DecodeError: the input is not JSON, has no known `type`, or has missing or wrong fields.
+
+    """
+    if isinstance(data, Mapping):
+        obj: object = data
+    elif isinstance(data, (str, bytes, bytearray)):
+        try:
+            obj = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DecodeError(f"invalid JSON ({exc}) in {_snippet(data)}") from None
+    else:
+        raise DecodeError(f"expected str, bytes or a mapping, got {type(data).__name__}")
+    if not isinstance(obj, dict):
+        raise DecodeError(f"an event is a JSON object, got {type(obj).__name__}")
+    tag = obj.get("type")
+    if not isinstance(tag, str):
+        raise DecodeError("the event has no string 'type' field")
+    if tag not in EVENT_TYPES:
+        raise DecodeError(f"unknown event type {_snippet(tag)}")
+    try:
+        return _EVENT_ADAPTER.validate_python(obj)
+    except ValidationError as exc:
+        raise DecodeError(f"invalid {tag!r} event: {_describe(exc)}") from None
+
+
+def event_json_schema() -> dict[str, Any]:
+    """Return the JSON Schema of the event union, for clients in other languages."""
+    schema = _EVENT_ADAPTER.json_schema(mode="serialization")
+    schema["title"] = "agentstream event"
+    schema["$comment"] = f"agentstream event schema version {SCHEMA_VERSION}"
+    schema["x-schema-version"] = SCHEMA_VERSION
+    return schema

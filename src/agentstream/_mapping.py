@@ -1,0 +1,378 @@
+"""From the SDK's stream events to agentstream drafts: the one place that knows the SDK's shapes.
+
+A *draft* is an event without its envelope: the event class, its payload, and the agent that was
+active. `normalize()` turns drafts into events once buffering has decided how to group them.
+The table in `docs/events.md` mirrors `RAW_MAPPING` and `ITEM_MAPPING` below; a test keeps the
+three in step with the SDK that is installed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from pydantic_core import to_jsonable_python
+
+from ._events import (
+    ApprovalRequested,
+    EventBase,
+    Handoff,
+    MessageOutput,
+    ReasoningDelta,
+    ReasoningOutput,
+    TextDelta,
+    ToolArgumentsDelta,
+    ToolCalled,
+    ToolCallStarted,
+    ToolOutput,
+    Usage,
+    UsageUpdated,
+)
+
+if TYPE_CHECKING:
+    from pydantic import JsonValue
+
+logger = logging.getLogger("agentstream")
+
+
+class Draft(NamedTuple):
+    """An event before its envelope is known."""
+
+    kind: type[EventBase]
+    """The event class to build."""
+    fields: dict[str, Any]
+    """The payload fields."""
+    agent: str | None
+    """The agent active when the SDK event arrived."""
+
+
+DELTA_KINDS: dict[type[EventBase], str] = {
+    TextDelta: "message_id",
+    ReasoningDelta: "reasoning_id",
+    ToolArgumentsDelta: "call_id",
+}
+"""Delta event classes that buffering may coalesce, with the field that keys a run of them."""
+
+RAW_MAPPING: dict[str, str] = {
+    "response.output_text.delta": "text_delta",
+    "response.refusal.delta": "text_delta (a refusal is the text the user sees)",
+    "response.output_item.added": "tool_call_started, for function and custom tool calls "
+    "(not for handoff calls, which surface as `handoff`)",
+    "response.function_call_arguments.delta": "tool_arguments_delta",
+    "response.custom_tool_call_input.delta": "tool_arguments_delta",
+    "response.reasoning_summary_text.delta": "reasoning_delta",
+    "response.reasoning_text.delta": "reasoning_delta",
+    "response.completed": "usage_updated (emitted once the SDK has counted the call)",
+}
+"""Raw Responses events that produce agentstream events; every other raw type is dropped."""
+
+RAW_DROPPED_REASON = (
+    "lifecycle markers and `.done` events repeat what the deltas and the run items already say; "
+    "hosted-tool progress (web/file search, code interpreter, image generation, MCP call "
+    "progress) is reported by the run items `tool_called`/`tool_output`; `response.failed`, "
+    "`response.incomplete` and `error` end the model call, and the SDK raises, which ends the "
+    "stream with `done`"
+)
+"""Why the other raw Responses events are dropped."""
+
+ITEM_MAPPING: dict[str, str] = {
+    "message_output_created": "message_output",
+    "tool_called": "tool_called",
+    "tool_output": "tool_output",
+    "tool_search_called": "tool_called (name `tool_search`)",
+    "tool_search_output_created": "tool_output (name `tool_search`)",
+    "handoff_requested": "dropped: the handoff is reported once, as `handoff`, when it happened",
+    "handoff_occured": "handoff",
+    "reasoning_item_created": "reasoning_output",
+    "mcp_approval_requested": "approval_requested (kind `mcp`)",
+    "mcp_approval_response": "dropped: it echoes the approval the caller gave",
+    "mcp_list_tools": "dropped: tool discovery is internal to the agent",
+}
+"""What each `RunItemStreamEvent` name becomes."""
+
+
+def field(obj: Any, name: str, default: Any = None) -> Any:
+    """Read `name` from a pydantic object, a dataclass, or a dict alike."""
+    if isinstance(obj, Mapping):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def to_json_value(value: Any) -> JsonValue:
+    """Convert a Python value to JSON data; what JSON cannot hold becomes its string form."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    try:
+        jsonable: JsonValue = to_jsonable_python(value, fallback=str)
+    except (TypeError, ValueError):
+        return str(value)
+    return jsonable
+
+
+def _arguments_text(raw: Any) -> str:
+    for name in ("arguments", "input"):
+        value = field(raw, name)
+        if isinstance(value, str):
+            return value
+    action = field(raw, "action")
+    if action is not None:
+        return json.dumps(to_json_value(action), ensure_ascii=False)
+    return "{}"
+
+
+def _message_text(raw: Any) -> str:
+    parts = []
+    for part in field(raw, "content", None) or ():
+        kind = field(part, "type")
+        if kind == "output_text":
+            parts.append(field(part, "text", "") or "")
+        elif kind == "refusal":
+            parts.append(field(part, "refusal", "") or "")
+    return "".join(parts)
+
+
+def _reasoning_text(raw: Any) -> str:
+    summary = [field(p, "text", "") or "" for p in field(raw, "summary", None) or ()]
+    if any(summary):
+        return "\n\n".join(summary)
+    content = [field(p, "text", "") or "" for p in field(raw, "content", None) or ()]
+    return "\n\n".join(content)
+
+
+def _handoff_tool_names(agent: Any) -> frozenset[str]:
+    names = set()
+    for handoff in field(agent, "handoffs", None) or ():
+        tool_name = field(handoff, "tool_name")
+        if isinstance(tool_name, str):
+            names.add(tool_name)
+            continue
+        agent_name = field(handoff, "name")
+        if isinstance(agent_name, str):
+            # An Agent listed directly gets the SDK's default handoff tool name.
+            from agents.handoffs import Handoff as SdkHandoff
+
+            names.add(SdkHandoff.default_tool_name(handoff))
+    return frozenset(names)
+
+
+def sdk_usage(usage: Any) -> Usage:
+    """Build a `Usage` from the SDK's `Usage` object (or anything with the same fields)."""
+    if usage is None:
+        return Usage()
+    return Usage(
+        requests=int(field(usage, "requests", 0) or 0),
+        input_tokens=int(field(usage, "input_tokens", 0) or 0),
+        output_tokens=int(field(usage, "output_tokens", 0) or 0),
+        total_tokens=int(field(usage, "total_tokens", 0) or 0),
+    )
+
+
+class Mapper:
+    """Turns SDK stream events into drafts, remembering what later events need.
+
+    It keeps: the active agent, tool call ids by item id (argument deltas name the item, not the
+    call), the names of calls, which calls are handoffs, and the text of the message in progress
+    (for `Done.partial_text`).
+    """
+
+    def __init__(self, agent: Any, usage_source: Callable[[], Any]) -> None:
+        self.agent: str | None = None
+        """Name of the active agent."""
+        self.partial_text: list[str] = []
+        """Text deltas of the message in progress."""
+        self._handoff_names: frozenset[str] = frozenset()
+        self._calls_by_item: dict[str, str] = {}
+        self._handoff_items: set[str] = set()
+        self._names: dict[str, str] = {}
+        self._usage_source = usage_source
+        self._usage_pending = False
+        self._set_agent(agent)
+        self._raw: dict[str, Callable[[Any], Draft | None]] = {
+            "response.output_text.delta": self._text_delta,
+            "response.refusal.delta": self._text_delta,
+            "response.output_item.added": self._item_added,
+            "response.function_call_arguments.delta": self._arguments_delta,
+            "response.custom_tool_call_input.delta": self._arguments_delta,
+            "response.reasoning_summary_text.delta": self._reasoning_delta,
+            "response.reasoning_text.delta": self._reasoning_delta,
+            "response.completed": self._completed,
+        }
+        self._items: dict[str, Callable[[Any], Draft | None]] = {
+            "message_output_created": self._message_output,
+            "tool_called": self._tool_called,
+            "tool_search_called": self._tool_called,
+            "tool_output": self._tool_output,
+            "tool_search_output_created": self._tool_output,
+            "handoff_occured": self._handoff,
+            "reasoning_item_created": self._reasoning_output,
+            "mcp_approval_requested": self._mcp_approval,
+        }
+
+    def _set_agent(self, agent: Any) -> None:
+        if agent is None:
+            return
+        self.agent = field(agent, "name")
+        try:
+            self._handoff_names = _handoff_tool_names(agent)
+        except Exception:  # a custom agent object: handoffs then surface as tool calls
+            logger.debug("could not read the handoffs of agent %r", self.agent, exc_info=True)
+            self._handoff_names = frozenset()
+
+    def map(self, event: Any) -> list[Draft]:
+        """Return the drafts for one SDK stream event (none for events that are dropped)."""
+        drafts: list[Draft] = []
+        if self._usage_pending:
+            # The SDK adds a call's usage after `response.completed`, before its next event.
+            self._usage_pending = False
+            drafts.append(self.usage_draft())
+        kind = field(event, "type")
+        handler: Callable[[Any], Draft | None] | None
+        if kind == "raw_response_event":
+            data = field(event, "data")
+            handler = self._raw.get(field(data, "type"))
+            payload = data
+        elif kind == "run_item_stream_event":
+            handler = self._items.get(field(event, "name"))
+            payload = field(event, "item")
+        elif kind == "agent_updated_stream_event":
+            self._set_agent(field(event, "new_agent"))
+            return drafts
+        else:
+            logger.debug("dropping an SDK stream event of unknown type %r", kind)
+            return drafts
+        if handler is not None:
+            draft = handler(payload)
+            if draft is not None:
+                drafts.append(draft)
+        return drafts
+
+    def finish(self) -> list[Draft]:
+        """Drafts owed at the end of the stream: the last usage update, if one is pending."""
+        if not self._usage_pending:
+            return []
+        self._usage_pending = False
+        return [self.usage_draft()]
+
+    def usage_draft(self) -> Draft:
+        """A `usage_updated` draft from the run's usage as the SDK counts it now."""
+        return Draft(UsageUpdated, {"usage": sdk_usage(self._usage_source())}, self.agent)
+
+    def _draft(self, event_class: type[EventBase], /, **fields: Any) -> Draft:
+        return Draft(event_class, fields, self.agent)
+
+    # Raw Responses events
+
+    def _text_delta(self, data: Any) -> Draft:
+        delta = field(data, "delta") or ""
+        self.partial_text.append(delta)
+        return self._draft(TextDelta, delta=delta, message_id=field(data, "item_id"))
+
+    def _item_added(self, data: Any) -> Draft | None:
+        item = field(data, "item")
+        if field(item, "type") not in ("function_call", "custom_tool_call"):
+            return None
+        item_id = field(item, "id")
+        call_id = field(item, "call_id") or item_id
+        name = field(item, "name") or ""
+        if name in self._handoff_names:
+            self._handoff_items.update(i for i in (item_id, call_id) if i)
+            return None
+        if not call_id:
+            return None
+        self._names[call_id] = name
+        if item_id:
+            self._calls_by_item[item_id] = call_id
+        self._calls_by_item[call_id] = call_id
+        return self._draft(ToolCallStarted, call_id=call_id, name=name)
+
+    def _arguments_delta(self, data: Any) -> Draft | None:
+        item_id = field(data, "item_id")
+        call_id = self._calls_by_item.get(item_id)
+        if call_id is None:
+            # Handoff calls, and calls whose start the model path did not announce: their
+            # arguments arrive whole in `tool_called` (or the call is the `handoff`).
+            return None
+        return self._draft(ToolArgumentsDelta, call_id=call_id, delta=field(data, "delta") or "")
+
+    def _reasoning_delta(self, data: Any) -> Draft:
+        return self._draft(
+            ReasoningDelta, delta=field(data, "delta") or "", reasoning_id=field(data, "item_id")
+        )
+
+    def _completed(self, data: Any) -> None:
+        self._usage_pending = True
+
+    # Run items
+
+    def _message_output(self, item: Any) -> Draft:
+        raw = field(item, "raw_item")
+        self.partial_text.clear()
+        return self._draft(MessageOutput, text=_message_text(raw), message_id=field(raw, "id"))
+
+    def _tool_called(self, item: Any) -> Draft:
+        raw = field(item, "raw_item")
+        call_id = field(raw, "call_id") or field(raw, "id") or ""
+        name = field(raw, "name") or field(raw, "type") or "tool"
+        if (
+            field(item, "type") == "tool_search_call_item"
+            or field(raw, "type") == "tool_search_call"
+        ):
+            name = "tool_search"
+        self._names[call_id] = name
+        return self._draft(ToolCalled, call_id=call_id, name=name, arguments=_arguments_text(raw))
+
+    def _tool_output(self, item: Any) -> Draft:
+        raw = field(item, "raw_item")
+        call_id = field(raw, "call_id") or field(raw, "id") or ""
+        output = field(item, "output", None)
+        if output is None:
+            output = field(raw, "output")
+        name = self._names.get(call_id)
+        if name is None and field(raw, "type") == "tool_search_output":
+            name = "tool_search"
+        return self._draft(ToolOutput, call_id=call_id, output=to_json_value(output), name=name)
+
+    def _handoff(self, item: Any) -> Draft:
+        raw = field(item, "raw_item")
+        source = field(field(item, "source_agent"), "name") or self.agent or ""
+        target = field(field(item, "target_agent"), "name") or ""
+        return self._draft(
+            Handoff, from_agent=source, to_agent=target, call_id=field(raw, "call_id")
+        )
+
+    def _reasoning_output(self, item: Any) -> Draft:
+        raw = field(item, "raw_item")
+        return self._draft(
+            ReasoningOutput, text=_reasoning_text(raw), reasoning_id=field(raw, "id")
+        )
+
+    def _mcp_approval(self, item: Any) -> Draft:
+        raw = field(item, "raw_item")
+        return self._draft(
+            ApprovalRequested,
+            call_id=field(raw, "id") or "",
+            name=field(raw, "name") or "",
+            arguments=field(raw, "arguments") or "{}",
+            kind="mcp",
+        )
+
+    def approval_drafts(self, interruptions: Any) -> list[Draft]:
+        """Drafts for the tool calls a run paused on (`result.interruptions`)."""
+        drafts = []
+        for item in interruptions or ():
+            raw = field(item, "raw_item")
+            call_id = field(raw, "call_id") or field(raw, "id") or ""
+            name = field(item, "tool_name") or field(raw, "name") or ""
+            kind = "mcp" if field(raw, "type") == "mcp_approval_request" else "function"
+            drafts.append(
+                self._draft(
+                    ApprovalRequested,
+                    call_id=call_id,
+                    name=name,
+                    arguments=_arguments_text(raw),
+                    kind=kind,
+                )
+            )
+        return drafts

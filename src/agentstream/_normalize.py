@@ -1,0 +1,497 @@
+"""`normalize()`: one SDK run in, one well-formed event stream out, whatever happens.
+
+Tasks (see `docs/lifecycle.md` for the picture):
+
+- the SDK's run loop task, started by `Runner.run_streamed()`, fills the SDK's queue;
+- the *reader* task, started on the first read, drains `result.stream_events()` into a mailbox as
+  fast as events come, so a slow consumer never makes the SDK drop events on failure and timed
+  waits never touch the SDK's pending read;
+- the consumer (whoever iterates the `EventStream`) maps, buffers and numbers events. It waits on
+  the mailbox with a deadline (idle timeout, buffer flush, or the caller's own timeout) and never
+  cancels the reader unless the stream is ending.
+
+Who cancels whom: closing the stream, cancelling the consumer, or an idle timeout cancels the
+reader and calls `result.cancel()`, which cancels the run loop (and any tool in flight); the stream
+then waits, bounded, for both to finish. Nothing else cancels anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final
+
+from ._buffering import BufferPolicy, Coalescer
+from ._errors import AgentStreamError, ConfigurationError, IdleTimeoutError
+from ._events import Done, DoneStatus, ErrorInfo, Event
+from ._mapping import Draft, Mapper, field, sdk_usage, to_json_value
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from agents.result import RunResultStreaming
+    from typing_extensions import Self
+
+__all__ = ["EventStream", "normalize"]
+
+logger = logging.getLogger("agentstream")
+
+SETTLE_TIMEOUT: Final = 5.0
+"""Seconds the stream waits for a cancelled run to finish before it gives up on it."""
+
+_END: Final = object()
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class _Mailbox:
+    """What the reader task hands to the consumer: SDK events in order, then `_END`."""
+
+    __slots__ = ("error", "items", "last_arrival", "loop", "waiter")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.items: deque[Any] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.last_arrival = loop.time()
+        self.error: BaseException | None = None
+
+    def put(self, item: Any) -> None:
+        self.items.append(item)
+        self.last_arrival = self.loop.time()
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+async def _read(result: Any, box: _Mailbox) -> None:
+    """The reader task: it holds the mailbox and the result, never the `EventStream`."""
+    try:
+        async for event in result.stream_events():
+            box.put(event)
+        # A failure before the first event may not be raised by stream_events().
+        box.error = getattr(result, "run_loop_exception", None)
+    except Exception as exc:
+        box.error = exc
+    box.put(_END)
+
+
+_SAFE_MESSAGES: Final = {
+    "MaxTurnsExceeded": "the run exceeded its maximum number of turns",
+    "InputGuardrailTripwireTriggered": "an input guardrail tripped",
+    "OutputGuardrailTripwireTriggered": "an output guardrail tripped",
+    "ToolInputGuardrailTripwireTriggered": "a tool input guardrail tripped",
+    "ToolOutputGuardrailTripwireTriggered": "a tool output guardrail tripped",
+    "ModelBehaviorError": "the model produced output the run could not use",
+    "UserError": "the agent is misconfigured",
+    "APIConnectionError": "the model provider could not be reached",
+    "APITimeoutError": "the request to the model provider timed out",
+    "RateLimitError": "the model provider rate-limited the request",
+}
+
+
+def describe_failure(exc: BaseException, *, expose: bool = False) -> ErrorInfo:
+    """Build the `ErrorInfo` a client may see for an exception raised by a run.
+
+    By default the message is a fixed sentence per known error kind (with a guardrail's name, the
+    turn limit, or an HTTP status, which are safe), and a generic sentence for anything else:
+    exception text can hold secrets, paths or stack details. `expose=True` uses the exception's
+    own text.
+    """
+    kind = type(exc).__name__
+    if expose:
+        return ErrorInfo(type=kind, message=str(exc) or kind)
+    message = _SAFE_MESSAGES.get(kind)
+    guardrail = field(field(field(exc, "guardrail_result"), "guardrail"), "name")
+    if isinstance(guardrail, str) and message is not None:
+        message = f"{message}: {guardrail}"
+    status = getattr(exc, "status_code", None)
+    if message is None and isinstance(status, int):
+        message = f"the model provider answered HTTP {status}"
+    elif isinstance(status, int):
+        message = f"{message} (HTTP {status})"
+    if message is None:
+        message = "the run failed"
+    return ErrorInfo(type=kind, message=message)
+
+
+class EventStream:
+    """The normalized events of one run: an async iterator and an async context manager.
+
+    Iterate it (`async for event in stream`) or read it with a timeout (`next_event`). The last
+    event is always one `Done`; afterwards `done` holds it and `exception` holds the exception
+    that ended the run, if any. Closing the stream early (`aclose()`, leaving `async with`,
+    cancelling the task that reads it) cancels the run.
+    """
+
+    def __init__(
+        self,
+        result: RunResultStreaming,
+        *,
+        idle_timeout: float | None = None,
+        buffer: BufferPolicy | None = None,
+        run_id: str | None = None,
+        expose_errors: bool = False,
+    ) -> None:
+        if not callable(getattr(result, "stream_events", None)):
+            raise ConfigurationError(
+                "normalize() takes the result of Runner.run_streamed(...), "
+                f"got {type(result).__name__}"
+            )
+        if idle_timeout is not None and (
+            isinstance(idle_timeout, bool)
+            or not isinstance(idle_timeout, (int, float))
+            or not math.isfinite(idle_timeout)
+            or idle_timeout <= 0
+        ):
+            raise ConfigurationError(
+                f"idle_timeout must be a finite number of seconds > 0 or None, got {idle_timeout!r}"
+            )
+        if buffer is not None and not isinstance(buffer, BufferPolicy):
+            raise ConfigurationError(f"buffer must be a BufferPolicy or None, got {buffer!r}")
+        if run_id is not None and (not isinstance(run_id, str) or not run_id):
+            raise ConfigurationError(f"run_id must be a non-empty string, got {run_id!r}")
+        self._result = result
+        self._idle_timeout = None if idle_timeout is None else float(idle_timeout)
+        self._coalescer = Coalescer(buffer) if buffer is not None else None
+        self._run_id = run_id or uuid.uuid4().hex
+        self._expose_errors = expose_errors
+        self._mapper = Mapper(
+            field(result, "current_agent"),
+            lambda: field(field(result, "context_wrapper"), "usage"),
+        )
+        self._outbox: deque[Event] = deque()
+        self._seq = 0
+        self._box: _Mailbox | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._finished = False
+        self._reading = False
+        self._done: Done | None = None
+        self._exception: BaseException | None = None
+
+    # Public state
+
+    @property
+    def run_id(self) -> str:
+        """The `run_id` every event of this stream carries."""
+        return self._run_id
+
+    @property
+    def result(self) -> RunResultStreaming:
+        """The SDK result being normalized."""
+        return self._result
+
+    @property
+    def done(self) -> Done | None:
+        """The final `Done`, once the stream has ended (also after an early close)."""
+        return self._done
+
+    @property
+    def exception(self) -> BaseException | None:
+        """The exception that ended the run (`IdleTimeoutError` on timeout), for in-process use."""
+        return self._exception
+
+    # Iteration
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._outbox:
+            return self._outbox.popleft()
+        event = await self._pull(None)
+        assert event is not None  # without a timeout, _pull returns an event or stops
+        return event
+
+    async def next_event(self, timeout: float | None = None) -> Event | None:
+        """Return the next event, or None if none is ready within `timeout` seconds.
+
+        Waiting does not disturb the run: a later call picks up where this one stopped. Raises
+        `StopAsyncIteration` once the stream has ended.
+        """
+        if self._outbox:
+            return self._outbox.popleft()
+        return await self._pull(timeout)
+
+    async def collect(self) -> list[Event]:
+        """Read the stream to its end and return every event, `Done` last."""
+        return [event async for event in self]
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """End the stream now; a run still going is cancelled. Safe to call more than once."""
+        if self._finished:
+            self._outbox.clear()
+            return
+        await self._stop_run()
+        self._end_cancelled()
+
+    def __del__(self) -> None:
+        # Dropping an unfinished stream (say, `break` out of `async for` without `async with`)
+        # must not leave the run going in the background.
+        reader = getattr(self, "_reader", None)
+        if reader is not None and not reader.done() and not getattr(self, "_finished", True):
+            try:
+                self._result.cancel()
+                reader.cancel()
+            except Exception:  # the loop may be closed already
+                logger.debug("could not cancel an abandoned run", exc_info=True)
+
+    # Internals
+
+    async def _pull(self, timeout: float | None) -> Event | None:
+        if self._finished:
+            raise StopAsyncIteration
+        if self._reading:
+            raise AgentStreamError("this EventStream is already being read by another task")
+        self._reading = True
+        try:
+            return await self._advance(timeout)
+        except asyncio.CancelledError:
+            await self._stop_run()
+            self._end_cancelled()
+            raise
+        finally:
+            self._reading = False
+
+    async def _advance(self, timeout: float | None) -> Event | None:
+        box = self._box
+        if box is None:
+            box = self._start()
+        loop = box.loop
+        give_up = None if timeout is None else loop.time() + timeout
+        outbox = self._outbox
+        coalescer = self._coalescer
+        items = box.items
+        while not outbox:
+            if items:
+                item = items.popleft()
+                if item is _END:
+                    self._finish(box.error)
+                else:
+                    self._process(item, loop)
+                continue
+            now = loop.time()
+            deadline = give_up
+            if coalescer:
+                assert coalescer.deadline is not None
+                if coalescer.deadline <= now:
+                    self._emit_all(coalescer.flush())
+                    continue
+                deadline = (
+                    coalescer.deadline if deadline is None else min(deadline, coalescer.deadline)
+                )
+            if self._idle_timeout is not None:
+                idle_at = box.last_arrival + self._idle_timeout
+                if idle_at <= now:
+                    await self._time_out()
+                    continue
+                deadline = idle_at if deadline is None else min(deadline, idle_at)
+            if give_up is not None and give_up <= now:
+                return None
+            waiter: asyncio.Future[None] = loop.create_future()
+            box.waiter = waiter
+            timer = loop.call_at(deadline, _wake, waiter) if deadline is not None else None
+            try:
+                await waiter
+            finally:
+                box.waiter = None
+                if timer is not None:
+                    timer.cancel()
+        return outbox.popleft()
+
+    def _start(self) -> _Mailbox:
+        loop = asyncio.get_running_loop()
+        box = self._box = _Mailbox(loop)
+        self._reader = loop.create_task(_read(self._result, box), name="agentstream-reader")
+        return box
+
+    def _process(self, sdk_event: Any, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            drafts = self._mapper.map(sdk_event)
+        except Exception:
+            # A shape this version does not understand must not end the stream.
+            logger.warning(
+                "agentstream could not map an SDK event of type %r; it was dropped",
+                field(sdk_event, "type"),
+                exc_info=True,
+            )
+            return
+        coalescer = self._coalescer
+        if coalescer is None:
+            self._emit_all(drafts)
+        else:
+            now = loop.time()
+            for draft in drafts:
+                self._emit_all(coalescer.offer(draft, now))
+
+    def _emit_all(self, drafts: list[Draft]) -> None:
+        for draft in drafts:
+            self._emit(draft)
+
+    def _emit(self, draft: Draft) -> Event:
+        event: Event = draft.kind(  # type: ignore[assignment]
+            seq=self._seq,
+            run_id=self._run_id,
+            agent=draft.agent,
+            timestamp=_now_ms(),
+            **draft.fields,
+        )
+        self._seq += 1
+        self._outbox.append(event)
+        return event
+
+    def _flush_owed(self) -> None:
+        if self._coalescer:
+            self._emit_all(self._coalescer.flush())
+        self._emit_all(self._mapper.finish())
+
+    def _finish(self, error: BaseException | None) -> None:
+        """The SDK stream ended (normally or with `error`): emit what is owed, then `Done`."""
+        result = self._result
+        self._flush_owed()
+        if error is not None:
+            self._exception = error
+            self._end(
+                "error",
+                error=describe_failure(error, expose=self._expose_errors),
+                partial_text=True,
+            )
+            return
+        if field(result, "_cancel_mode", "none") != "none":
+            # Someone called result.cancel() directly: the run stopped, it did not complete.
+            self._end("cancelled", partial_text=True)
+            return
+        interruptions = field(result, "interruptions", None) or ()
+        self._emit_all(self._mapper.approval_drafts(interruptions))
+        pending = tuple(
+            str(field(field(item, "raw_item"), "call_id") or field(field(item, "raw_item"), "id"))
+            for item in interruptions
+        )
+        self._end(
+            "completed",
+            final_output=to_json_value(field(result, "final_output")),
+            pending_approvals=pending,
+        )
+
+    async def _time_out(self) -> None:
+        assert self._idle_timeout is not None
+        await self._stop_run()
+        self._flush_owed()
+        error = IdleTimeoutError(f"no event from the run for {self._idle_timeout:g} s")
+        self._exception = error
+        self._end(
+            "timeout",
+            error=ErrorInfo(type="IdleTimeoutError", message=str(error)),
+            partial_text=True,
+        )
+
+    def _end_cancelled(self) -> None:
+        if self._finished:
+            return
+        self._outbox.clear()
+        done = self._build_done("cancelled", partial_text=True)
+        self._seq += 1
+        self._done = done
+        self._finished = True
+
+    def _end(self, status: DoneStatus, *, partial_text: bool = False, **fields: Any) -> None:
+        done = self._build_done(status, partial_text=partial_text, **fields)
+        self._seq += 1
+        self._outbox.append(done)
+        self._done = done
+        self._finished = True
+
+    def _build_done(self, status: DoneStatus, *, partial_text: bool, **fields: Any) -> Done:
+        result = self._result
+        try:
+            last_agent = field(result.last_agent, "name")
+        except Exception:  # the SDK raises when the agent reference is gone
+            last_agent = self._mapper.agent
+        text = "".join(self._mapper.partial_text) if partial_text else ""
+        return Done(
+            seq=self._seq,
+            run_id=self._run_id,
+            agent=self._mapper.agent,
+            timestamp=_now_ms(),
+            status=status,
+            last_agent=last_agent,
+            usage=sdk_usage(field(field(result, "context_wrapper"), "usage")),
+            partial_text=text or None,
+            **fields,
+        )
+
+    async def _stop_run(self) -> None:
+        """Cancel the run and the reader, then wait (bounded) for both to finish."""
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.cancel()
+        try:
+            self._result.cancel()
+        except Exception:
+            logger.warning("result.cancel() failed", exc_info=True)
+        pending = [
+            task
+            for task in (reader, field(self._result, "run_loop_task"))
+            if isinstance(task, asyncio.Future) and not task.done()
+        ]
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=SETTLE_TIMEOUT)
+            if still:
+                logger.warning("the cancelled run did not finish within %s s", SETTLE_TIMEOUT)
+
+
+def normalize(
+    result: RunResultStreaming,
+    *,
+    idle_timeout: float | None = None,
+    buffer: BufferPolicy | None = None,
+    run_id: str | None = None,
+    expose_errors: bool = False,
+) -> EventStream:
+    """Normalize a streamed run (`Runner.run_streamed(...)`) into agentstream events.
+
+    Args:
+        result: The streaming result of `Runner.run_streamed(...)`.
+        idle_timeout: Seconds without any SDK event after which the run is cancelled and the
+            stream ends with `Done(status="timeout")`. None waits forever.
+        buffer: Coalesce consecutive deltas (see `BufferPolicy`). None sends each delta as is.
+        run_id: The `run_id` of every event; a random one by default.
+        expose_errors: Put the text of a failed run's exception in `Done.error.message`. Off by
+            default: exception text can hold secrets. Known SDK errors get safe messages anyway.
+
+    Returns:
+        An `EventStream`: iterate it, and close it (or use `async with`) if you stop early.
+
+    Raises:
+        ConfigurationError: an argument has a value that cannot work.
+
+    """
+    return EventStream(
+        result,
+        idle_timeout=idle_timeout,
+        buffer=buffer,
+        run_id=run_id,
+        expose_errors=expose_errors,
+    )
