@@ -278,10 +278,11 @@ EVENT_TYPES: frozenset[str] = frozenset(
 """Every `type` tag this version knows."""
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError, tag: str) -> str:
     parts = []
     for item in error.errors(include_input=False, include_url=False)[:5]:
-        loc = ".".join(str(p) for p in item["loc"])
+        path = item["loc"][1:] if item["loc"][:1] == (tag,) else item["loc"]
+        loc = ".".join(str(p) for p in path)
         parts.append(f"{loc}: {item['msg']}" if loc else item["msg"])
     return "; ".join(parts)
 
@@ -317,7 +318,7 @@ def parse_event(data: str | bytes | bytearray | Mapping[str, Any]) -> Event:
     try:
         return _EVENT_ADAPTER.validate_python(obj)
     except ValidationError as exc:
-        raise DecodeError(f"invalid {tag!r} event: {_describe(exc)}") from None
+        raise DecodeError(f"invalid {tag!r} event: {_describe(exc, tag)}") from None
 
 
 def event_json_schema() -> dict[str, Any]:
