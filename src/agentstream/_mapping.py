@@ -68,6 +68,67 @@ RAW_MAPPING: dict[str, str] = {
 }
 """Raw Responses events that produce agentstream events; every other raw type is dropped."""
 
+_LIFECYCLE = "a lifecycle marker: the deltas and run items already say it"
+_DONE = "repeats the deltas before it; the run item that follows carries the whole"
+_HOSTED = "hosted-tool progress: the run items `tool_called`/`tool_output` report the call"
+_END = "ends the model call: the SDK raises, and the stream ends with `done`"
+_MEDIA = "audio and images are not part of the text stream; the final output carries them"
+
+RAW_DROPPED: dict[str, str] = {
+    "response.created": _LIFECYCLE,
+    "response.in_progress": _LIFECYCLE,
+    "response.queued": _LIFECYCLE,
+    "response.output_item.done": _DONE,
+    "response.content_part.added": _LIFECYCLE,
+    "response.content_part.done": _DONE,
+    "response.output_text.done": _DONE,
+    "response.output_text.annotation.added": "annotations arrive with `message_output`'s item",
+    "response.refusal.done": _DONE,
+    "response.function_call_arguments.done": _DONE,
+    "response.custom_tool_call_input.done": _DONE,
+    "response.reasoning_summary_part.added": _LIFECYCLE,
+    "response.reasoning_summary_part.done": _DONE,
+    "response.reasoning_summary_text.done": _DONE,
+    "response.reasoning_text.done": _DONE,
+    "response.failed": _END,
+    "response.incomplete": _END,
+    "error": _END,
+    "response.audio.delta": _MEDIA,
+    "response.audio.done": _MEDIA,
+    "response.audio.transcript.delta": _MEDIA,
+    "response.audio.transcript.done": _MEDIA,
+    "response.image_generation_call.partial_image": _MEDIA,
+    "response.image_generation_call.completed": _HOSTED,
+    "response.image_generation_call.generating": _HOSTED,
+    "response.image_generation_call.in_progress": _HOSTED,
+    "response.code_interpreter_call.completed": _HOSTED,
+    "response.code_interpreter_call.in_progress": _HOSTED,
+    "response.code_interpreter_call.interpreting": _HOSTED,
+    "response.code_interpreter_call_code.delta": _HOSTED,
+    "response.code_interpreter_call_code.done": _HOSTED,
+    "response.file_search_call.completed": _HOSTED,
+    "response.file_search_call.in_progress": _HOSTED,
+    "response.file_search_call.searching": _HOSTED,
+    "response.web_search_call.completed": _HOSTED,
+    "response.web_search_call.in_progress": _HOSTED,
+    "response.web_search_call.searching": _HOSTED,
+    "response.mcp_call.completed": _HOSTED,
+    "response.mcp_call.failed": _HOSTED,
+    "response.mcp_call.in_progress": _HOSTED,
+    "response.mcp_call_arguments.delta": _HOSTED,
+    "response.mcp_call_arguments.done": _HOSTED,
+    "response.mcp_list_tools.completed": _HOSTED,
+    "response.mcp_list_tools.failed": _HOSTED,
+    "response.mcp_list_tools.in_progress": _HOSTED,
+    "response.shell_call_command.added": _HOSTED,
+    "response.shell_call_command.delta": _HOSTED,
+    "response.shell_call_command.done": _HOSTED,
+    "response.shell_call_output_content.delta": _HOSTED,
+    "response.shell_call_output_content.done": _HOSTED,
+    "response.compaction.compacting": _LIFECYCLE,
+}
+"""Raw Responses event types known to be dropped, each with its reason."""
+
 RAW_DROPPED_REASON = (
     "lifecycle markers and `.done` events repeat what the deltas and the run items already say; "
     "hosted-tool progress (web/file search, code interpreter, image generation, MCP call "
