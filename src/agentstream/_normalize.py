@@ -453,13 +453,19 @@ class EventStream:
             logger.warning("result.cancel() failed", exc_info=True)
         pending = [
             task
-            for task in (reader, field(self._result, "run_loop_task"))
+            for task in (reader, _run_task(self._result))
             if isinstance(task, asyncio.Future) and not task.done()
         ]
         if pending:
             _, still = await asyncio.wait(pending, timeout=SETTLE_TIMEOUT)
             if still:
                 logger.warning("the cancelled run did not finish within %s s", SETTLE_TIMEOUT)
+
+
+def _run_task(result: Any) -> Any:
+    # `run_loop_task` in current SDKs, `_run_impl_task` in older releases.
+    task = field(result, "run_loop_task")
+    return task if task is not None else field(result, "_run_impl_task")
 
 
 def normalize(
