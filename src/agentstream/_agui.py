@@ -1,0 +1,471 @@
+"""AG-UI: agentstream events as AG-UI events, and an AG-UI endpoint that runs an agent.
+
+Built on the `ag-ui-protocol` models (the `agui` extra), so every frame is what the protocol's
+own SDK would write: camelCase keys, absent optional fields, a timestamp on every event. The
+mapping is written down in `docs/agui.md`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from ._bridge import Bridge, PartKind, ToolCallState
+from ._errors import ConfigurationError, MissingExtraError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping
+
+    from ag_ui.core import BaseEvent, Message, RunAgentInput
+    from agents import Agent, RunConfig, TResponseInputItem
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from ._buffering import BufferPolicy
+    from ._events import ApprovalRequested, Done, Event, Handoff, ToolOutput, UsageUpdated
+
+__all__ = ["AGUI_HEADERS", "agui_endpoint", "agui_messages_to_input", "run_agui", "to_agui"]
+
+AGUI_HEADERS: Final[Mapping[str, str]] = {
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+}
+"""Response headers for an AG-UI stream (besides `content-type: text/event-stream`)."""
+
+HANDOFF_METADATA_KEY: Final = "agentstream.handoff"
+"""Key of the handoff details in the `metadata` of the `STEP_STARTED` that follows a handoff."""
+
+APPROVAL_REASON: Final = "tool_approval"
+"""`reason` of the interrupts a run that waits for tool approvals finishes with."""
+
+
+def _ag_ui() -> Any:
+    try:
+        import ag_ui.core
+    except ImportError as exc:
+        raise MissingExtraError("AG-UI support", "agui") from exc
+    return ag_ui.core
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _content(output: object) -> str:
+    return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
+
+
+class _AguiBridge(Bridge):
+    """The AG-UI hooks of the bridge; see `docs/agui.md` for the mapping."""
+
+    def __init__(self, thread_id: str | None, run_id: str | None) -> None:
+        super().__init__()
+        self._core = _ag_ui()
+        self.thread_id = thread_id or uuid.uuid4().hex
+        self.run_id = run_id
+        self._started = False
+        self._step: str | None = None
+        self._handoff_metadata: dict[str, Any] | None = None
+        self._turn_message: str | None = None
+        self._approvals: dict[str, ToolCallState] = {}
+
+    def _frame(self, event: BaseEvent) -> str:
+        event.timestamp = _now_ms()
+        return f"data: {event.model_dump_json(by_alias=True)}\n\n"
+
+    def handle(self, event: Event) -> Iterator[str]:
+        if not self._started:
+            yield from self._run_started(event.run_id)
+        yield from super().handle(event)
+
+    def _run_started(self, run_id: str | None) -> Iterator[str]:
+        self._started = True
+        self.run_id = self.run_id or run_id or uuid.uuid4().hex
+        yield self._frame(self._core.RunStartedEvent(thread_id=self.thread_id, run_id=self.run_id))
+
+    def on_agent(self, previous: str | None, agent: str) -> Iterator[str]:
+        core = self._core
+        if self._step is not None:
+            yield self._frame(core.StepFinishedEvent(step_name=self._step))
+        self._step = agent
+        metadata, self._handoff_metadata = self._handoff_metadata, None
+        yield self._frame(core.StepStartedEvent(step_name=agent, metadata=metadata))
+
+    def on_handoff(self, event: Handoff) -> Iterator[str]:
+        details = {"fromAgent": event.from_agent, "toAgent": event.to_agent}
+        if event.call_id is not None:
+            details["callId"] = event.call_id
+        self._handoff_metadata = {HANDOFF_METADATA_KEY: details}
+        yield from ()
+
+    def on_part_start(self, kind: PartKind, part_id: str) -> Iterator[str]:
+        core = self._core
+        if kind == "text":
+            self._turn_message = part_id
+            yield self._frame(core.TextMessageStartEvent(message_id=part_id, role="assistant"))
+        else:
+            yield self._frame(core.ReasoningStartEvent(message_id=part_id))
+            yield self._frame(core.ReasoningMessageStartEvent(message_id=part_id))
+
+    def on_part_delta(self, kind: PartKind, part_id: str, delta: str) -> Iterator[str]:
+        core = self._core
+        if kind == "text":
+            yield self._frame(core.TextMessageContentEvent(message_id=part_id, delta=delta))
+        else:
+            yield self._frame(core.ReasoningMessageContentEvent(message_id=part_id, delta=delta))
+
+    def on_part_end(self, kind: PartKind, part_id: str) -> Iterator[str]:
+        core = self._core
+        if kind == "text":
+            yield self._frame(core.TextMessageEndEvent(message_id=part_id))
+        else:
+            yield self._frame(core.ReasoningMessageEndEvent(message_id=part_id))
+            yield self._frame(core.ReasoningEndEvent(message_id=part_id))
+
+    def on_tool_start(self, call: ToolCallState) -> Iterator[str]:
+        yield self._frame(
+            self._core.ToolCallStartEvent(
+                tool_call_id=call.call_id,
+                tool_call_name=call.name,
+                parent_message_id=self._turn_message,
+            )
+        )
+
+    def on_tool_delta(self, call: ToolCallState, delta: str) -> Iterator[str]:
+        yield self._frame(self._core.ToolCallArgsEvent(tool_call_id=call.call_id, delta=delta))
+
+    def on_tool_input(self, call: ToolCallState) -> Iterator[str]:
+        yield self._frame(self._core.ToolCallEndEvent(tool_call_id=call.call_id))
+
+    def on_tool_output(self, call: ToolCallState, event: ToolOutput) -> Iterator[str]:
+        yield self._frame(
+            self._core.ToolCallResultEvent(
+                message_id=self.new_id(f"{call.call_id}_result", "tool_result"),
+                tool_call_id=call.call_id,
+                content=_content(event.output),
+                role="tool",
+            )
+        )
+
+    def on_approval(self, call: ToolCallState, event: ApprovalRequested) -> Iterator[str]:
+        self._approvals[call.call_id] = call
+        yield from ()
+
+    def on_model_call_end(self, event: UsageUpdated) -> Iterator[str]:
+        self._turn_message = None
+        yield from ()
+
+    def on_finish(self, done: Done | None, unsettled: list[ToolCallState]) -> Iterator[str]:
+        core = self._core
+        if not self._started:
+            yield from self._run_started(done.run_id if done is not None else None)
+        open_calls = [c for c in unsettled if not c.input_done]
+        status = done.status if done is not None else None
+        # RUN_FINISHED needs every tool call closed, and closing one whose arguments were cut
+        # mid-JSON would send invalid arguments: such a run can only end in RUN_ERROR, which
+        # tells the client that what is still open is debris of the failure.
+        clean_end = status == "completed" or (
+            status == "cancelled" and all(c.arguments_are_json for c in open_calls)
+        )
+        for call in open_calls:
+            if clean_end or call.arguments_are_json:
+                call.input_done = True
+                yield from self.on_tool_input(call)
+        if self._step is not None:
+            yield self._frame(core.StepFinishedEvent(step_name=self._step))
+            self._step = None
+        usage = None
+        if done is not None:
+            usage = [
+                core.TokenUsage(
+                    input_tokens=done.usage.input_tokens,
+                    output_tokens=done.usage.output_tokens,
+                    total_tokens=done.usage.total_tokens,
+                )
+            ]
+        if done is not None and clean_end:
+            yield self._frame(
+                core.RunFinishedEvent(
+                    thread_id=self.thread_id,
+                    run_id=self.run_id,
+                    result=done.final_output,
+                    outcome=self._outcome(done),
+                    usage=usage,
+                )
+            )
+            return
+        if done is None:
+            message, code = "the event stream ended without its final event", "incomplete"
+        elif done.status == "cancelled":
+            message, code = "the run was cancelled", "cancelled"
+        elif done.status == "timeout":
+            message = done.error.message if done.error else "the run timed out"
+            code = "timeout"
+        else:
+            message = done.error.message if done.error else "the run failed"
+            code = done.error.type if done.error else "error"
+        yield self._frame(core.RunErrorEvent(message=message, code=code, usage=usage))
+
+    def _outcome(self, done: Done) -> Any:
+        core = self._core
+        if done.status == "cancelled":
+            return core.RunFinishedCancelledOutcome()
+        waiting = dict(self._approvals)
+        for call_id in done.pending_approvals:
+            if call_id not in waiting and call_id in self.calls:
+                waiting[call_id] = self.calls[call_id]
+        if waiting:
+            return core.RunFinishedInterruptOutcome(
+                interrupts=[
+                    core.Interrupt(
+                        id=call.call_id,
+                        reason=APPROVAL_REASON,
+                        message=f"approve the call of {call.name}",
+                        tool_call_id=call.call_id,
+                    )
+                    for call in waiting.values()
+                ]
+            )
+        return core.RunFinishedSuccessOutcome()
+
+
+def to_agui(
+    events: AsyncIterable[Event],
+    *,
+    thread_id: str | None = None,
+    run_id: str | None = None,
+) -> AsyncIterator[str]:
+    """Translate agentstream events into AG-UI SSE frames (`data: {json}` and a blank line).
+
+    Args:
+        events: The events of one run, usually `normalize(result)`; the stream is closed when
+            the returned iterator ends or is closed.
+        thread_id: The AG-UI thread; a random one by default.
+        run_id: The AG-UI run; by default the `run_id` of the events.
+
+    Returns:
+        An async iterator of SSE frames: `RUN_STARTED` first, `RUN_FINISHED` or `RUN_ERROR`
+        last. Serve it with `content-type: text/event-stream` and `AGUI_HEADERS`.
+
+    Raises:
+        MissingExtraError: `ag-ui-protocol` is not installed (`pip install 'agentstream[agui]'`).
+
+    """
+    if thread_id is not None and (not isinstance(thread_id, str) or not thread_id):
+        raise ConfigurationError(f"thread_id must be a non-empty string or None, got {thread_id!r}")
+    if run_id is not None and (not isinstance(run_id, str) or not run_id):
+        raise ConfigurationError(f"run_id must be a non-empty string or None, got {run_id!r}")
+    return _AguiBridge(thread_id, run_id).stream(events)
+
+
+# The server side: RunAgentInput in, an agent run out.
+
+
+def _text_of(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    parts = content if isinstance(content, list) else []
+    return "".join(str(getattr(p, "text", "")) for p in parts if getattr(p, "type", "") == "text")
+
+
+def _user_content(content: object) -> str | list[dict[str, Any]]:
+    if isinstance(content, str):
+        return content
+    parts: list[dict[str, Any]] = []
+    for part in content if isinstance(content, list) else []:
+        kind = getattr(part, "type", None)
+        if kind == "text":
+            parts.append({"type": "input_text", "text": part.text})
+            continue
+        source: Any = getattr(part, "source", None)
+        source_type = getattr(source, "type", None)
+        if source_type == "data":
+            url = f"data:{source.mime_type};base64,{source.value}"
+        elif source_type == "url":
+            url = source.value
+        else:
+            raise ConfigurationError(
+                f"cannot pass a {kind!r} part with a {source_type!r} source to the agent"
+            )
+        if kind == "image":
+            parts.append({"type": "input_image", "image_url": url, "detail": "auto"})
+        elif kind == "document":
+            if source_type == "data":
+                parts.append({"type": "input_file", "file_data": url})
+            else:
+                parts.append({"type": "input_file", "file_url": url})
+        else:
+            raise ConfigurationError(f"cannot pass a {kind!r} content part to the agent")
+    return parts
+
+
+def agui_messages_to_input(messages: list[Message]) -> list[TResponseInputItem]:
+    """Turn AG-UI messages (`RunAgentInput.messages`) into Agents SDK input items.
+
+    User, system and developer messages become messages; an assistant message becomes its text
+    and one `function_call` per tool call; a tool message becomes a `function_call_output`.
+    Reasoning and activity messages are left out: they are the client's view of past output,
+    not input a model can take back.
+
+    Raises:
+        ConfigurationError: a content part cannot be given to a model (audio, video, a
+            provider file handle).
+
+    """
+    items: list[Any] = []
+    for entry in messages:
+        message: Any = entry
+        role = getattr(message, "role", None)
+        if role == "user":
+            items.append({"role": "user", "content": _user_content(message.content)})
+        elif role in ("system", "developer"):
+            items.append({"role": role, "content": _text_of(message.content)})
+        elif role == "assistant":
+            text = _text_of(message.content or "")
+            if text:
+                items.append({"role": "assistant", "content": text})
+            items.extend(
+                {
+                    "type": "function_call",
+                    "call_id": call.id,
+                    "name": call.function.name,
+                    "arguments": call.function.arguments,
+                }
+                for call in message.tool_calls or ()
+            )
+        elif role == "tool":
+            items.append(
+                {
+                    "type": "function_call_output",
+                    "call_id": message.tool_call_id,
+                    "output": _text_of(message.content),
+                }
+            )
+    return items
+
+
+def _parse_run_input(data: RunAgentInput | Mapping[str, Any] | str | bytes) -> RunAgentInput:
+    """Validate a `RunAgentInput` from a model, a mapping, or JSON text.
+
+    Raises:
+        ConfigurationError: the data is not a valid `RunAgentInput`; the message says why.
+
+    """
+    from pydantic import ValidationError
+
+    core = _ag_ui()
+    if isinstance(data, core.RunAgentInput):
+        return cast("RunAgentInput", data)
+    try:
+        if isinstance(data, (str, bytes)):
+            return cast("RunAgentInput", core.RunAgentInput.model_validate_json(data))
+        return cast("RunAgentInput", core.RunAgentInput.model_validate(data))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[:3]
+        why = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in first)
+        raise ConfigurationError(f"not a valid AG-UI RunAgentInput: {why}") from None
+
+
+async def run_agui(
+    agent: Agent[Any],
+    run_input: RunAgentInput | Mapping[str, Any],
+    *,
+    context: Any = None,
+    max_turns: int | None = None,
+    run_config: RunConfig | None = None,
+    idle_timeout: float | None = None,
+    buffer: BufferPolicy | None = None,
+    expose_errors: bool = False,
+) -> AsyncIterator[str]:
+    """Run `agent` on an AG-UI `RunAgentInput` and yield the run as AG-UI SSE frames.
+
+    The input's messages become the run's input (`agui_messages_to_input`); its `threadId` and
+    `runId` are echoed in `RUN_STARTED` and `RUN_FINISHED`/`RUN_ERROR`. Closing the iterator
+    cancels the run.
+
+    Args:
+        agent: The agent to run.
+        run_input: The request body of the AG-UI client, validated or not.
+        context: The run context passed to `Runner.run_streamed`.
+        max_turns: Passed to `Runner.run_streamed` when given.
+        run_config: Passed to `Runner.run_streamed`.
+        idle_timeout: See `normalize()`.
+        buffer: See `normalize()`.
+        expose_errors: See `normalize()`: off, `RUN_ERROR.message` is a safe sentence.
+
+    Raises:
+        ConfigurationError: the input is not a valid `RunAgentInput` (raised on the first read).
+
+    """
+    from agents import Runner
+
+    from ._normalize import normalize
+
+    parsed = _parse_run_input(run_input)
+    items = agui_messages_to_input(parsed.messages)
+    kwargs: dict[str, Any] = {"context": context, "run_config": run_config}
+    if max_turns is not None:
+        kwargs["max_turns"] = max_turns
+    result = Runner.run_streamed(agent, items, **kwargs)
+    stream = normalize(
+        result,
+        idle_timeout=idle_timeout,
+        buffer=buffer,
+        run_id=parsed.run_id,
+        expose_errors=expose_errors,
+    )
+    frames = to_agui(stream, thread_id=parsed.thread_id, run_id=parsed.run_id)
+    try:
+        async for frame in frames:
+            yield frame
+    finally:
+        await frames.aclose()  # type: ignore[attr-defined]
+
+
+def agui_endpoint(
+    agent: Agent[Any] | Callable[[RunAgentInput], Agent[Any]],
+    **options: Any,
+) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette (or FastAPI) endpoint that serves `agent` to AG-UI clients.
+
+    Mount it with `app.add_route("/agent", agui_endpoint(agent), methods=["POST"])`. A body
+    that is not a valid `RunAgentInput` gets a 422 with the reason; anything else streams the
+    run (`run_agui`). When the client disconnects, the response stops and the run is cancelled.
+
+    Args:
+        agent: The agent, or a function that picks one for each input.
+        **options: Keyword arguments of `run_agui` (`context`, `max_turns`, `idle_timeout`, ...).
+
+    Raises:
+        MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
+
+    """
+    try:
+        from starlette.responses import JSONResponse, StreamingResponse
+    except ImportError as exc:
+        raise MissingExtraError("agui_endpoint", "web") from exc
+    _ag_ui()
+    allowed = {"context", "max_turns", "run_config", "idle_timeout", "buffer", "expose_errors"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ConfigurationError(f"agui_endpoint() got unknown options {unknown}")
+
+    async def endpoint(request: Request) -> Response:
+        body = await request.body()
+        try:
+            run_input = _parse_run_input(body)
+        except ConfigurationError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=422)
+        chosen = cast("Agent[Any]", agent if _is_agent(agent) else agent(run_input))  # type: ignore[operator]
+        frames = run_agui(chosen, run_input, **options)
+        return StreamingResponse(frames, media_type="text/event-stream", headers=AGUI_HEADERS)
+
+    return endpoint
+
+
+def _is_agent(value: object) -> bool:
+    from agents import Agent
+
+    return isinstance(value, Agent)

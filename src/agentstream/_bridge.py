@@ -1,0 +1,350 @@
+"""The base of the protocol bridges: agentstream events in, protocol frames out.
+
+A bridge keeps the state every frontend protocol needs and agentstream events do not carry
+explicitly: which text or reasoning part is open, which tool calls have started, received their
+whole input, or returned. It calls one hook per protocol-level happening; each hook does nothing
+by default, so a protocol module overrides only what its protocol has words for.
+
+Guarantees to the hooks, whatever the order of the events (any sequence `normalize()` can
+produce, and odd ones too):
+
+- at most one text or reasoning part is open at a time; it is closed before any other kind of
+  output, at the end of a model call (`usage_updated`), and before the end of the stream;
+- every part id is used once per stream (a repeated or missing source id gets a fresh one);
+- a tool call is started before its arguments, its input is complete before its output, and its
+  output is reported at most once; `tool_output` or `approval_requested` for a call the stream
+  never announced starts (and completes) the call first;
+- `on_finish` is called exactly once, last, after every open part is closed; calls still open
+  or waiting for output are handed to it so the protocol can settle them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from ._events import (
+    ApprovalRequested,
+    Done,
+    Event,
+    Handoff,
+    MessageOutput,
+    ReasoningDelta,
+    ReasoningOutput,
+    TextDelta,
+    ToolArgumentsDelta,
+    ToolCalled,
+    ToolCallStarted,
+    ToolOutput,
+    UsageUpdated,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterable, AsyncIterator, Iterator
+
+__all__ = ["Bridge", "ToolCallState"]
+
+PartKind = Literal["text", "reasoning"]
+
+
+@dataclass
+class ToolCallState:
+    """What a bridge knows about one tool call."""
+
+    call_id: str
+    """The call's id, as the events name it."""
+    name: str
+    """The tool's name."""
+    arguments: list[str] = field(default_factory=list)
+    """The argument text in pieces: as streamed, or `tool_called`'s text where the two differ."""
+    input_done: bool = False
+    """The whole input is known (`tool_called` or a synthesized equivalent was handled)."""
+    has_output: bool = False
+    """The call's output was reported."""
+
+    @property
+    def arguments_text(self) -> str:
+        """The argument text: what was streamed so far, the final text once the input is done."""
+        return "".join(self.arguments)
+
+    @property
+    def arguments_are_json(self) -> bool:
+        """Whether the argument text sent so far is one complete JSON value (empty counts)."""
+        text = self.arguments_text
+        if not text:
+            return True
+        try:
+            json.loads(text)
+        except ValueError:
+            return False
+        return True
+
+
+@dataclass
+class _OpenPart:
+    kind: PartKind
+    part_id: str
+    source_id: str | None
+
+
+class Bridge:
+    """Translate agentstream events into the frames of one protocol.
+
+    Subclasses override the `on_*` hooks; each returns an iterator of ready-to-send frames
+    (strings). Use `stream(events)` to run the translation.
+    """
+
+    def __init__(self) -> None:
+        self.calls: dict[str, ToolCallState] = {}
+        """Every tool call seen, by call id, in order of appearance."""
+        self.agent: str | None = None
+        """The agent the latest event came from."""
+        self._open: _OpenPart | None = None
+        self._used_ids: set[str] = set()
+        self._streamed: dict[PartKind, set[str]] = {"text": set(), "reasoning": set()}
+        self._anonymous: dict[PartKind, int] = {"text": 0, "reasoning": 0}
+        self._finished = False
+
+    # Hooks: each yields frames. All do nothing by default.
+
+    def on_start(self) -> Iterator[str]:
+        """The stream begins (before the first event)."""
+        yield from ()
+
+    def on_agent(self, previous: str | None, agent: str) -> Iterator[str]:
+        """Output now comes from `agent` (the first agent, or a new one after a handoff)."""
+        yield from ()
+
+    def on_part_start(self, kind: PartKind, part_id: str) -> Iterator[str]:
+        """A text or reasoning part opens."""
+        yield from ()
+
+    def on_part_delta(self, kind: PartKind, part_id: str, delta: str) -> Iterator[str]:
+        """Text for the open part (never empty)."""
+        yield from ()
+
+    def on_part_end(self, kind: PartKind, part_id: str) -> Iterator[str]:
+        """The open part is complete."""
+        yield from ()
+
+    def on_tool_start(self, call: ToolCallState) -> Iterator[str]:
+        """A tool call begins; its arguments follow."""
+        yield from ()
+
+    def on_tool_delta(self, call: ToolCallState, delta: str) -> Iterator[str]:
+        """More argument text for a started call (never empty)."""
+        yield from ()
+
+    def on_tool_input(self, call: ToolCallState) -> Iterator[str]:
+        """The call's input is complete: `call.arguments_text` is the whole argument text."""
+        yield from ()
+
+    def on_tool_output(self, call: ToolCallState, event: ToolOutput) -> Iterator[str]:
+        """The tool returned."""
+        yield from ()
+
+    def on_handoff(self, event: Handoff) -> Iterator[str]:
+        """Control passed to another agent (`on_agent` follows with the new agent)."""
+        yield from ()
+
+    def on_approval(self, call: ToolCallState, event: ApprovalRequested) -> Iterator[str]:
+        """A tool call waits for a human's approval; its input is complete."""
+        yield from ()
+
+    def on_model_call_end(self, event: UsageUpdated) -> Iterator[str]:
+        """A model call finished (open parts are closed already)."""
+        yield from ()
+
+    def on_model_output(self) -> Iterator[str]:
+        """The model is about to produce new output (text, reasoning, or a tool call's start)."""
+        yield from ()
+
+    def on_finish(self, done: Done | None, unsettled: list[ToolCallState]) -> Iterator[str]:
+        """The stream ends; `done` is None when the events stopped without a `Done`.
+
+        `unsettled` are the calls without output: their input may be incomplete.
+        """
+        yield from ()
+
+    # The driver
+
+    async def stream(self, events: AsyncIterable[Event]) -> AsyncIterator[str]:
+        """Translate `events` to frames; the source is closed when this generator ends."""
+        iterator = aiter(events)
+        try:
+            for frame in self.on_start():
+                yield frame
+            async for event in iterator:
+                for frame in self.handle(event):
+                    yield frame
+                if self._finished:
+                    break
+            if not self._finished:
+                for frame in self.finish(None):
+                    yield frame
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+    def handle(self, event: Event) -> Iterator[str]:
+        """Frames for one event."""
+        if self._finished:
+            return
+        if event.agent is not None and event.agent != self.agent and not isinstance(event, Done):
+            yield from self._close_part()
+            previous, self.agent = self.agent, event.agent
+            yield from self.on_agent(previous, event.agent)
+        if isinstance(event, TextDelta):
+            yield from self._delta("text", event.message_id, event.delta)
+        elif isinstance(event, ReasoningDelta):
+            yield from self._delta("reasoning", event.reasoning_id, event.delta)
+        elif isinstance(event, MessageOutput):
+            yield from self._whole("text", event.message_id, event.text)
+        elif isinstance(event, ReasoningOutput):
+            yield from self._whole("reasoning", event.reasoning_id, event.text)
+        elif isinstance(event, ToolCallStarted):
+            yield from self._close_part()
+            if event.call_id not in self.calls:
+                yield from self.on_model_output()
+                yield from self._start_call(event.call_id, event.name)
+        elif isinstance(event, ToolArgumentsDelta):
+            call = self.calls.get(event.call_id)
+            # Deltas of a call never announced are dropped: `tool_called` brings them whole.
+            if call is not None and not call.input_done and event.delta:
+                yield from self._close_part()
+                call.arguments.append(event.delta)
+                yield from self.on_tool_delta(call, event.delta)
+        elif isinstance(event, ToolCalled):
+            yield from self._close_part()
+            yield from self._complete_input(event.call_id, event.name, event.arguments)
+        elif isinstance(event, ToolOutput):
+            yield from self._close_part()
+            call = self.calls.get(event.call_id)
+            if call is None or not call.input_done:
+                name = call.name if call is not None else (event.name or "tool")
+                arguments = call.arguments_text if call is not None else "{}"
+                yield from self._complete_input(event.call_id, name, arguments or "{}")
+                call = self.calls[event.call_id]
+            if not call.has_output:
+                call.has_output = True
+                yield from self.on_tool_output(call, event)
+        elif isinstance(event, Handoff):
+            yield from self._close_part()
+            yield from self.on_handoff(event)
+            if event.to_agent and event.to_agent != self.agent:
+                previous, self.agent = self.agent, event.to_agent
+                yield from self.on_agent(previous, event.to_agent)
+        elif isinstance(event, ApprovalRequested):
+            yield from self._close_part()
+            yield from self._complete_input(event.call_id, event.name, event.arguments)
+            yield from self.on_approval(self.calls[event.call_id], event)
+        elif isinstance(event, UsageUpdated):
+            yield from self._close_part()
+            yield from self.on_model_call_end(event)
+        elif isinstance(event, Done):
+            yield from self.finish(event)
+
+    def finish(self, done: Done | None) -> Iterator[str]:
+        """Close what is open and end the stream (once)."""
+        if self._finished:
+            return
+        yield from self._close_part()
+        self._finished = True
+        unsettled = [c for c in self.calls.values() if not c.has_output]
+        yield from self.on_finish(done, unsettled)
+
+    # Helpers for subclasses
+
+    def new_id(self, preferred: str | None, prefix: str) -> str:
+        """Return `preferred` if this stream has not used it yet, else a fresh unique id."""
+        candidate = preferred or f"{prefix}_{uuid.uuid4().hex[:24]}"
+        while candidate in self._used_ids:
+            candidate = f"{preferred or prefix}_{uuid.uuid4().hex[:8]}"
+        self._used_ids.add(candidate)
+        return candidate
+
+    @property
+    def open_part(self) -> tuple[PartKind, str] | None:
+        """The open text or reasoning part as (kind, part id), if any."""
+        return None if self._open is None else (self._open.kind, self._open.part_id)
+
+    # Internals
+
+    def _close_part(self) -> Iterator[str]:
+        part = self._open
+        if part is None:
+            return
+        self._open = None
+        if part.source_id is None:
+            self._anonymous[part.kind] += 1
+        else:
+            self._streamed[part.kind].add(part.source_id)
+        yield from self.on_part_end(part.kind, part.part_id)
+
+    def _delta(self, kind: PartKind, source_id: str | None, delta: str) -> Iterator[str]:
+        part = self._open
+        if part is not None and (part.kind != kind or part.source_id != source_id):
+            yield from self._close_part()
+            part = None
+        if not delta:
+            return
+        if part is None:
+            yield from self.on_model_output()
+            part = self._open = _OpenPart(kind, self.new_id(source_id, kind), source_id)
+            yield from self.on_part_start(kind, part.part_id)
+        yield from self.on_part_delta(kind, part.part_id, delta)
+
+    def _whole(self, kind: PartKind, source_id: str | None, text: str) -> Iterator[str]:
+        """A complete text or reasoning item: stream it only if its deltas were not seen."""
+        part = self._open
+        if part is not None and part.kind == kind and part.source_id == source_id:
+            yield from self._close_part()
+            self._consume(kind, source_id)
+            return
+        yield from self._close_part()
+        if self._consume(kind, source_id) or not text:
+            return
+        part_id = self.new_id(source_id, kind)
+        yield from self.on_part_start(kind, part_id)
+        yield from self.on_part_delta(kind, part_id, text)
+        yield from self.on_part_end(kind, part_id)
+
+    def _consume(self, kind: PartKind, source_id: str | None) -> bool:
+        """Whether the item's deltas were streamed already (and mark them as accounted for)."""
+        if source_id is None:
+            if self._anonymous[kind]:
+                self._anonymous[kind] -= 1
+                return True
+            return False
+        if source_id in self._streamed[kind]:
+            self._streamed[kind].discard(source_id)
+            return True
+        return False
+
+    def _start_call(self, call_id: str, name: str) -> Iterator[str]:
+        call = self.calls[call_id] = ToolCallState(call_id, name)
+        yield from self.on_tool_start(call)
+
+    def _complete_input(self, call_id: str, name: str, arguments: str) -> Iterator[str]:
+        call = self.calls.get(call_id)
+        if call is None:
+            yield from self._start_call(call_id, name)
+            call = self.calls[call_id]
+        if call.input_done:
+            return
+        sent = call.arguments_text
+        # Send what the deltas did not: all of it when none came, the rest when they stopped
+        # short. Arguments that contradict the deltas cannot be unsent; the input event
+        # carries the final text where the protocol has room for it.
+        if arguments.startswith(sent):
+            rest = arguments[len(sent) :]
+            if rest:
+                call.arguments.append(rest)
+                yield from self.on_tool_delta(call, rest)
+        else:
+            call.arguments = [arguments]
+        call.input_done = True
+        yield from self.on_tool_input(call)

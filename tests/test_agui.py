@@ -1,0 +1,458 @@
+"""The AG-UI bridge, read by @ag-ui/client (HttpAgent + verifyEvents) and by ag-ui-validate."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
+
+from agentstream import Done, Event, TextDelta
+from agentstream._agui import AGUI_HEADERS, agui_endpoint, agui_messages_to_input, to_agui
+from tests.test_agui_helpers import (
+    SCENARIOS,
+    agui_findings,
+    build_scenario,
+    collect_events,
+    event_sequences,
+    needs_node,
+    node,
+    replay,
+    run_node,
+    run_node_batch,
+    scenario_events,
+    serve,
+    sse_payloads,
+)
+
+
+async def agui_body(events: list[Event], **kwargs: Any) -> str:
+    return "".join([frame async for frame in to_agui(replay(events), **kwargs)])
+
+
+def decode(body: str) -> list[dict[str, Any]]:
+    return [json.loads(p) for p in sse_payloads(body)]
+
+
+def check_structure(events: list[dict[str, Any]]) -> None:
+    """Rules both checkers imply, asserted directly so a failure names the event."""
+    assert events[0]["type"] == "RUN_STARTED"
+    assert events[-1]["type"] in ("RUN_FINISHED", "RUN_ERROR")
+    assert [e["type"] for e in events].count("RUN_STARTED") == 1
+    assert all(isinstance(e.get("timestamp"), int) for e in events)
+    assert all(v is not None for e in events for v in e.values()), "None fields are omitted"
+    open_ids: set[str] = set()
+    for event in events:
+        kind = event["type"]
+        if kind in ("TEXT_MESSAGE_START", "REASONING_MESSAGE_START"):
+            assert event["messageId"] not in open_ids
+            open_ids.add(event["messageId"])
+        elif kind in ("TEXT_MESSAGE_END", "REASONING_MESSAGE_END"):
+            open_ids.remove(event["messageId"])
+        elif kind in ("TEXT_MESSAGE_CONTENT", "REASONING_MESSAGE_CONTENT"):
+            assert event["messageId"] in open_ids
+            assert event["delta"]
+    assert not open_ids, "every message is closed before the run ends"
+
+
+# Unit level: exact mapping
+
+
+async def test_text_run_maps_to_the_protocol_events() -> None:
+    events = await collect_events("text")
+    decoded = decode(await agui_body(events, thread_id="t-1"))
+    assert [e["type"] for e in decoded] == [
+        "RUN_STARTED",
+        "STEP_STARTED",
+        "TEXT_MESSAGE_START",
+        *["TEXT_MESSAGE_CONTENT"] * 3,
+        "TEXT_MESSAGE_END",
+        "STEP_FINISHED",
+        "RUN_FINISHED",
+    ]
+    run_id = events[0].run_id
+    assert decoded[0] == {
+        "type": "RUN_STARTED",
+        "timestamp": decoded[0]["timestamp"],
+        "threadId": "t-1",
+        "runId": run_id,
+    }
+    assert decoded[1]["stepName"] == "triage"
+    assert decoded[2]["role"] == "assistant"
+    assert "".join(e.get("delta", "") for e in decoded) == "Hello there, friend."
+    finished = decoded[-1]
+    assert finished["result"] == "Hello there, friend."
+    assert finished["outcome"] == {"type": "success"}
+    assert finished["usage"] == [{"inputTokens": 0, "outputTokens": 3, "totalTokens": 3}]
+    assert agui_findings(decoded) == []
+
+
+async def test_frames_are_lf_only_data_lines() -> None:
+    body = await agui_body(await collect_events("tool"))
+    assert "\r" not in body
+    for frame in body.split("\n\n")[:-1]:
+        assert frame.startswith('data: {"type":"')
+
+
+async def test_handoff_becomes_steps_with_the_details_in_metadata() -> None:
+    decoded = decode(await agui_body(await collect_events("handoff")))
+    steps = [(e["type"], e["stepName"]) for e in decoded if e["type"].startswith("STEP_")]
+    assert steps == [
+        ("STEP_STARTED", "triage"),
+        ("STEP_FINISHED", "triage"),
+        ("STEP_STARTED", "billing"),
+        ("STEP_FINISHED", "billing"),
+    ]
+    started = [e for e in decoded if e["type"] == "STEP_STARTED"][1]
+    assert started["metadata"] == {
+        "agentstream.handoff": {"fromAgent": "triage", "toAgent": "billing", "callId": "call_h"}
+    }
+    assert not [e for e in decoded if e["type"].startswith("TOOL_CALL")], "a handoff is no tool"
+    assert agui_findings(decoded) == []
+
+
+async def test_failed_run_ends_in_run_error_without_internal_text() -> None:
+    decoded = decode(await agui_body(await collect_events("failing")))
+    check_structure(decoded)
+    assert decoded[-1]["type"] == "RUN_ERROR"
+    assert decoded[-1]["code"] == "RuntimeError"
+    assert decoded[-1]["message"] == "the run failed"
+    assert "secret" not in json.dumps(decoded)
+    assert agui_findings(decoded) == []
+
+
+async def test_cancelled_run_finishes_with_the_cancelled_outcome() -> None:
+    decoded = decode(await agui_body(await collect_events("cancelled")))
+    check_structure(decoded)
+    assert decoded[-1]["type"] == "RUN_FINISHED"
+    assert decoded[-1]["outcome"] == {"type": "cancelled"}
+    assert agui_findings(decoded) == []
+
+
+def _done(status: str, **fields: Any) -> Done:
+    return Done(seq=3, run_id="r", timestamp=1, status=status, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("status", ["cancelled", "error", "timeout"])
+async def test_a_tool_call_cut_mid_arguments_is_left_to_run_error(status: str) -> None:
+    from agentstream import ErrorInfo, ToolArgumentsDelta, ToolCallStarted
+
+    error = ErrorInfo(type="IdleTimeoutError", message="no event for 5 s")
+    events: list[Event] = [
+        ToolCallStarted(seq=0, run_id="r", timestamp=1, call_id="c1", name="get_weather"),
+        ToolArgumentsDelta(seq=1, run_id="r", timestamp=1, call_id="c1", delta='{"city": "Pa'),
+        TextDelta(seq=2, run_id="r", timestamp=1, delta="x", message_id="m"),
+        _done(status, error=None if status == "cancelled" else error),
+    ]
+    decoded = decode(await agui_body(events))
+    kinds = [e["type"] for e in decoded]
+    assert "TOOL_CALL_END" not in kinds, "closing it would send arguments that are not JSON"
+    assert kinds[-3:] == ["TEXT_MESSAGE_CONTENT", "TEXT_MESSAGE_END", "RUN_ERROR"]
+    code = {"cancelled": "cancelled", "error": "IdleTimeoutError", "timeout": "timeout"}[status]
+    assert decoded[-1]["code"] == code
+    assert agui_findings(decoded) == []
+
+
+async def test_a_stream_without_done_ends_in_run_error() -> None:
+    events = [TextDelta(seq=0, run_id="r", timestamp=1, delta="hi", message_id="m")]
+    decoded = decode(await agui_body(events))
+    assert [e["type"] for e in decoded][-2:] == ["TEXT_MESSAGE_END", "RUN_ERROR"]
+    assert decoded[-1]["code"] == "incomplete"
+
+
+async def test_pending_approval_finishes_with_an_interrupt() -> None:
+    from agentstream import ApprovalRequested
+
+    events: list[Event] = [
+        ApprovalRequested(
+            seq=0, run_id="r", timestamp=1, call_id="c9", name="pay", arguments='{"eur": 5}'
+        ),
+        _done("completed", pending_approvals=("c9",)),
+    ]
+    decoded = decode(await agui_body(events))
+    assert [e["type"] for e in decoded] == [
+        "RUN_STARTED",
+        "TOOL_CALL_START",
+        "TOOL_CALL_ARGS",
+        "TOOL_CALL_END",
+        "RUN_FINISHED",
+    ]
+    assert decoded[-1]["outcome"] == {
+        "type": "interrupt",
+        "interrupts": [
+            {
+                "id": "c9",
+                "reason": "tool_approval",
+                "message": "approve the call of pay",
+                "toolCallId": "c9",
+            }
+        ],
+    }
+    assert agui_findings(decoded) == []
+
+
+async def test_closing_the_frames_closes_the_events() -> None:
+    closed = []
+
+    async def events() -> Any:
+        try:
+            yield TextDelta(seq=0, run_id="r", timestamp=1, delta="hi", message_id="m")
+            yield TextDelta(seq=1, run_id="r", timestamp=1, delta="!", message_id="m")
+        finally:
+            closed.append(True)
+
+    frames = to_agui(events())
+    assert (await anext(frames)).startswith('data: {"type":"RUN_STARTED"')
+    await frames.aclose()  # type: ignore[attr-defined]
+    assert closed == [True]
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match="thread_id must be a non-empty string or None, got ''"):
+        to_agui(replay([]), thread_id="")
+
+
+# Property: any valid event sequence gives a stream both checks accept
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(event_sequences())
+async def test_any_valid_sequence_gives_a_valid_agui_stream(events: list[Event]) -> None:
+    decoded = decode(await agui_body(events, thread_id="t"))
+    check_structure(decoded)
+    assert agui_findings(decoded) == []
+
+
+# The server side: RunAgentInput to SDK input
+
+
+def test_agui_messages_become_sdk_input() -> None:
+    from ag_ui.core import RunAgentInput
+
+    run_input = RunAgentInput.model_validate(
+        {
+            "threadId": "t",
+            "runId": "r",
+            "messages": [
+                {"id": "s", "role": "system", "content": "Be brief."},
+                {"id": "u1", "role": "user", "content": "Weather in Paris?"},
+                {
+                    "id": "a1",
+                    "role": "assistant",
+                    "content": "Checking.",
+                    "toolCalls": [
+                        {
+                            "id": "call_1",
+                            "type": "function",
+                            "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                        }
+                    ],
+                },
+                {"id": "t1", "role": "tool", "toolCallId": "call_1", "content": "sunny"},
+                {"id": "r1", "role": "reasoning", "content": "hidden"},
+                {
+                    "id": "u2",
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "And this?"},
+                        {"type": "image", "source": {"type": "url", "value": "https://x/y.png"}},
+                    ],
+                },
+            ],
+            "tools": [],
+            "context": [],
+        }
+    )
+    assert agui_messages_to_input(run_input.messages) == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": "Checking."},
+        {
+            "type": "function_call",
+            "call_id": "call_1",
+            "name": "get_weather",
+            "arguments": '{"city":"Paris"}',
+        },
+        {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+        {
+            "role": "user",
+            "content": [
+                {"type": "input_text", "text": "And this?"},
+                {"type": "input_image", "image_url": "https://x/y.png", "detail": "auto"},
+            ],
+        },
+    ]
+
+
+def test_unsupported_content_is_named() -> None:
+    from ag_ui.core import RunAgentInput
+
+    run_input = RunAgentInput.model_validate(
+        {
+            "threadId": "t",
+            "runId": "r",
+            "messages": [
+                {
+                    "id": "u",
+                    "role": "user",
+                    "content": [{"type": "audio", "source": {"type": "url", "value": "https://a"}}],
+                }
+            ],
+        }
+    )
+    with pytest.raises(ValueError, match="cannot pass a 'audio' content part"):
+        agui_messages_to_input(run_input.messages)
+
+
+async def test_endpoint_rejects_a_bad_body_with_422() -> None:
+    agent, _ = build_scenario("text")
+    app = Starlette(routes=[Route("/agent", agui_endpoint(agent), methods=["POST"])])
+    async with serve(app) as base, httpx.AsyncClient(timeout=30) as client:
+        response = await client.post(f"{base}/agent", json={"threadId": "t"})
+    assert response.status_code == 422
+    assert "not a valid AG-UI RunAgentInput" in response.json()["error"]
+    assert "runId" in response.json()["error"] or "run_id" in response.json()["error"]
+
+
+def test_endpoint_rejects_unknown_options() -> None:
+    agent, _ = build_scenario("text")
+    with pytest.raises(ValueError, match=r"unknown options \['max_turn'\]"):
+        agui_endpoint(agent, max_turn=3)
+
+
+# Over HTTP, read by the protocol's own client
+
+
+def scenario_app() -> Starlette:
+    async def run(request: Request) -> StreamingResponse:
+        body = await request.json()
+        frames = to_agui(
+            scenario_events(request.path_params["name"]),
+            thread_id=body["threadId"],
+            run_id=body["runId"],
+        )
+        return StreamingResponse(frames, media_type="text/event-stream", headers=AGUI_HEADERS)
+
+    return Starlette(routes=[Route("/agui/{name}", run, methods=["POST"])])
+
+
+def by_role(messages: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
+    return [m for m in messages if m["role"] == role]
+
+
+@node
+@needs_node
+@pytest.mark.parametrize("name", SCENARIOS)
+async def test_scenario_read_by_ag_ui_client(name: str) -> None:
+    async with serve(scenario_app()) as base:
+        report = await run_node("agui_read.mjs", f"{base}/agui/{name}")
+    events = report["events"]
+    assert report["terminated"]
+    assert report["warnings"] == []
+    assert agui_findings(events) == []
+    check_structure(events)
+    assert events[0]["threadId"] == "thread-1" and events[0]["runId"] == "run-1"
+    new = report["new_messages"] or []
+    assistant_text = "".join(m.get("content") or "" for m in by_role(new, "assistant"))
+    assert report["errors"] == []
+    if name == "failing":
+        assert events[-1]["type"] == "RUN_ERROR"
+        assert events[-1]["message"] == "the run failed"
+        assert "secret" not in json.dumps(report)
+        assert "Partial answer".startswith(assistant_text)
+        return
+    assert events[-1]["type"] == "RUN_FINISHED"
+    if name == "cancelled":
+        assert events[-1]["outcome"] == {"type": "cancelled"}
+        assert "one two three four five".startswith(assistant_text)
+        assert assistant_text.startswith("one two ")
+        return
+    assert events[-1]["outcome"] == {"type": "success"}
+    expected = {
+        "text": "Hello there, friend.",
+        "tool": "It is sunny in Paris.",
+        "handoff": "Billing here.",
+        "reasoning": "The answer.",
+        "two_tools": "Both sunny.",
+    }[name]
+    assert assistant_text == expected
+    calls = [c for m in by_role(new, "assistant") for c in m.get("toolCalls") or []]
+    results = {m["toolCallId"]: m["content"] for m in by_role(new, "tool")}
+    if name == "tool":
+        assert [(c["id"], json.loads(c["function"]["arguments"])) for c in calls] == [
+            ("call_w", {"city": "Paris"})
+        ]
+        assert results == {"call_w": "sunny in Paris"}
+        assert sum(e["type"] == "TOOL_CALL_ARGS" for e in events) == 4
+    elif name == "two_tools":
+        assert {c["id"]: json.loads(c["function"]["arguments"]) for c in calls} == {
+            "call_p": {"city": "Paris"},
+            "call_r": {"city": "Rome"},
+        }
+        assert results == {"call_p": "sunny in Paris", "call_r": "sunny in Rome"}
+    elif name == "reasoning":
+        assert [m["content"] for m in by_role(new, "reasoning")] == ["Think it over."]
+    elif name == "handoff":
+        assert [e["stepName"] for e in events if e["type"] == "STEP_STARTED"] == [
+            "triage",
+            "billing",
+        ]
+    else:
+        assert calls == [] and results == {}
+
+
+@node
+@needs_node
+async def test_endpoint_runs_an_agent_on_the_clients_history() -> None:
+    seen_inputs: list[Any] = []
+
+    def pick(run_input: Any) -> Any:
+        seen_inputs.append(agui_messages_to_input(run_input.messages))
+        return build_scenario(run_input.forwarded_props["scenario"])[0]
+
+    history = [
+        {"id": "u0", "role": "user", "content": "Earlier question"},
+        {"id": "a0", "role": "assistant", "content": "Earlier answer"},
+        {"id": "u1", "role": "user", "content": "Weather in Paris?"},
+    ]
+    body = {"messages": history, "forwardedProps": {"scenario": "tool"}}
+    app = Starlette(routes=[Route("/agent", agui_endpoint(pick, max_turns=5), methods=["POST"])])
+    async with serve(app) as base:
+        report = await run_node("agui_read.mjs", f"{base}/agent", "--body", json.dumps(body))
+    assert report["errors"] == [] and report["warnings"] == []
+    assert agui_findings(report["events"]) == []
+    assert seen_inputs == [
+        [
+            {"role": "user", "content": "Earlier question"},
+            {"role": "assistant", "content": "Earlier answer"},
+            {"role": "user", "content": "Weather in Paris?"},
+        ]
+    ]
+    assert report["events"][0]["runId"] == "run-1"
+    new = report["new_messages"]
+    assert [m["content"] for m in by_role(new, "tool")] == ["sunny in Paris"]
+    assert by_role(new, "assistant")[-1]["content"] == "It is sunny in Paris."
+
+
+@node
+@needs_node
+@settings(
+    max_examples=2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.lists(event_sequences(), min_size=50, max_size=50))
+async def test_any_valid_sequence_passes_verify_events(batch: list[list[Event]]) -> None:
+    bodies = [await agui_body(events, thread_id="thread-1", run_id="run-1") for events in batch]
+    reports = await run_node_batch("agui_batch.mjs", bodies)
+    for body, report in zip(bodies, reports, strict=True):
+        assert report["errors"] == [], body
+        assert report["warnings"] == [], body
+        assert report["delivered"] == len(sse_payloads(body))
