@@ -1,0 +1,254 @@
+// The agentstream demo chat: POST the prompt, read the SSE answer with fetch(), show it live.
+// Plain JavaScript, no build step: copy what you need into your own frontend.
+
+/**
+ * A minimal incremental SSE parser (WHATWG rules for the fields agentstream sends).
+ * feed() takes decoded text split anywhere; onEvent({event, data, id}) runs per complete frame.
+ */
+export function createSSEParser(onEvent) {
+  let buffer = "";
+  let event = "";
+  let data = [];
+  let id = "";
+  const line = (text) => {
+    if (text === "") {
+      if (data.length) onEvent({ event: event || "message", data: data.join("\n"), id });
+      event = "";
+      data = [];
+      return;
+    }
+    if (text.startsWith(":")) return; // a comment: the server's heartbeat
+    const colon = text.indexOf(":");
+    const field = colon === -1 ? text : text.slice(0, colon);
+    let value = colon === -1 ? "" : text.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "event") event = value;
+    else if (field === "data") data.push(value);
+    else if (field === "id" && !value.includes("\0")) id = value;
+  };
+  return {
+    feed(chunk) {
+      buffer += chunk;
+      // Keep a trailing CR: the LF of its CRLF may come with the next chunk.
+      const parts = buffer.split(/\r\n|\r(?!$)|\n/);
+      buffer = parts.pop();
+      for (const part of parts) line(part);
+    },
+  };
+}
+
+const $ = (selector) => document.querySelector(selector);
+
+const ui = {
+  form: $("#chat"),
+  prompt: $("#prompt"),
+  send: $("#send"),
+  steps: $("#steps"),
+  indicator: $(".tool-indicator"),
+  toolName: $("#tool-name"),
+  answer: $("#answer"),
+  answerAgent: $("#answer-agent"),
+  error: $("#error"),
+  status: $("#status"),
+  usage: $("#usage"),
+};
+
+let controller = null;
+
+function setStatus(state) {
+  ui.status.textContent = state;
+  ui.status.dataset.state = state;
+  ui.answer.classList.toggle("streaming", state === "streaming");
+}
+
+function showError(message) {
+  ui.error.textContent = message;
+  ui.error.hidden = false;
+}
+
+function formatUsage(usage) {
+  const calls = `${usage.requests} model call${usage.requests === 1 ? "" : "s"}`;
+  return `${calls} · ${usage.total_tokens} tokens (${usage.input_tokens} in, ${usage.output_tokens} out)`;
+}
+
+function addStep(kind, tag, text) {
+  const item = document.createElement("li");
+  item.className = `step ${kind}`;
+  const label = document.createElement("span");
+  label.className = "tag";
+  label.textContent = tag;
+  const body = document.createElement("span");
+  body.className = "body";
+  body.textContent = text;
+  item.append(label, body);
+  ui.steps.append(item);
+  return body;
+}
+
+function preview(value, limit = 160) {
+  let text;
+  if (value && typeof value === "object" && !Array.isArray(value)) {
+    text = Object.entries(value)
+      .map(([key, item]) => `${key}: ${typeof item === "string" ? item : JSON.stringify(item)}`)
+      .join(", ");
+  } else {
+    text = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
+}
+
+/** Renders one run's events; returns the final `done` event when it comes. */
+function createRenderer() {
+  const calls = new Map(); // call_id -> {args, result elements}
+  const running = new Set();
+  let reasoning = null;
+  const refreshIndicator = () => {
+    ui.indicator.hidden = running.size === 0;
+    if (running.size) ui.toolName.textContent = calls.get([...running].at(-1)).name;
+  };
+  const toolStep = (callId, name) => {
+    if (!calls.has(callId)) {
+      const body = addStep("tool", "tool", "");
+      const title = document.createElement("code");
+      title.textContent = name;
+      const args = document.createElement("span");
+      args.className = "args";
+      const result = document.createElement("span");
+      result.className = "result";
+      result.hidden = true;
+      body.append(title, " ", args, result);
+      calls.set(callId, { name, args, result });
+    }
+    return calls.get(callId);
+  };
+  return (ev) => {
+    switch (ev.type) {
+      case "text_delta":
+        if (ev.agent) ui.answerAgent.textContent = ev.agent;
+        ui.answer.append(ev.delta);
+        break;
+      case "tool_call_started":
+        toolStep(ev.call_id, ev.name);
+        running.add(ev.call_id);
+        refreshIndicator();
+        break;
+      case "tool_arguments_delta":
+        if (calls.has(ev.call_id)) calls.get(ev.call_id).args.append(ev.delta);
+        break;
+      case "tool_called": {
+        const call = toolStep(ev.call_id, ev.name);
+        call.args.textContent = ev.arguments;
+        running.add(ev.call_id);
+        refreshIndicator();
+        break;
+      }
+      case "tool_output": {
+        const call = toolStep(ev.call_id, ev.name ?? "tool");
+        call.result.textContent = preview(ev.output);
+        call.result.hidden = false;
+        running.delete(ev.call_id);
+        refreshIndicator();
+        break;
+      }
+      case "handoff":
+        addStep("handoff", "handoff", `${ev.from_agent} → ${ev.to_agent}`);
+        ui.answerAgent.textContent = ev.to_agent;
+        break;
+      case "reasoning_delta":
+        if (!reasoning) reasoning = addStep("reasoning", "thinking", "");
+        reasoning.append(ev.delta);
+        break;
+      case "reasoning_output":
+        reasoning = null;
+        break;
+      case "approval_requested":
+        addStep("approval", "approval", `${ev.name} ${ev.arguments} waits for approval`);
+        break;
+      case "usage_updated":
+        ui.usage.textContent = formatUsage(ev.usage);
+        break;
+      case "done":
+        running.clear();
+        refreshIndicator();
+        ui.usage.textContent = formatUsage(ev.usage);
+        return ev;
+      default:
+        break; // an event type this page does not know: newer servers may send more
+    }
+    return null;
+  };
+}
+
+function reset() {
+  ui.steps.replaceChildren();
+  ui.answer.replaceChildren();
+  ui.answerAgent.textContent = "assistant";
+  ui.error.hidden = true;
+  ui.error.textContent = "";
+  ui.usage.textContent = "";
+  ui.indicator.hidden = true;
+}
+
+async function ask(prompt) {
+  reset();
+  setStatus("streaming");
+  ui.send.textContent = "Stop";
+  ui.send.classList.add("stop");
+  controller = new AbortController();
+  const render = createRenderer();
+  let done = null;
+  try {
+    const response = await fetch("/api/chat", {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      body: JSON.stringify({ prompt }),
+      signal: controller.signal,
+    });
+    if (!response.ok) {
+      const detail = await response.text();
+      throw new Error(`the server answered HTTP ${response.status}: ${detail}`);
+    }
+    const parser = createSSEParser(({ event, data }) => {
+      if (event === "message") return;
+      const ended = render(JSON.parse(data));
+      if (ended) done = ended;
+    });
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    for (;;) {
+      const { value, done: finished } = await reader.read();
+      if (finished) break;
+      parser.feed(value);
+    }
+    if (!done) throw new Error("the stream ended before the run did");
+    if (done.status === "completed") {
+      setStatus("done");
+    } else {
+      const why = done.error ? `${done.error.type}: ${done.error.message}` : `the run ended: ${done.status}`;
+      showError(why);
+      setStatus("error");
+    }
+  } catch (err) {
+    if (err.name === "AbortError") {
+      showError("Stopped: the server cancelled the run.");
+      setStatus("cancelled");
+    } else {
+      showError(String(err.message ?? err));
+      setStatus("error");
+    }
+  } finally {
+    ui.indicator.hidden = true;
+    ui.send.textContent = "Send";
+    ui.send.classList.remove("stop");
+    controller = null;
+  }
+}
+
+ui.form.addEventListener("submit", (e) => {
+  e.preventDefault();
+  if (controller) {
+    controller.abort();
+    return;
+  }
+  const prompt = ui.prompt.value.trim();
+  if (prompt) ask(prompt);
+});
