@@ -118,9 +118,24 @@ async def test_handoff_becomes_steps_with_the_details_in_metadata() -> None:
     assert agui_findings(decoded) == []
 
 
-async def test_failed_run_ends_in_run_error_without_internal_text() -> None:
+async def test_failed_run_ends_in_run_error_after_what_it_streamed() -> None:
     decoded = decode(await agui_body(await collect_events("failing")))
     check_structure(decoded)
+    assert decoded[-1] == {
+        "type": "RUN_ERROR",
+        "timestamp": decoded[-1]["timestamp"],
+        "message": "the run exceeded its maximum number of turns",
+        "code": "MaxTurnsExceeded",
+        "usage": [{"inputTokens": 0, "outputTokens": 5, "totalTokens": 5}],
+    }
+    kinds = [e["type"] for e in decoded]
+    assert kinds.count("TOOL_CALL_RESULT") == 1
+    assert kinds[-2] == "STEP_FINISHED"
+    assert agui_findings(decoded) == []
+
+
+async def test_secret_exception_text_never_reaches_the_client() -> None:
+    decoded = decode(await agui_body(await collect_events("model_error")))
     assert decoded[-1]["type"] == "RUN_ERROR"
     assert decoded[-1]["code"] == "RuntimeError"
     assert decoded[-1]["message"] == "the run failed"
@@ -312,7 +327,7 @@ def test_unsupported_content_is_named() -> None:
 
 
 async def test_endpoint_rejects_a_bad_body_with_422() -> None:
-    agent, _ = build_scenario("text")
+    agent, _, _ = build_scenario("text")
     app = Starlette(routes=[Route("/agent", agui_endpoint(agent), methods=["POST"])])
     async with serve(app) as base, httpx.AsyncClient(timeout=30) as client:
         response = await client.post(f"{base}/agent", json={"threadId": "t"})
@@ -322,7 +337,7 @@ async def test_endpoint_rejects_a_bad_body_with_422() -> None:
 
 
 def test_endpoint_rejects_unknown_options() -> None:
-    agent, _ = build_scenario("text")
+    agent, _, _ = build_scenario("text")
     with pytest.raises(ValueError, match=r"unknown options \['max_turn'\]"):
         agui_endpoint(agent, max_turn=3)
 
@@ -364,9 +379,12 @@ async def test_scenario_read_by_ag_ui_client(name: str) -> None:
     assert report["errors"] == []
     if name == "failing":
         assert events[-1]["type"] == "RUN_ERROR"
-        assert events[-1]["message"] == "the run failed"
-        assert "secret" not in json.dumps(report)
-        assert "Partial answer".startswith(assistant_text)
+        assert events[-1]["code"] == "MaxTurnsExceeded"
+        assert assistant_text == "Let me check."
+        tool_messages = by_role(new, "tool")
+        assert [(m["toolCallId"], m["content"]) for m in tool_messages] == [
+            ("call_o", "sunny in Oslo")
+        ]
         return
     assert events[-1]["type"] == "RUN_FINISHED"
     if name == "cancelled":

@@ -62,9 +62,11 @@ def get_weather(city: str) -> str:
 # Scenarios: name -> (agent, number of text deltas after which the server cancels the run)
 
 
-def build_scenario(name: str) -> tuple[Agent[Any], int | None]:
-    """A real agent on a scripted model for each scenario the bridges must carry."""
+def build_scenario(name: str) -> tuple[Agent[Any], int | None, dict[str, Any]]:
+    """A real agent on a scripted model for each scenario the bridges must carry, the number
+    of text deltas after which the server cancels the run, and `Runner.run_streamed` options."""
     cancel_after = None
+    options: dict[str, Any] = {}
     if name == "text":
         model = ScriptedStreamModel([text("Hello there, friend.")])
     elif name == "tool":
@@ -89,17 +91,31 @@ def build_scenario(name: str) -> tuple[Agent[Any], int | None]:
             ]
         )
     elif name == "failing":
+        # MaxTurnsExceeded: the SDK delivers everything streamed before it (see test_secret_*
+        # for a failure raised by the model itself).
         model = ScriptedStreamModel(
-            [turn(text(["Partial ", "answer"]), fail(RuntimeError("secret internal detail")))]
+            [
+                turn(
+                    text("Let me check."),
+                    tool_call("get_weather", {"city": "Oslo"}, call_id="call_o", chunks=2),
+                ),
+                text("never streamed"),
+            ]
         )
+        options["max_turns"] = 1
+    elif name == "model_error":
+        model = ScriptedStreamModel([turn(fail(RuntimeError("secret internal detail")))])
     elif name == "cancelled":
-        model = ScriptedStreamModel([text(["one ", "two ", "three ", "four ", "five"])])
+        # The pacing only makes the cut land mid-message; the checks hold wherever it lands.
+        model = ScriptedStreamModel(
+            [turn(text(["one ", "two ", "three ", "four ", "five"]), delay=0.02)]
+        )
         cancel_after = 2
     else:
         raise AssertionError(f"unknown scenario {name!r}")
     billing = Agent(name="billing", model=model)
     agent = Agent(name="triage", model=model, tools=[get_weather], handoffs=[billing])
-    return agent, cancel_after
+    return agent, cancel_after, options
 
 
 SCENARIOS = ["text", "tool", "handoff", "reasoning", "two_tools", "failing", "cancelled"]
@@ -107,8 +123,8 @@ SCENARIOS = ["text", "tool", "handoff", "reasoning", "two_tools", "failing", "ca
 
 async def scenario_events(name: str, prompt: Any = "hi") -> AsyncIterator[Event]:
     """The normalized events of a scenario's real run (the server cancels where it says)."""
-    agent, cancel_after = build_scenario(name)
-    result = Runner.run_streamed(agent, prompt)
+    agent, cancel_after, options = build_scenario(name)
+    result = Runner.run_streamed(agent, prompt, **options)
     seen = 0
     async with normalize(result) as stream:
         async for event in stream:

@@ -1,0 +1,445 @@
+"""The Vercel AI SDK UI message stream: what `useChat` reads, and the body it sends.
+
+`to_ai_sdk()` turns agentstream events into the SSE parts of the AI SDK's UI message stream
+protocol (v1); `ui_messages_to_input()` turns the messages `useChat` posts into Agents SDK input,
+so a Next.js page can point `useChat` straight at a Python endpoint. The mapping is written down
+in `docs/ai-sdk.md`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from ._bridge import Bridge, PartKind, ToolCallState
+from ._errors import ConfigurationError, MissingExtraError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
+
+    from agents import Agent, RunConfig, TResponseInputItem
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from ._buffering import BufferPolicy
+    from ._events import ApprovalRequested, Done, Event, Handoff, ToolOutput, UsageUpdated
+
+__all__ = ["AI_SDK_HEADERS", "ai_sdk_endpoint", "run_ai_sdk", "to_ai_sdk", "ui_messages_to_input"]
+
+AI_SDK_HEADERS: Final[Mapping[str, str]] = {
+    "x-vercel-ai-ui-message-stream": "v1",
+    "cache-control": "no-cache",
+    "x-accel-buffering": "no",
+}
+"""Response headers of a UI message stream (besides `content-type: text/event-stream`)."""
+
+DONE_FRAME: Final = "data: [DONE]\n\n"
+"""The frame that ends every UI message stream."""
+
+_CUT_INPUT: Final = "the run ended before the call's arguments were complete"
+_NO_OUTPUT: Final = "the run ended before the tool returned"
+
+
+def _frame(part: Mapping[str, Any]) -> str:
+    return f"data: {json.dumps(part, ensure_ascii=False, separators=(',', ':'))}\n\n"
+
+
+def _parse_input(text: str) -> Any:
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class _AiSdkBridge(Bridge):
+    """The UI message stream hooks of the bridge; see `docs/ai-sdk.md` for the mapping."""
+
+    def __init__(self, message_id: str | None) -> None:
+        super().__init__()
+        self.message_id = message_id
+        self._started = False
+        self._step_open = False
+        self._step_ended = False
+
+    def handle(self, event: Event) -> Iterator[str]:
+        if not self._started:
+            yield from self._start(event.run_id)
+        yield from super().handle(event)
+
+    def _start(self, run_id: str | None) -> Iterator[str]:
+        self._started = True
+        self.message_id = self.message_id or run_id
+        part = {"type": "start"}
+        if self.message_id:
+            part["messageId"] = self.message_id
+        yield _frame(part)
+
+    def _step(self) -> Iterator[str]:
+        if not self._step_open:
+            self._step_open = True
+            self._step_ended = False
+            yield _frame({"type": "start-step"})
+
+    def _end_step(self) -> Iterator[str]:
+        if self._step_open:
+            self._step_open = False
+            yield _frame({"type": "finish-step"})
+
+    def on_model_output(self) -> Iterator[str]:
+        # A step is one model call and the tool runs it asked for; it ends when the next model
+        # call starts producing. A call still receiving arguments keeps its step open: the
+        # client completes a tool part only within the step that started it.
+        if self._step_ended and all(c.input_done for c in self.calls.values()):
+            yield from self._end_step()
+        yield from self._step()
+
+    def on_model_call_end(self, event: UsageUpdated) -> Iterator[str]:
+        self._step_ended = True
+        yield from ()
+
+    def on_part_start(self, kind: PartKind, part_id: str) -> Iterator[str]:
+        yield from self._step()
+        yield _frame({"type": f"{kind}-start", "id": part_id})
+
+    def on_part_delta(self, kind: PartKind, part_id: str, delta: str) -> Iterator[str]:
+        yield _frame({"type": f"{kind}-delta", "id": part_id, "delta": delta})
+
+    def on_part_end(self, kind: PartKind, part_id: str) -> Iterator[str]:
+        yield _frame({"type": f"{kind}-end", "id": part_id})
+
+    def on_tool_start(self, call: ToolCallState) -> Iterator[str]:
+        yield from self._step()
+        yield _frame(
+            {"type": "tool-input-start", "toolCallId": call.call_id, "toolName": call.name}
+        )
+
+    def on_tool_delta(self, call: ToolCallState, delta: str) -> Iterator[str]:
+        yield _frame(
+            {"type": "tool-input-delta", "toolCallId": call.call_id, "inputTextDelta": delta}
+        )
+
+    def on_tool_input(self, call: ToolCallState) -> Iterator[str]:
+        yield _frame(
+            {
+                "type": "tool-input-available",
+                "toolCallId": call.call_id,
+                "toolName": call.name,
+                "input": _parse_input(call.arguments_text),
+            }
+        )
+
+    def on_tool_output(self, call: ToolCallState, event: ToolOutput) -> Iterator[str]:
+        yield from self._step()
+        yield _frame(
+            {"type": "tool-output-available", "toolCallId": call.call_id, "output": event.output}
+        )
+
+    def on_handoff(self, event: Handoff) -> Iterator[str]:
+        yield from self._step()
+        data = {"fromAgent": event.from_agent, "toAgent": event.to_agent, "callId": event.call_id}
+        yield _frame({"type": "data-handoff", "data": data})
+
+    def on_approval(self, call: ToolCallState, event: ApprovalRequested) -> Iterator[str]:
+        yield _frame(
+            {
+                "type": "tool-approval-request",
+                "approvalId": call.call_id,
+                "toolCallId": call.call_id,
+            }
+        )
+
+    def on_finish(self, done: Done | None, unsettled: list[ToolCallState]) -> Iterator[str]:
+        if not self._started:
+            yield from self._start(done.run_id if done is not None else None)
+        completed = done is not None and done.status == "completed"
+        waiting = set(done.pending_approvals) if done is not None else set()
+        for call in unsettled:
+            if not call.input_done:
+                call.input_done = True
+                if completed:
+                    yield from self.on_tool_input(call)
+                else:
+                    yield _frame(
+                        {
+                            "type": "tool-input-error",
+                            "toolCallId": call.call_id,
+                            "toolName": call.name,
+                            "input": call.arguments_text,
+                            "errorText": _CUT_INPUT,
+                        }
+                    )
+            elif not completed and call.call_id not in waiting:
+                yield _frame(
+                    {
+                        "type": "tool-output-error",
+                        "toolCallId": call.call_id,
+                        "errorText": _NO_OUTPUT,
+                    }
+                )
+        yield from self._end_step()
+        if done is None:
+            yield _frame(
+                {"type": "error", "errorText": "the event stream ended without its final event"}
+            )
+            yield _frame({"type": "finish", "finishReason": "error"})
+        elif done.status == "cancelled":
+            yield _frame({"type": "abort", "reason": "cancelled"})
+        elif done.status in ("error", "timeout"):
+            message = done.error.message if done.error else "the run failed"
+            yield _frame({"type": "error", "errorText": message})
+            yield _frame({"type": "finish", "finishReason": "error"})
+        else:
+            reason = "tool-calls" if unsettled else "stop"
+            yield _frame({"type": "finish", "finishReason": reason})
+        yield DONE_FRAME
+
+
+def to_ai_sdk(events: AsyncIterable[Event], *, message_id: str | None = None) -> AsyncIterator[str]:
+    """Translate agentstream events into a Vercel AI SDK UI message stream (SSE `data:` parts).
+
+    Args:
+        events: The events of one run, usually `normalize(result)`; the stream is closed when
+            the returned iterator ends or is closed.
+        message_id: The id of the assistant message the client builds; by default the `run_id`
+            of the events.
+
+    Returns:
+        An async iterator of SSE frames, `data: [DONE]` last. Serve it with
+        `content-type: text/event-stream` and `AI_SDK_HEADERS`.
+
+    """
+    if message_id is not None and (not isinstance(message_id, str) or not message_id):
+        raise ConfigurationError(
+            f"message_id must be a non-empty string or None, got {message_id!r}"
+        )
+    return _AiSdkBridge(message_id).stream(events)
+
+
+# The request side: what useChat posts.
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _output_text(output: object) -> str:
+    return output if isinstance(output, str) else json.dumps(output, ensure_ascii=False)
+
+
+def _file_part(part: Mapping[str, Any]) -> dict[str, Any]:
+    url = part.get("url")
+    media_type = str(part.get("mediaType") or "")
+    if not isinstance(url, str):
+        raise ConfigurationError(f"a file part needs a string 'url', got {_describe(part)}")
+    if media_type.startswith("image/"):
+        return {"type": "input_image", "image_url": url, "detail": "auto"}
+    key = "file_data" if url.startswith("data:") else "file_url"
+    item: dict[str, Any] = {"type": "input_file", key: url}
+    if part.get("filename"):
+        item["filename"] = part["filename"]
+    return item
+
+
+def _user_item(parts: list[Any]) -> dict[str, Any] | None:
+    content: list[dict[str, Any]] = []
+    for part in parts:
+        kind = part.get("type")
+        if kind == "text":
+            content.append({"type": "input_text", "text": str(part.get("text", ""))})
+        elif kind == "file":
+            content.append(_file_part(part))
+    if not content:
+        return None
+    if all(c["type"] == "input_text" for c in content):
+        return {"role": "user", "content": "".join(c["text"] for c in content)}
+    return {"role": "user", "content": content}
+
+
+def _tool_name(part: Mapping[str, Any]) -> str | None:
+    kind = str(part.get("type", ""))
+    if kind == "dynamic-tool":
+        name = part.get("toolName")
+        return name if isinstance(name, str) else None
+    return kind[len("tool-") :] if kind.startswith("tool-") else None
+
+
+def _assistant_items(parts: list[Any]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    text: list[str] = []
+
+    def flush() -> None:
+        if text:
+            items.append({"role": "assistant", "content": "".join(text)})
+            text.clear()
+
+    for part in parts:
+        kind = part.get("type")
+        if kind == "text":
+            text.append(str(part.get("text", "")))
+            continue
+        if kind == "step-start":
+            flush()
+            continue
+        name = _tool_name(part)
+        if name is None:
+            continue  # reasoning, sources, files and data parts are the client's view only
+        state = part.get("state")
+        if state == "output-available":
+            output = _output_text(part.get("output"))
+        elif state == "output-error":
+            output = str(part.get("errorText") or "the tool failed")
+        elif state == "output-denied":
+            output = "the user denied this tool call"
+        else:
+            # A call without its output cannot be given back to a model.
+            continue
+        flush()
+        call_id = str(part.get("toolCallId", ""))
+        arguments = part.get("input")
+        if arguments is None:
+            arguments = part.get("rawInput", {})
+        items.append(
+            {
+                "type": "function_call",
+                "call_id": call_id,
+                "name": name,
+                "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+            }
+        )
+        items.append({"type": "function_call_output", "call_id": call_id, "output": output})
+    flush()
+    return items
+
+
+def ui_messages_to_input(body: Mapping[str, Any] | list[Any]) -> list[TResponseInputItem]:
+    """Turn the body `useChat` posts (or its `messages` list) into Agents SDK input items.
+
+    User messages keep their text and files (images become `input_image`, other files
+    `input_file`); system messages their text; assistant messages become their text and, for
+    each tool call that has an outcome, a `function_call` and its `function_call_output`.
+    Reasoning, sources and data parts, and tool calls without an outcome, are left out.
+
+    Raises:
+        ConfigurationError: the body is not a list of UI messages; the message names the value.
+
+    """
+    messages = body.get("messages") if isinstance(body, Mapping) else body
+    if not isinstance(messages, list):
+        raise ConfigurationError(
+            f"expected a list of UI messages under 'messages', got {_describe(messages)}"
+        )
+    items: list[Any] = []
+    for message in messages:
+        if not isinstance(message, Mapping):
+            raise ConfigurationError(f"a UI message is an object, got {_describe(message)}")
+        role = message.get("role")
+        parts = message.get("parts")
+        if not isinstance(parts, list) or not all(isinstance(p, Mapping) for p in parts):
+            raise ConfigurationError(
+                f"a UI message needs a list of part objects, got {_describe(parts)}"
+            )
+        if role == "user":
+            item = _user_item(parts)
+            if item is not None:
+                items.append(item)
+        elif role == "system":
+            text = "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
+            items.append({"role": "system", "content": text})
+        elif role == "assistant":
+            items.extend(_assistant_items(parts))
+        else:
+            raise ConfigurationError(f"unknown UI message role {_describe(role)}")
+    return items
+
+
+async def run_ai_sdk(
+    agent: Agent[Any],
+    body: Mapping[str, Any],
+    *,
+    context: Any = None,
+    max_turns: int | None = None,
+    run_config: RunConfig | None = None,
+    idle_timeout: float | None = None,
+    buffer: BufferPolicy | None = None,
+    expose_errors: bool = False,
+) -> AsyncIterator[str]:
+    """Run `agent` on a `useChat` request body and yield the run as a UI message stream.
+
+    Closing the iterator cancels the run. The other arguments are those of `Runner.run_streamed`
+    and `normalize()`; with `expose_errors` off, the `errorText` of a failed run is a safe
+    sentence.
+
+    Raises:
+        ConfigurationError: the body is not what `useChat` sends (raised on the first read).
+
+    """
+    from agents import Runner
+
+    from ._normalize import normalize
+
+    items = ui_messages_to_input(body)
+    kwargs: dict[str, Any] = {"context": context, "run_config": run_config}
+    if max_turns is not None:
+        kwargs["max_turns"] = max_turns
+    result = Runner.run_streamed(agent, items, **kwargs)
+    stream = normalize(
+        result, idle_timeout=idle_timeout, buffer=buffer, expose_errors=expose_errors
+    )
+    frames = to_ai_sdk(stream)
+    try:
+        async for frame in frames:
+            yield frame
+    finally:
+        await frames.aclose()  # type: ignore[attr-defined]
+
+
+def ai_sdk_endpoint(
+    agent: Agent[Any] | Callable[[Mapping[str, Any]], Agent[Any]],
+    **options: Any,
+) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette (or FastAPI) endpoint for `useChat` (`DefaultChatTransport({api: URL})`).
+
+    Mount it with `app.add_route("/api/chat", ai_sdk_endpoint(agent), methods=["POST"])`. A
+    body that is not JSON, or not what `useChat` sends, gets a 422 with the reason; anything
+    else streams the run (`run_ai_sdk`) with `AI_SDK_HEADERS`. When the client disconnects, the
+    response stops and the run is cancelled.
+
+    Args:
+        agent: The agent, or a function that picks one for each request body.
+        **options: Keyword arguments of `run_ai_sdk` (`context`, `max_turns`, `idle_timeout`, ...).
+
+    Raises:
+        MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
+        ConfigurationError: an option is not one `run_ai_sdk` takes.
+
+    """
+    try:
+        from starlette.responses import JSONResponse, StreamingResponse
+    except ImportError as exc:
+        raise MissingExtraError("ai_sdk_endpoint", "web") from exc
+    from agents import Agent
+
+    allowed = {"context", "max_turns", "run_config", "idle_timeout", "buffer", "expose_errors"}
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ConfigurationError(f"ai_sdk_endpoint() got unknown options {unknown}")
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+            if not isinstance(body, dict):
+                raise ConfigurationError(
+                    f"the request body must be a JSON object, got {_describe(body)}"
+                )
+            ui_messages_to_input(body)
+        except (ValueError, ConfigurationError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=422)
+        chosen = agent if isinstance(agent, Agent) else agent(body)
+        frames = run_ai_sdk(chosen, body, **options)
+        return StreamingResponse(frames, media_type="text/event-stream", headers=AI_SDK_HEADERS)
+
+    return endpoint
