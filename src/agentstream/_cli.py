@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import sys
 from typing import TYPE_CHECKING, Final, TextIO
 
@@ -230,12 +231,33 @@ def _serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise MissingExtraError("agentstream serve", "web") from exc
     app = demo_app(model=args.model, token_delay=args.delay)
+    # Bind here, so that the address printed is the real one, also for --port 0.
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        sock.close()
+        print(
+            f"agentstream: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    port = sock.getsockname()[1]
     print(
-        f"agentstream demo chat on http://{_url_host(args.host)}:{args.port}/ (Ctrl-C stops it)",
+        f"agentstream demo chat on http://{_url_host(args.host)}:{port}/ (Ctrl-C stops it)",
         file=sys.stderr,
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        # uvicorn shut down cleanly, then re-raised the Ctrl-C: that is how serve is stopped.
+        pass
+    finally:
+        sock.close()
     return EXIT_OK
 
 
@@ -324,9 +346,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `agentstream` command; return its exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["demo", *(argv if argv is not None else sys.argv[1:])])
+    words = list(sys.argv[1:] if argv is None else argv)
+    if not words or words[0] not in ("demo", "serve", "-h", "--help", "--version"):
+        words.insert(0, "demo")  # `agentstream [--prompt ...]` is `agentstream demo ...`
+    args = parser.parse_args(words)
     if args.model is not None and not os.environ.get("OPENAI_API_KEY"):
         parser.exit(
             EXIT_USAGE,
@@ -343,6 +366,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "serve":
             return _serve(args)
         return asyncio.run(_run_demo(args, out))
+    except BrokenPipeError:
+        # The reader went away (`agentstream demo | head`); the run was cancelled. Point stdout
+        # at devnull so that the interpreter's final flush does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("\nagentstream: interrupted; the run was cancelled", file=sys.stderr)
         return EXIT_INTERRUPTED

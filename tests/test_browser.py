@@ -1,0 +1,77 @@
+"""The demo chat page in a real headless Chromium: the answer streams in, the tool shows."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from agentstream._demo import DEFAULT_TOKEN_DELAY, demo_app
+
+from .test_web import serving
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+DRIVER = REPO / "clients" / "browser.mjs"
+NODE = shutil.which("node")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium"),
+    pytest.mark.skipif(
+        NODE is None or not (REPO / "clients" / "node_modules" / "playwright-core").is_dir(),
+        reason="needs node and `npm ci --prefix clients`",
+    ),
+]
+
+WAIT = 90.0
+"""Bound of the whole browser session: start Chromium, type, stream, screenshot."""
+
+
+async def test_chat_page_streams_the_answer_shows_the_tool_and_finishes(tmp_path: Path) -> None:
+    assert NODE is not None
+    screenshot = tmp_path / "demo.png"
+    # Paced like a real model, so that a person (and the driver) sees the answer grow.
+    app = demo_app(token_delay=DEFAULT_TOKEN_DELAY)
+    async with serving(app) as address:
+        process = await asyncio.create_subprocess_exec(
+            NODE,
+            str(DRIVER),
+            f"http://{address}/",
+            str(screenshot),
+            "--prompt",
+            "Where is my order A-1042?",
+            "--timeout",
+            "60",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=REPO,
+        )
+        try:
+            async with asyncio.timeout(WAIT):
+                out, err = await process.communicate()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == 0, err.decode()
+    seen = json.loads(out)
+    assert seen["page_errors"] == []
+    assert seen["console_errors"] == []
+    assert seen["status"] == "done"
+    assert seen["tool_seen"], "the tool indicator showed while lookup_order ran"
+    final = seen["final"]
+    assert final.startswith("Good news! Your order A-1042")
+    assert final.endswith("reaches your local depot.")
+    partial = [state for state in seen["states"] if state and state != final]
+    assert len(partial) >= 2, f"the answer grew in steps, got {seen['states']!r}"
+    assert all(final.startswith(state) for state in partial)
+    assert [len(s) for s in partial] == sorted(len(s) for s in partial)
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
