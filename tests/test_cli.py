@@ -281,11 +281,9 @@ async def test_serve_answers_the_page_sse_json_and_websocket() -> None:
             assert bad.status_code == 400
             assert "prompt" in bad.json()["error"]
 
-            messages = []
             async with websockets.connect(f"ws://127.0.0.1:{match.group(1)}/api/ws") as ws:
                 await ws.send(json.dumps({"prompt": "A-1042?"}))
-                async for message in ws:
-                    messages.append(parse_event(message))
+                messages = [parse_event(message) async for message in ws]
             check_demo_events(messages)
     finally:
         if process.returncode is None:
