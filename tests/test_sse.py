@@ -577,3 +577,8 @@ def test_incremental_utf8_decoder_matches_codecs_for_multibyte_splits() -> None:
 async def test_done_round_trips_through_sse() -> None:
     done = Done(seq=4, run_id="r", timestamp=9, status="error", partial_text="half\r\n")
     assert await decode_all(await frames_of([done])) == [done]
+
+
+def test_a_chunk_that_is_not_text_or_bytes_is_refused() -> None:
+    with pytest.raises(DecodeError, match="a chunk must be str or bytes, got int"):
+        SSEDecoder().feed(42)  # type: ignore[arg-type]

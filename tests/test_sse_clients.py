@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 import httpx_sse
 import pytest
@@ -261,15 +260,17 @@ def base_url() -> Iterator[str]:
         assert not thread.is_alive(), "the server did not stop"
 
 
+# Every network wait below is bounded by the httpx client's timeout (connect, read, write).
+
+
 async def test_httpx_sse_event_source_over_a_real_server(base_url: str) -> None:
-    with anyio.fail_after(BOUND):
-        async with httpx.AsyncClient(base_url=base_url, timeout=BOUND) as client:
-            async with httpx_sse.aconnect_sse(client, "GET", "/fixed.sse") as source:
-                theirs = [
-                    {"event": e.event, "id": e.id, "data": e.data} async for e in source.aiter_sse()
-                ]
-            async with client.stream("GET", "/fixed.sse") as response:
-                events = [e async for e in aiter_events(response, strict_types=True)]
+    async with httpx.AsyncClient(base_url=base_url, timeout=BOUND) as client:
+        async with httpx_sse.aconnect_sse(client, "GET", "/fixed.sse") as source:
+            theirs = [
+                {"event": e.event, "id": e.id, "data": e.data} async for e in source.aiter_sse()
+            ]
+        async with client.stream("GET", "/fixed.sse") as response:
+            events = [e async for e in aiter_events(response, strict_types=True)]
     assert events == nasty_events()
     assert without_empty_dispatches(theirs) == [
         {"event": e.type, "id": str(e.seq), "data": e.model_dump_json()} for e in events
@@ -278,12 +279,11 @@ async def test_httpx_sse_event_source_over_a_real_server(base_url: str) -> None:
 
 async def test_aiter_events_reads_a_live_run_over_sse_and_ndjson(base_url: str) -> None:
     for path in ("/run.sse", "/run.ndjson"):
-        with anyio.fail_after(BOUND):
-            async with (
-                httpx.AsyncClient(base_url=base_url, timeout=BOUND) as client,
-                client.stream("GET", path, params={"say": "Your invoice is paid."}) as response,
-            ):
-                events = [e async for e in aiter_events(response)]
+        async with (
+            httpx.AsyncClient(base_url=base_url, timeout=BOUND) as client,
+            client.stream("GET", path, params={"say": "Your invoice is paid."}) as response,
+        ):
+            events = [e async for e in aiter_events(response)]
         done = assert_well_formed(events)
         assert done.status == "completed", path
         assert done.final_output == "Your invoice is paid."
@@ -300,14 +300,13 @@ def test_iter_events_with_a_sync_client(base_url: str) -> None:
 
 
 async def test_the_client_refuses_other_content_and_error_statuses(base_url: str) -> None:
-    with anyio.fail_after(BOUND):
-        async with httpx.AsyncClient(base_url=base_url, timeout=BOUND) as client:
-            async with client.stream("GET", "/page") as response:
-                with pytest.raises(DecodeError, match="got Content-Type 'text/html"):
-                    aiter_events(response)
-            async with client.stream("GET", "/broken") as response:
-                with pytest.raises(httpx.HTTPStatusError):
-                    aiter_events(response)
+    async with httpx.AsyncClient(base_url=base_url, timeout=BOUND) as client:
+        async with client.stream("GET", "/page") as response:
+            with pytest.raises(DecodeError, match="got Content-Type 'text/html"):
+                aiter_events(response)
+        async with client.stream("GET", "/broken") as response:
+            with pytest.raises(httpx.HTTPStatusError):
+                aiter_events(response)
     with pytest.raises(ConfigurationError, match=r"expected an httpx.Response, got str"):
         aiter_events("http://example.invalid")  # type: ignore[arg-type]
 
