@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -30,6 +31,7 @@ from tests.test_agui_helpers import (
     scenario_events,
     serve,
     sse_payloads,
+    waiting_agent,
 )
 
 
@@ -334,6 +336,22 @@ async def test_endpoint_rejects_a_bad_body_with_422() -> None:
     assert response.status_code == 422
     assert "not a valid AG-UI RunAgentInput" in response.json()["error"]
     assert "runId" in response.json()["error"] or "run_id" in response.json()["error"]
+
+
+async def test_endpoint_cancels_the_run_when_the_client_goes_away() -> None:
+    agent, started, cancelled = waiting_agent()
+    app = Starlette(routes=[Route("/agent", agui_endpoint(agent), methods=["POST"])])
+    body = {
+        "threadId": "t",
+        "runId": "r",
+        "messages": [{"id": "u", "role": "user", "content": "go"}],
+    }
+    async with serve(app) as base, httpx.AsyncClient(timeout=30) as client:
+        async with client.stream("POST", f"{base}/agent", json=body) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["cache-control"] == "no-cache"
+            await asyncio.wait_for(started.wait(), 10)
+        await asyncio.wait_for(cancelled.wait(), 10)
 
 
 def test_endpoint_rejects_unknown_options() -> None:

@@ -378,3 +378,22 @@ def test_sequences_are_valid_events() -> None:
             assert parse_event(event.model_dump_json()) == event
 
     check()
+
+
+def waiting_agent() -> tuple[Agent[Any], asyncio.Event, asyncio.Event]:
+    """An agent whose tool waits until cancelled: (agent, tool started, tool cancelled)."""
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    @function_tool
+    async def wait_forever() -> str:
+        """Wait until the run is cancelled."""
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    model = ScriptedStreamModel([tool_call("wait_forever", {}), text("never")])
+    return Agent(name="waiter", model=model, tools=[wait_forever]), started, cancelled

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -37,6 +38,7 @@ from tests.test_agui_helpers import (
     run_node_batch,
     scenario_events,
     serve,
+    waiting_agent,
 )
 
 FINISH_REASONS = {"stop", "length", "content-filter", "tool-calls", "error", "other"}
@@ -379,6 +381,18 @@ async def test_endpoint_rejects_a_bad_body_with_422() -> None:
     assert not_json.status_code == 422
     assert no_messages.status_code == 422
     assert "expected a list of UI messages" in no_messages.json()["error"]
+
+
+async def test_endpoint_cancels_the_run_when_the_client_goes_away() -> None:
+    agent, started, cancelled = waiting_agent()
+    app = Starlette(routes=[Route("/api/chat", ai_sdk_endpoint(agent), methods=["POST"])])
+    body = {"messages": [{"id": "u", "role": "user", "parts": [{"type": "text", "text": "go"}]}]}
+    async with serve(app) as base, httpx.AsyncClient(timeout=30) as client:
+        async with client.stream("POST", f"{base}/api/chat", json=body) as response:
+            assert response.headers["x-vercel-ai-ui-message-stream"] == "v1"
+            assert response.headers["content-type"].startswith("text/event-stream")
+            await asyncio.wait_for(started.wait(), 10)
+        await asyncio.wait_for(cancelled.wait(), 10)
 
 
 def test_endpoint_rejects_unknown_options() -> None:
