@@ -9,8 +9,10 @@ os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 import asyncio
 import contextlib
 import json
+import re
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -490,3 +492,43 @@ async def test_normalize_options_need_a_run(probe: Probe) -> None:
 def test_a_source_that_is_no_stream_is_rejected() -> None:
     with pytest.raises(ConfigurationError, match="got int"):
         stream_response(42)  # type: ignore[arg-type]
+
+
+# The FastAPI example of docs/web.md
+
+
+def docs_example() -> str:
+    """The first Python block of docs/web.md: the complete FastAPI app."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "web.md").read_text("utf-8")
+    match = re.search(r"## A complete FastAPI app\n\n```python\n(.*?)\n```\n", page, re.S)
+    assert match, "docs/web.md has lost its FastAPI example"
+    return match.group(1)
+
+
+async def test_the_fastapi_example_of_the_docs_serves_sse_json_and_websocket(probe: Probe) -> None:
+    pytest.importorskip("fastapi")
+    namespace: dict[str, Any] = {"__name__": "docs_example"}
+    exec(compile(docs_example(), "docs/web.md", "exec"), namespace)
+    documented = namespace["agent"]
+    assert documented.model == "gpt-4.1-mini"
+    namespace["agent"] = documented.clone(
+        model=ScriptedStreamModel(
+            [tool_call("lookup_order", {"order_id": "A-1042"}), text("It shipped with DHL.")] * 3
+        )
+    )
+    async with serving(namespace["app"]) as address:
+        async with httpx.AsyncClient(base_url=f"http://{address}", timeout=WAIT) as client:
+            response = await client.post("/chat", json={"prompt": "Where is A-1042?"})
+            assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+            done = assert_well_formed(await read_sse(response))
+            assert done.final_output == "It shipped with DHL."
+
+            response = await client.post("/chat?stream=false", json={"prompt": "Where?"})
+            assert response.json()["done"]["final_output"] == "It shipped with DHL."
+
+            assert (await client.post("/chat", json={"prompt": ""})).status_code == 422
+
+        async with asyncio.timeout(WAIT), websockets.connect(f"ws://{address}/ws") as ws:
+            await ws.send(json.dumps({"prompt": "Where is A-1042?"}))
+            events = [parse_event(message) async for message in ws]
+        assert assert_well_formed(events).final_output == "It shipped with DHL."
