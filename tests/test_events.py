@@ -50,6 +50,26 @@ def test_events_are_frozen_and_strict() -> None:
         parse_event({**event.model_dump(), "surprise": 1})
 
 
+def test_unknown_fields_from_a_newer_server_can_be_ignored() -> None:
+    newer = {
+        "type": "done",
+        "seq": 4,
+        "run_id": "r",
+        "timestamp": 1,
+        "status": "completed",
+        "sentiment": "happy",
+        "usage": {"requests": 1, "cached_tokens": 7},
+        "error": None,
+    }
+    with pytest.raises(DecodeError, match="sentiment"):
+        parse_event(newer)
+    event = parse_event(json.dumps(newer), ignore_unknown_fields=True)
+    assert isinstance(event, Done)
+    assert event.usage.requests == 1 and event.seq == 4
+    with pytest.raises(DecodeError, match="status"):
+        parse_event({**newer, "status": "exploded"}, ignore_unknown_fields=True)
+
+
 def test_wire_shape_of_a_text_delta() -> None:
     event = TextDelta(seq=3, run_id="run_1", agent="triage", timestamp=1700000000000, delta="Hi")
     assert json.loads(event.model_dump_json()) == {

@@ -392,6 +392,20 @@ async def test_dropping_an_unclosed_stream_cancels_the_run() -> None:
     assert not slow.finished
 
 
+async def test_dropping_a_stream_never_read_cancels_the_run() -> None:
+    slow = SlowTool(5.0)
+    model = ScriptedStreamModel([tool_call("slow_lookup", {"query": "x"}), text("late")])
+    result = Runner.run_streamed(Agent(name="a", model=model, tools=[slow.tool]), "q")
+    stream = normalize(result)
+    del stream
+    gc.collect()
+    assert result.run_loop_task is not None
+    async with asyncio.timeout(10):
+        await asyncio.wait({result.run_loop_task}, timeout=5)
+    assert result.run_loop_task.done()
+    assert not slow.finished
+
+
 async def test_next_event_timeout_does_not_disturb_the_run() -> None:
     gate = asyncio.Event()
     model = ScriptedModel(

@@ -582,3 +582,20 @@ async def test_done_round_trips_through_sse() -> None:
 def test_a_chunk_that_is_not_text_or_bytes_is_refused() -> None:
     with pytest.raises(DecodeError, match="a chunk must be str or bytes, got int"):
         SSEDecoder().feed(42)  # type: ignore[arg-type]
+
+
+async def test_decoders_skip_fields_a_newer_server_added_unless_strict() -> None:
+    from agentstream import DecodeError, TextDelta
+    from agentstream._ndjson import from_ndjson
+    from agentstream._sse import from_sse
+
+    data = '{"type":"text_delta","seq":0,"run_id":"r","timestamp":1,"delta":"hi","emotion":"x"}'
+    sse = [f"id: 0\nevent: text_delta\ndata: {data}\n\n"]
+    (event,) = [e async for e in from_sse(sse)]
+    assert isinstance(event, TextDelta) and event.delta == "hi"
+    (event,) = [e async for e in from_ndjson([data + "\n"])]
+    assert isinstance(event, TextDelta)
+    with pytest.raises(DecodeError, match="emotion"):
+        [e async for e in from_sse(sse, strict_types=True)]
+    with pytest.raises(DecodeError, match="emotion"):
+        [e async for e in from_ndjson([data + "\n"], strict_types=True)]

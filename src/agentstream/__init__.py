@@ -11,6 +11,8 @@ async with normalize(result) as stream:
 """
 
 from ._buffering import BufferPolicy
+from ._callbacks import EventSink, to_callbacks
+from ._client import aiter_events, iter_events
 from ._errors import (
     AgentStreamError,
     ConfigurationError,
@@ -40,7 +42,9 @@ from ._events import (
     event_json_schema,
     parse_event,
 )
+from ._ndjson import NDJSONDecoder, from_ndjson, to_ndjson
 from ._normalize import EventStream, describe_failure, normalize
+from ._sse import ServerSentEvent, SSEDecoder, from_sse, to_sse
 from ._version import __version__
 
 __all__ = [
@@ -55,13 +59,17 @@ __all__ = [
     "ErrorInfo",
     "Event",
     "EventBase",
+    "EventSink",
     "EventStream",
     "Handoff",
     "IdleTimeoutError",
     "MessageOutput",
     "MissingExtraError",
+    "NDJSONDecoder",
     "ReasoningDelta",
     "ReasoningOutput",
+    "SSEDecoder",
+    "ServerSentEvent",
     "TextDelta",
     "ToolArgumentsDelta",
     "ToolCallStarted",
@@ -70,8 +78,15 @@ __all__ = [
     "Usage",
     "UsageUpdated",
     "__version__",
+    "aiter_events",
     "describe_failure",
     "event_json_schema",
+    "from_ndjson",
+    "from_sse",
+    "iter_events",
     "normalize",
     "parse_event",
+    "to_callbacks",
+    "to_ndjson",
+    "to_sse",
 ]

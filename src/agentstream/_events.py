@@ -258,8 +258,8 @@ Event: TypeAlias = Annotated[
 
 _EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 
-EVENT_TYPES: frozenset[str] = frozenset(
-    cls.model_fields["type"].default
+_CLASSES: dict[str, type[EventBase]] = {
+    cls.model_fields["type"].default: cls
     for cls in (
         TextDelta,
         MessageOutput,
@@ -274,8 +274,16 @@ EVENT_TYPES: frozenset[str] = frozenset(
         UsageUpdated,
         Done,
     )
-)
+}
+
+EVENT_TYPES: frozenset[str] = frozenset(_CLASSES)
 """Every `type` tag this version knows."""
+
+_NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
+    (UsageUpdated, "usage"): Usage,
+    (Done, "usage"): Usage,
+    (Done, "error"): ErrorInfo,
+}
 
 
 def _describe(error: ValidationError, tag: str) -> str:
@@ -292,8 +300,27 @@ def _snippet(data: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def parse_event(data: str | bytes | bytearray | Mapping[str, Any]) -> Event:
+def _known_fields(obj: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
+    """Drop the fields `model` does not know, at its level and in its nested models."""
+    out = {}
+    for name, value in obj.items():
+        if name not in model.model_fields:
+            continue
+        nested = _NESTED.get((model, name))
+        out[name] = _known_fields(value, nested) if nested and isinstance(value, dict) else value
+    return out
+
+
+def parse_event(
+    data: str | bytes | bytearray | Mapping[str, Any], *, ignore_unknown_fields: bool = False
+) -> Event:
     """Turn JSON text, JSON bytes, or a mapping into a typed event.
+
+    Args:
+        data: One event as JSON text, JSON bytes, or an already decoded mapping.
+        ignore_unknown_fields: Drop fields this version does not know instead of rejecting the
+            event: what a client should do with events from a newer server (new fields are an
+            additive change). The decoders do this unless `strict_types=True`.
 
     Raises:
         DecodeError: the input is not JSON, has no known `type`, or has missing or wrong fields.
@@ -315,6 +342,8 @@ def parse_event(data: str | bytes | bytearray | Mapping[str, Any]) -> Event:
         raise DecodeError("the event has no string 'type' field")
     if tag not in EVENT_TYPES:
         raise DecodeError(f"unknown event type {_snippet(tag)}")
+    if ignore_unknown_fields:
+        obj = _known_fields(obj, _CLASSES[tag])
     try:
         return _EVENT_ADAPTER.validate_python(obj)
     except ValidationError as exc:

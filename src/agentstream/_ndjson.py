@@ -167,7 +167,7 @@ class NDJSONDecoder:
                 raise DecodeError(f"{where} has an unknown event type {snippet(tag)}")
             return
         try:
-            events.append(parse_event(obj))
+            events.append(parse_event(obj, ignore_unknown_fields=not self._strict))
         except DecodeError as exc:
             raise DecodeError(f"{where}: {exc}") from None
 
@@ -182,7 +182,8 @@ def from_ndjson(
 
     Args:
         chunks: The body as a sync or async iterable of `str` or UTF-8 `bytes`, split anywhere.
-        strict_types: Raise on an event type this version does not know, instead of skipping it.
+        strict_types: Raise on an event type or a field this version does not know, instead of
+            skipping the event or the field.
         max_event_bytes: The largest line accepted.
 
     Returns:

@@ -250,13 +250,17 @@ class EventStream:
     def __del__(self) -> None:
         # Dropping an unfinished stream (say, `break` out of `async for` without `async with`)
         # must not leave the run going in the background.
-        reader = getattr(self, "_reader", None)
-        if reader is not None and not reader.done() and not getattr(self, "_finished", True):
-            try:
-                self._result.cancel()
+        # That holds for a stream never read at all: the SDK started the run already.
+        if getattr(self, "_finished", True):
+            return
+        reader = self._reader
+        try:
+            if reader is not None and not reader.done():
                 reader.cancel()
-            except Exception:  # the loop may be closed already
-                logger.debug("could not cancel an abandoned run", exc_info=True)
+            if reader is None or not reader.done():
+                self._result.cancel()
+        except Exception:  # the loop may be closed already
+            logger.debug("could not cancel an abandoned run", exc_info=True)
 
     # Internals
 

@@ -301,7 +301,7 @@ def sse_to_event(sse: ServerSentEvent, *, strict_types: bool = False) -> Event |
         if strict_types:
             raise DecodeError(f"unknown event type {snippet(sse.event)} in the SSE stream")
         return None
-    event = parse_event(sse.data)
+    event = parse_event(sse.data, ignore_unknown_fields=not strict_types)
     if event.type != sse.event:
         raise DecodeError(
             f"an SSE frame says 'event: {sse.event}' but its data is a {event.type!r} event"
@@ -320,8 +320,9 @@ def from_sse(
     Args:
         chunks: The body as a sync or async iterable of `str` or UTF-8 `bytes`, split anywhere
             (e.g. `response.aiter_bytes()`).
-        strict_types: Raise on an event type this version does not know, instead of skipping it
-            (a newer server may send types an older client does not know).
+        strict_types: Raise on an event type or a field this version does not know, instead of
+            skipping the event or the field (a newer server may send what an older client does
+            not know).
         max_event_bytes: The largest line, and the largest `data` of one event, accepted.
 
     Returns:
