@@ -228,9 +228,10 @@ def _serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from ._demo import demo_app
+
+        app = demo_app(model=args.model, token_delay=args.delay)
     except ImportError as exc:
         raise MissingExtraError("agentstream serve", "web") from exc
-    app = demo_app(model=args.model, token_delay=args.delay)
     # Bind here, so that the address printed is the real one, also for --port 0.
     family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
