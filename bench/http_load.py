@@ -1,0 +1,165 @@
+"""4. HTTP under load: uvicorn on 127.0.0.1, C concurrent SSE clients, each streaming a run.
+
+For each level, a fresh server process (`bench/_server.py`) serves one endpoint; this process is
+the client (httpx, async), so client and server each have a core. Contenders: `naive` (the raw SDK
+events serialized by hand), `agentstream` (`agentstream.web.stream_response`) and `core`
+(`to_sse(normalize(run))` in a plain `StreamingResponse`), run one after the other per level.
+Every agentstream stream is checked: contiguous `id:` (seq) from 0 and `done` last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ._common import percentile, verdict
+
+TARGET_RATIO = 0.9
+LEVEL_TIMEOUT = 150.0
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def server(kind: str):  # type: ignore[no-untyped-def]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench._server", kind],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line.strip():
+            raise RuntimeError(f"the {kind} server did not start")
+        yield int(line)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Stream:
+    __slots__ = ("deltas", "done", "error", "frames", "gaps", "ordered")
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.deltas = 0
+        self.done = False
+        self.ordered = True
+        self.error: str | None = None
+        self.gaps: list[float] = []
+
+
+async def one(client: httpx.AsyncClient, url: str, checked: bool) -> Stream:
+    s = Stream()
+    rest = b""
+    last = None
+    try:
+        async with client.stream("GET", url) as response:
+            response.raise_for_status()
+            async for chunk in response.aiter_raw():
+                now = time.perf_counter()
+                frames = (rest + chunk).split(b"\n\n")
+                rest = frames.pop()
+                if not frames:
+                    continue
+                if last is not None:
+                    s.gaps.append(now - last)
+                s.gaps.extend([0.0] * (len(frames) - 1))
+                last = now
+                for frame in frames:
+                    if checked:
+                        head, _, tail = frame.partition(b"\n")
+                        if s.ordered and head != b"id: %d" % s.frames:
+                            s.ordered = False
+                            s.error = f"frame {s.frames} starts with {head[:30]!r}"
+                        if tail.startswith(b"event: text_delta"):
+                            s.deltas += 1
+                        elif tail.startswith(b"event: done"):
+                            s.done = True
+                    elif b'"response.output_text.delta"' in frame:
+                        s.deltas += 1
+                    s.frames += 1
+        if not checked:
+            s.done = True
+    except Exception as exc:
+        s.error = f"{type(exc).__name__}: {exc}"
+    return s
+
+
+async def level(port: int, clients: int, deltas: int, checked: bool) -> dict[str, Any]:
+    base = f"http://127.0.0.1:{port}"
+    limits = httpx.Limits(max_connections=clients + 10, max_keepalive_connections=clients + 10)
+    timeout = httpx.Timeout(LEVEL_TIMEOUT, connect=LEVEL_TIMEOUT)
+    async with httpx.AsyncClient(limits=limits, timeout=timeout) as client:
+        await one(client, f"{base}/stream?n=10", checked)  # warm up
+        url = f"{base}/stream?n={deltas}"
+        start = time.perf_counter()
+        tasks = [asyncio.ensure_future(one(client, url, checked)) for _ in range(clients)]
+        finished, pending = await asyncio.wait(tasks, timeout=LEVEL_TIMEOUT)
+        elapsed = time.perf_counter() - start
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending)
+    async with httpx.AsyncClient(timeout=30) as fresh:
+        rss = (await fresh.get(f"{base}/rss")).json()["peak_rss_kib"]
+    streams = [t.result() for t in finished]
+    complete = [
+        s for s in streams if s.error is None and s.done and s.deltas == deltas and s.ordered
+    ]
+    gaps = [g for s in streams for g in s.gaps]
+    frames = sum(s.frames for s in streams)
+    return {
+        "clients": clients,
+        "complete": len(complete),
+        "errors": sorted({s.error for s in streams if s.error})[:3],
+        "unordered": sum(not s.ordered for s in streams),
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(frames / elapsed),
+        "deltas_per_s": round(sum(s.deltas for s in streams) / elapsed),
+        "p99_gap_ms": round(percentile(gaps, 0.99) * 1e3, 2),
+        "peak_rss_mib": round(rss / 1024, 1),
+    }
+
+
+async def run(smoke: bool = False) -> dict[str, Any]:
+    deltas = 20 if smoke else 500
+    levels = (5,) if smoke else (200, 500, 1000)
+    kinds = ("naive", "agentstream", "core")
+    rows: list[dict[str, Any]] = []
+    ok = True
+    for clients in levels:
+        got: dict[str, dict[str, Any]] = {}
+        for kind in kinds:
+            with server(kind) as port:
+                got[kind] = await level(port, clients, deltas, checked=kind != "naive")
+            got[kind]["endpoint"] = kind
+            rows.append(got[kind])
+        for kind in ("agentstream", "core"):
+            ratio = got[kind]["deltas_per_s"] / max(1, got["naive"]["deltas_per_s"])
+            got[kind]["vs_naive"] = round(ratio, 3)
+            ok = ok and got[kind]["complete"] == clients
+        ok = ok and got["agentstream"]["vs_naive"] >= TARGET_RATIO
+    return {
+        "name": "http",
+        "deltas_per_stream": deltas,
+        "rows": rows,
+        "median_vs_naive": statistics.median(r["vs_naive"] for r in rows if "vs_naive" in r),
+        "target": f"every stream complete and in order; throughput >= {TARGET_RATIO}x naive",
+        "verdict": verdict(ok),
+    }
