@@ -377,6 +377,26 @@ async def test_cancelling_the_consumer_task_cancels_the_run() -> None:
     assert slow.cancelled and not slow.finished
 
 
+async def test_an_anyio_cancel_scope_ends_the_stream_and_the_run() -> None:
+    import anyio
+
+    slow = SlowTool(5.0)
+    model = ScriptedStreamModel([tool_call("slow_lookup", {"query": "x"}), text("late")])
+    result = Runner.run_streamed(Agent(name="a", model=model, tools=[slow.tool]), "q")
+    stream = normalize(result)
+    with anyio.fail_after(10), anyio.CancelScope() as scope:
+        async for event in stream:
+            if isinstance(event, ToolCalled):
+                await slow.started.wait()
+                scope.cancel()  # re-delivered at every await, unlike asyncio's one-shot cancel
+    assert scope.cancelled_caught
+    assert stream.done is not None and stream.done.status == "cancelled"
+    assert result.run_loop_task is not None
+    async with asyncio.timeout(10):
+        await asyncio.wait({result.run_loop_task}, timeout=5)
+    assert result.run_loop_task.done() and slow.cancelled and not slow.finished
+
+
 async def test_dropping_an_unclosed_stream_cancels_the_run() -> None:
     slow = SlowTool(5.0)
     model = ScriptedStreamModel([tool_call("slow_lookup", {"query": "x"}), text("late")])

@@ -244,8 +244,9 @@ class EventStream:
         if self._finished:
             self._outbox.clear()
             return
-        await self._stop_run()
+        pending = self._cancel_run()
         self._end_cancelled()
+        await _settle(pending)
 
     def __del__(self) -> None:
         # Dropping an unfinished stream (say, `break` out of `async for` without `async with`)
@@ -253,12 +254,8 @@ class EventStream:
         # That holds for a stream never read at all: the SDK started the run already.
         if getattr(self, "_finished", True):
             return
-        reader = self._reader
         try:
-            if reader is not None and not reader.done():
-                reader.cancel()
-            if reader is None or not reader.done():
-                self._result.cancel()
+            self._cancel_run()
         except Exception:  # the loop may be closed already
             logger.debug("could not cancel an abandoned run", exc_info=True)
 
@@ -273,8 +270,11 @@ class EventStream:
         try:
             return await self._advance(timeout)
         except asyncio.CancelledError:
-            await self._stop_run()
+            # Everything that matters happens before the first await: under anyio cancel
+            # scopes the cancellation is delivered again at every await.
+            pending = self._cancel_run()
             self._end_cancelled()
+            await _settle(pending)
             raise
         finally:
             self._reading = False
@@ -401,7 +401,7 @@ class EventStream:
 
     async def _time_out(self) -> None:
         assert self._idle_timeout is not None
-        await self._stop_run()
+        await _settle(self._cancel_run())
         self._flush_owed()
         error = IdleTimeoutError(f"no event from the run for {self._idle_timeout:g} s")
         self._exception = error
@@ -446,8 +446,8 @@ class EventStream:
             **fields,
         )
 
-    async def _stop_run(self) -> None:
-        """Cancel the run and the reader, then wait (bounded) for both to finish."""
+    def _cancel_run(self) -> list[asyncio.Future[Any]]:
+        """Cancel the reader and the run; return the tasks still finishing."""
         reader = self._reader
         if reader is not None and not reader.done():
             reader.cancel()
@@ -455,15 +455,19 @@ class EventStream:
             self._result.cancel()
         except Exception:
             logger.warning("result.cancel() failed", exc_info=True)
-        pending = [
+        return [
             task
             for task in (reader, _run_task(self._result))
             if isinstance(task, asyncio.Future) and not task.done()
         ]
-        if pending:
-            _, still = await asyncio.wait(pending, timeout=SETTLE_TIMEOUT)
-            if still:
-                logger.warning("the cancelled run did not finish within %s s", SETTLE_TIMEOUT)
+
+
+async def _settle(pending: list[asyncio.Future[Any]]) -> None:
+    """Wait, bounded, for cancelled tasks to finish, so none outlives the stream."""
+    if pending:
+        _, still = await asyncio.wait(pending, timeout=SETTLE_TIMEOUT)
+        if still:
+            logger.warning("the cancelled run did not finish within %s s", SETTLE_TIMEOUT)
 
 
 def _run_task(result: Any) -> Any:
