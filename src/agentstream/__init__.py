@@ -10,6 +10,14 @@ async with normalize(result) as stream:
 ```
 """
 
+from ._agui import AGUI_HEADERS, agui_endpoint, agui_messages_to_input, run_agui, to_agui
+from ._ai_sdk import (
+    AI_SDK_HEADERS,
+    ai_sdk_endpoint,
+    run_ai_sdk,
+    to_ai_sdk,
+    ui_messages_to_input,
+)
 from ._buffering import BufferPolicy
 from ._callbacks import EventSink, to_callbacks
 from ._client import aiter_events, iter_events
@@ -48,6 +56,8 @@ from ._sse import ServerSentEvent, SSEDecoder, from_sse, to_sse
 from ._version import __version__
 
 __all__ = [
+    "AGUI_HEADERS",
+    "AI_SDK_HEADERS",
     "SCHEMA_VERSION",
     "AgentStreamError",
     "ApprovalRequested",
@@ -78,6 +88,9 @@ __all__ = [
     "Usage",
     "UsageUpdated",
     "__version__",
+    "agui_endpoint",
+    "agui_messages_to_input",
+    "ai_sdk_endpoint",
     "aiter_events",
     "describe_failure",
     "event_json_schema",
@@ -86,7 +99,12 @@ __all__ = [
     "iter_events",
     "normalize",
     "parse_event",
+    "run_agui",
+    "run_ai_sdk",
+    "to_agui",
+    "to_ai_sdk",
     "to_callbacks",
     "to_ndjson",
     "to_sse",
+    "ui_messages_to_input",
 ]
