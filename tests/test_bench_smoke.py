@@ -1,0 +1,92 @@
+"""The benchmarks stay runnable: each runs at tiny sizes and reports well-formed figures.
+
+Nothing here is timed: the figures themselves are checked by `python -m bench`, not by tests.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+
+import asyncio
+import math
+from typing import Any
+
+import pytest
+from bench import __main__ as cli
+from bench import _memrun, buffering, encoders, http_load, overhead
+
+VERDICTS = {"PASS", "FAIL"}
+
+
+def positive(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+async def test_overhead_smoke() -> None:
+    result = await asyncio.wait_for(overhead.run(smoke=True), 120)
+    assert result["verdict"] in VERDICTS
+    assert positive(result["ratio_cpu"])
+    assert len(result["ratios_cpu"]) == result["pairs"]
+
+
+async def test_encoders_smoke() -> None:
+    result = await asyncio.wait_for(encoders.run(smoke=True), 120)
+    assert result["verdict"] in VERDICTS
+    rates = result["events_per_s"]
+    for name in ("sse", "ndjson", "json.dumps SSE (from events)", "ag_ui EventEncoder"):
+        assert positive(rates[name]), name
+    assert positive(result["sse_vs_ag_ui_encoder"])
+
+
+async def test_encoders_time_the_frames_clients_see() -> None:
+    # The contenders encode the same recorded stream; each must produce one frame per event.
+    events = await encoders.record(20)
+    for name, (make, count) in encoders.contenders(events).items():
+        frames = [f async for f in make()]
+        if "bridge" not in name:
+            assert len(frames) == count == len(events), name
+
+
+async def test_buffering_smoke() -> None:
+    result = await asyncio.wait_for(buffering.run(smoke=True), 120)
+    rows = result["rows"]
+    assert rows["unbuffered"]["frames"] == result["deltas"]
+    for name in ("max_delay=0ms", "max_delay=10ms", "max_delay=50ms"):
+        assert 1 <= rows[name]["frames"] <= result["deltas"], name
+        assert positive(rows[name]["p99_ms"])
+
+
+@pytest.mark.parametrize("mode", ["ours", "bare"])
+async def test_memory_run_smoke(mode: str) -> None:
+    # In process: the benchmark runs this in a fresh process per size.
+    row = await asyncio.wait_for(_memrun.main(mode, 300), 120)
+    assert row["deltas"] == 300
+    assert row["peak_kib"] >= row["rss_before_kib"] > 0
+    assert row["frames"] >= 3 if mode == "ours" else row["frames"] >= 300
+
+
+async def test_http_smoke() -> None:
+    result = await asyncio.wait_for(http_load.run(smoke=True, levels=(3,)), 240)
+    rows = result["rows"]
+    assert [r["endpoint"] for r in rows] == list(http_load.contenders())
+    for row in rows:
+        assert row["complete"] == 3, row
+        assert row["unordered"] == 0
+        assert row["errors"] == []
+        assert positive(row["peak_rss_mib"])
+
+
+def test_report_formats_every_result() -> None:
+    text = cli.report(
+        {
+            "name": "x",
+            "verdict": "PASS",
+            "target": "t",
+            "ratio": 1.0,
+            "rows": {"a": {"frames": 3}},
+        }
+    )
+    assert text.splitlines()[0] == "== x: PASS   (target: t)"
+    assert "case=a  frames=3" in text
