@@ -154,9 +154,19 @@ ITEM_MAPPING: dict[str, str] = {
 """What each `RunItemStreamEvent` name becomes."""
 
 
+_IS_MAPPING: dict[type, bool] = {}
+"""Whether a class is a `Mapping`: an ABC check per call is a large part of mapping an event."""
+
+
 def field(obj: Any, name: str, default: Any = None) -> Any:
     """Read `name` from a pydantic object, a dataclass, or a dict alike."""
-    if isinstance(obj, Mapping):
+    cls = type(obj)
+    is_mapping = _IS_MAPPING.get(cls)
+    if is_mapping is None:
+        if len(_IS_MAPPING) >= 512:  # classes made on the fly must not grow it forever
+            _IS_MAPPING.clear()
+        is_mapping = _IS_MAPPING[cls] = isinstance(obj, Mapping)
+    if is_mapping:
         return obj.get(name, default)
     return getattr(obj, name, default)
 
@@ -230,6 +240,10 @@ def sdk_usage(usage: Any) -> Usage:
     )
 
 
+_JOIN_EVERY = 256
+"""Text deltas of a message kept as separate pieces before they are joined into one."""
+
+
 class Mapper:
     """Turns SDK stream events into drafts, remembering what later events need.
 
@@ -242,7 +256,8 @@ class Mapper:
         self.agent: str | None = None
         """Name of the active agent."""
         self.partial_text: list[str] = []
-        """Text deltas of the message in progress."""
+        """Text of the message in progress, in pieces (joined, they are the text so far)."""
+        self._joined = 0
         self._handoff_names: frozenset[str] = frozenset()
         self._calls_by_item: dict[str, str] = {}
         self._handoff_items: set[str] = set()
@@ -327,7 +342,13 @@ class Mapper:
 
     def _text_delta(self, data: Any) -> Draft:
         delta = field(data, "delta") or ""
-        self.partial_text.append(delta)
+        parts = self.partial_text
+        parts.append(delta)
+        if len(parts) - self._joined >= _JOIN_EVERY:
+            # Keep the text, not one object per delta: a long message must not cost memory
+            # per event. Each delta is copied once here and once more by the final join.
+            parts[self._joined :] = ["".join(parts[self._joined :])]
+            self._joined += 1
         return self._draft(TextDelta, delta=delta, message_id=field(data, "item_id"))
 
     def _item_added(self, data: Any) -> Draft | None:
@@ -370,6 +391,7 @@ class Mapper:
     def _message_output(self, item: Any) -> Draft:
         raw = field(item, "raw_item")
         self.partial_text.clear()
+        self._joined = 0
         return self._draft(MessageOutput, text=_message_text(raw), message_id=field(raw, "id"))
 
     def _tool_called(self, item: Any) -> Draft:

@@ -27,7 +27,16 @@ from typing import TYPE_CHECKING, Any, Final
 
 from ._buffering import BufferPolicy, Coalescer
 from ._errors import AgentStreamError, ConfigurationError, IdleTimeoutError
-from ._events import Done, DoneStatus, ErrorInfo, Event
+from ._events import (
+    Done,
+    DoneStatus,
+    ErrorInfo,
+    Event,
+    EventBase,
+    ReasoningDelta,
+    TextDelta,
+    ToolArgumentsDelta,
+)
 from ._mapping import Draft, Mapper, field, sdk_usage, to_json_value
 
 if TYPE_CHECKING:
@@ -48,6 +57,59 @@ _END: Final = object()
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+_set = object.__setattr__
+_ENVELOPE: Final = frozenset(EventBase.model_fields)
+
+
+def _delta_spec(cls: type[EventBase]) -> tuple[str, tuple[str, ...], frozenset[str]]:
+    names = tuple(name for name in cls.model_fields if name not in _ENVELOPE)
+    nullable = frozenset(n for n in names if cls.model_fields[n].annotation is not str)
+    return cls.model_fields["type"].default, names, nullable
+
+
+_TRUSTED: Final[dict[type[EventBase], tuple[str, tuple[str, ...], frozenset[str]]]] = {
+    cls: _delta_spec(cls) for cls in (TextDelta, ReasoningDelta, ToolArgumentsDelta)
+}
+"""The delta events, which are most of a stream: `type` tag, payload fields, nullable fields."""
+
+
+def _trusted_delta(draft: Draft, seq: int, run_id: str, timestamp: int) -> Event | None:
+    """Build a delta event without validating it, when validation could only accept it as is.
+
+    That is when every field already has the exact type it is declared with (`str`, or None
+    where None is allowed); the result is then the same model validation would build (same
+    fields, same `model_fields_set`). Anything else returns None, for the validating path.
+    """
+    spec = _TRUSTED.get(draft.kind)
+    if spec is None:
+        return None
+    tag, names, nullable = spec
+    fields = draft.fields
+    agent = draft.agent
+    if len(fields) != len(names) or type(run_id) is not str or seq < 0 or timestamp < 0:
+        return None
+    if agent is not None and type(agent) is not str:
+        return None
+    values = {"type": tag, "seq": seq, "run_id": run_id, "agent": agent, "timestamp": timestamp}
+    for name in names:
+        value = fields.get(name, _END)
+        if type(value) is not str and (value is not None or name not in nullable):
+            return None
+        values[name] = value
+    event = draft.kind.__new__(draft.kind)
+    _set(event, "__dict__", values)
+    _set(event, "__pydantic_fields_set__", {"seq", "run_id", "agent", "timestamp", *names})
+    _set(event, "__pydantic_extra__", None)
+    _set(event, "__pydantic_private__", None)
+    return event  # type: ignore[return-value]
+
+
+def _validated(draft: Draft, seq: int, run_id: str, timestamp: int) -> Event:
+    return draft.kind(  # type: ignore[return-value]
+        seq=seq, run_id=run_id, agent=draft.agent, timestamp=timestamp, **draft.fields
+    )
 
 
 class _Mailbox:
@@ -355,13 +417,10 @@ class EventStream:
             self._emit(draft)
 
     def _emit(self, draft: Draft) -> Event:
-        event: Event = draft.kind(  # type: ignore[assignment]
-            seq=self._seq,
-            run_id=self._run_id,
-            agent=draft.agent,
-            timestamp=_now_ms(),
-            **draft.fields,
-        )
+        timestamp = _now_ms()
+        event = _trusted_delta(draft, self._seq, self._run_id, timestamp)
+        if event is None:
+            event = _validated(draft, self._seq, self._run_id, timestamp)
         self._seq += 1
         self._outbox.append(event)
         return event
