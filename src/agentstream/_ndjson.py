@@ -40,7 +40,8 @@ KEEPALIVE: Final = "\n"
 
 def ndjson_line(event: EventBase) -> str:
     r"""The NDJSON line of one event: its JSON and `\n`."""
-    return one_line(event.model_dump_json()) + "\n"
+    # `model_dump_json()` with its defaults, minus the cost of passing them all.
+    return one_line(event.__pydantic_serializer__.to_json(event).decode()) + "\n"
 
 
 def to_ndjson(
