@@ -46,10 +46,10 @@ from pydantic import TypeAdapter
 from agentstream.testing._openai_server import (
     FunctionCall,
     OpenAIServer,
-    ReasoningOutput,
+    ServerReasoning,
+    ServerText,
     ServerTurn,
-    TextOutput,
-    Usage,
+    ServerUsage,
     error_event_after,
     function_call,
     http_error,
@@ -221,11 +221,11 @@ CHAT_BODY = {
 async def test_responses_stream_wire_shape() -> None:
     turn = ServerTurn(
         (
-            ReasoningOutput(("Think", "ing.")),
-            TextOutput(("Hel", "lo")),
+            ServerReasoning(("Think", "ing.")),
+            ServerText(("Hel", "lo")),
             FunctionCall("get_weather", '{"city":"Paris"}', call_id="call_x", chunks=3),
         ),
-        usage=Usage(input_tokens=12, output_tokens=7, reasoning_tokens=3, cached_tokens=2),
+        usage=ServerUsage(input_tokens=12, output_tokens=7, reasoning_tokens=3, cached_tokens=2),
     )
     async with OpenAIServer([turn]) as server:
         status, headers, body = await raw_post(server, "/v1/responses", RESPONSES_BODY)
@@ -315,11 +315,11 @@ async def test_responses_stream_wire_shape() -> None:
 async def test_chat_stream_wire_shape() -> None:
     turn = ServerTurn(
         (
-            TextOutput(("Let me ", "check.")),
+            ServerText(("Let me ", "check.")),
             FunctionCall("get_weather", '{"city":"Paris"}', call_id="call_a", chunks=2),
             FunctionCall("get_time", '{"city":"Rome"}', call_id="call_b", chunks=2),
         ),
-        usage=Usage(30, 9, reasoning_tokens=2, cached_tokens=4),
+        usage=ServerUsage(30, 9, reasoning_tokens=2, cached_tokens=4),
     )
     async with OpenAIServer([turn]) as server:
         status, headers, body = await raw_post(server, "/v1/chat/completions", CHAT_BODY)

@@ -1,9 +1,33 @@
 """Helpers for testing code that uses agentstream: scripted models that stream like real ones.
 
-`ScriptedStreamModel` plays turns built with `text()`, `tool_call()`, `handoff()`,
-`reasoning()` and `fail()`, on every supported SDK version, without hand-written Responses events.
+- `ScriptedStreamModel` plays turns built with `text()`, `tool_call()`, `handoff()`,
+  `reasoning()` and `fail()`, on every supported SDK version, without hand-written Responses
+  events.
+- `OpenAIServer` is a local OpenAI-compatible HTTP server (Responses and Chat Completions, in the
+  real wire shapes) for the SDK's own OpenAI models, with byte-level faults: HTTP errors,
+  connection resets, malformed SSE, stalls, error events.
 """
 
+from ._openai_server import (
+    FunctionCall,
+    HttpError,
+    OpenAIServer,
+    RecordedRequest,
+    ServerReasoning,
+    ServerText,
+    ServerTurn,
+    ServerUsage,
+    error_event_after,
+    function_call,
+    http_error,
+    malformed_after,
+    reasoning_turn,
+    reset_after,
+    stall_after,
+    text_turn,
+    tool_call_turn,
+    tool_calls_turn,
+)
 from ._scripted import (
     Fail,
     Reasoning,
@@ -22,6 +46,24 @@ from ._scripted import (
 )
 
 __all__ = [
+    "FunctionCall",
+    "HttpError",
+    "OpenAIServer",
+    "RecordedRequest",
+    "ServerReasoning",
+    "ServerText",
+    "ServerTurn",
+    "ServerUsage",
+    "error_event_after",
+    "function_call",
+    "http_error",
+    "malformed_after",
+    "reasoning_turn",
+    "reset_after",
+    "stall_after",
+    "text_turn",
+    "tool_call_turn",
+    "tool_calls_turn",
     "Fail",
     "Reasoning",
     "ScriptError",

@@ -8,7 +8,7 @@ conversion and the run loop.
 
 A script is a list of `ServerTurn`: each model request consumes the next one. Turns are built
 with `text_turn`, `tool_call_turn`, `tool_calls_turn` (of `function_call`) and `reasoning_turn`,
-or by constructing `ServerTurn` from `TextOutput`, `FunctionCall` and `ReasoningOutput`. Every
+or by constructing `ServerTurn` from `ServerText`, `FunctionCall` and `ServerReasoning`. Every
 turn can pace its deltas with ``delay`` and carry one fault: `http_error`, `reset_after`,
 `malformed_after`, `stall_after` or `error_event_after`. A bare `http_error(...)` in a script
 is a turn that only answers with that error. A handoff is a function call named
@@ -63,13 +63,13 @@ __all__ = [
     "MalformedAfter",
     "OpenAIServer",
     "Output",
-    "ReasoningOutput",
+    "ServerReasoning",
     "RecordedRequest",
     "ResetAfter",
     "ServerTurn",
     "StallAfter",
-    "TextOutput",
-    "Usage",
+    "ServerText",
+    "ServerUsage",
     "error_event_after",
     "function_call",
     "http_error",
@@ -88,7 +88,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Usage:
+class ServerUsage:
     """Token usage reported for one turn.
 
     ``output_tokens`` is the whole output, reasoning included, as the real APIs count it;
@@ -107,7 +107,7 @@ class Usage:
 
 
 @dataclass(frozen=True)
-class TextOutput:
+class ServerText:
     """An assistant message whose text streams as ``chunks`` (one delta per chunk)."""
 
     chunks: tuple[str, ...]
@@ -132,7 +132,7 @@ class FunctionCall:
 
 
 @dataclass(frozen=True)
-class ReasoningOutput:
+class ServerReasoning:
     """A reasoning item whose summary streams as ``summary_chunks``.
 
     Only the Responses API streams reasoning; the Chat Completions path leaves it out, as the
@@ -147,7 +147,7 @@ class ReasoningOutput:
         return "".join(self.summary_chunks)
 
 
-Output: TypeAlias = TextOutput | FunctionCall | ReasoningOutput
+Output: TypeAlias = ServerText | FunctionCall | ServerReasoning
 """One output item of a turn."""
 
 
@@ -204,19 +204,19 @@ class ServerTurn:
     """
 
     outputs: tuple[Output, ...]
-    usage: Usage = field(default_factory=Usage)
+    usage: ServerUsage = field(default_factory=ServerUsage)
     delay: float = 0.0
     fault: Fault | None = None
 
 
-UsageLike: TypeAlias = Usage | tuple[int, int]
-"""A `Usage` or ``(input_tokens, output_tokens)``."""
+UsageLike: TypeAlias = ServerUsage | tuple[int, int]
+"""A `ServerUsage` or ``(input_tokens, output_tokens)``."""
 
 
-def _usage(usage: UsageLike) -> Usage:
-    if isinstance(usage, Usage):
+def _usage(usage: UsageLike) -> ServerUsage:
+    if isinstance(usage, ServerUsage):
         return usage
-    return Usage(input_tokens=usage[0], output_tokens=usage[1])
+    return ServerUsage(input_tokens=usage[0], output_tokens=usage[1])
 
 
 def _chunks(chunks: Sequence[str] | str) -> tuple[str, ...]:
@@ -231,7 +231,7 @@ def text_turn(
     fault: Fault | None = None,
 ) -> ServerTurn:
     """A turn that answers with text streamed as ``chunks`` (a plain string is one chunk)."""
-    return ServerTurn((TextOutput(_chunks(chunks)),), _usage(usage), delay, fault)
+    return ServerTurn((ServerText(_chunks(chunks)),), _usage(usage), delay, fault)
 
 
 def function_call(
@@ -287,13 +287,13 @@ def reasoning_turn(
     to its output tokens. The summary is streamed on the Responses path only.
     """
     base = then.usage
-    usage = Usage(
+    usage = ServerUsage(
         input_tokens=base.input_tokens,
         output_tokens=base.output_tokens + reasoning_tokens,
         reasoning_tokens=base.reasoning_tokens + reasoning_tokens,
         cached_tokens=base.cached_tokens,
     )
-    outputs = (ReasoningOutput(_chunks(summary_chunks)), *then.outputs)
+    outputs = (ServerReasoning(_chunks(summary_chunks)), *then.outputs)
     return ServerTurn(outputs, usage, then.delay, then.fault)
 
 
@@ -417,7 +417,7 @@ class _Ids:
         return f"{prefix}{sep}{next(self._counter):04d}"
 
 
-def _responses_usage(usage: Usage) -> dict[str, Any]:
+def _responses_usage(usage: ServerUsage) -> dict[str, Any]:
     return {
         "input_tokens": usage.input_tokens,
         "input_tokens_details": {"cache_write_tokens": 0, "cached_tokens": usage.cached_tokens},
@@ -427,7 +427,7 @@ def _responses_usage(usage: Usage) -> dict[str, Any]:
     }
 
 
-def _chat_usage(usage: Usage) -> dict[str, Any]:
+def _chat_usage(usage: ServerUsage) -> dict[str, Any]:
     return {
         "prompt_tokens": usage.input_tokens,
         "completion_tokens": usage.output_tokens,
@@ -458,7 +458,7 @@ class _ResponsesRender:
         self.items: list[dict[str, Any]] = []  # the completed output items
         self.plans: list[tuple[Output, str, str | None]] = []
         for output in turn.outputs:
-            if isinstance(output, TextOutput):
+            if isinstance(output, ServerText):
                 self.plans.append((output, ids.new("msg"), None))
             elif isinstance(output, FunctionCall):
                 self.plans.append((output, ids.new("fc"), output.call_id or ids.new("call")))
@@ -509,7 +509,7 @@ class _ResponsesRender:
     @staticmethod
     def _item(output: Output, item_id: str, call_id: str | None, *, done: bool) -> dict[str, Any]:
         status = "completed" if done else "in_progress"
-        if isinstance(output, TextOutput):
+        if isinstance(output, ServerText):
             content = [_output_text(output.text)] if done else []
             return {
                 "id": item_id,
@@ -552,7 +552,7 @@ class _ResponsesRender:
             added = self._item(output, item_id, call_id, done=False)
             emit("meta", "response.output_item.added", output_index=index, item=added)
             where: dict[str, Any] = {"item_id": item_id, "output_index": index}
-            if isinstance(output, TextOutput):
+            if isinstance(output, ServerText):
                 at = {"content_index": 0}
                 emit("meta", "response.content_part.added", **where, **at, part=_output_text(""))
                 for chunk in output.chunks:
@@ -665,7 +665,7 @@ class _ChatRender:
         self.created = int(time.time())
         self.id = ids.new("chatcmpl", "-")
         self.model = body.get("model") or "gpt-test"
-        self.texts = [o for o in turn.outputs if isinstance(o, TextOutput)]
+        self.texts = [o for o in turn.outputs if isinstance(o, ServerText)]
         self.calls = [
             (o, o.call_id or ids.new("call")) for o in turn.outputs if isinstance(o, FunctionCall)
         ]
