@@ -157,24 +157,70 @@ _SAFE_MESSAGES: Final = {
     "ToolOutputGuardrailTripwireTriggered": "a tool output guardrail tripped",
     "ModelBehaviorError": "the model produced output the run could not use",
     "UserError": "the agent is misconfigured",
-    "APIConnectionError": "the model provider could not be reached",
+    # The `openai` client's errors; a subclass without an entry takes its base class's.
     "APITimeoutError": "the request to the model provider timed out",
+    "APIConnectionError": "the model provider could not be reached",
     "RateLimitError": "the model provider rate-limited the request",
+    "InternalServerError": "the model provider had a server error",
+    "BadRequestError": "the model provider rejected the request",
+    "AuthenticationError": "the model provider did not accept the credentials",
+    "PermissionDeniedError": "the model provider denied access",
+    "NotFoundError": "the model provider did not find the model or endpoint",
+    "ConflictError": "the model provider reported a conflict",
+    "UnprocessableEntityError": "the model provider could not process the request",
+    "APIStatusError": "the model provider answered with an error",
+    "APIResponseValidationError": "the model provider sent a response the client could not read",
+    "APIError": "the model provider reported an error",
 }
+
+_MALFORMED_STREAM: Final = "the model provider sent a malformed stream"
+_TOOL_FAILED: Final = "Error running tool "
+"""How the SDK starts the `UserError` it raises for a tool whose errors are not handled."""
+
+
+def _raised_by_openai(exc: BaseException) -> bool:
+    """Whether the `openai` client raised `exc` (a `JSONDecodeError` from its SSE parser)."""
+    tb = exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if module == "openai" or module.startswith("openai."):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _safe_message(exc: BaseException) -> str | None:
+    kind = type(exc).__name__
+    if kind == "JSONDecodeError":
+        return _MALFORMED_STREAM if _raised_by_openai(exc) else None
+    if kind == "UserError":
+        text = str(exc)
+        name, sep, _ = text[len(_TOOL_FAILED) :].partition(": ")
+        if (
+            text.startswith(_TOOL_FAILED)
+            and sep
+            and name.replace("_", "").replace("-", "").isalnum()
+        ):
+            return f"a tool failed: {name}"
+    for cls in type(exc).__mro__:
+        message = _SAFE_MESSAGES.get(cls.__name__)
+        if message is not None:
+            return message
+    return None
 
 
 def describe_failure(exc: BaseException, *, expose: bool = False) -> ErrorInfo:
     """Build the `ErrorInfo` a client may see for an exception raised by a run.
 
-    By default the message is a fixed sentence per known error kind (with a guardrail's name, the
-    turn limit, or an HTTP status, which are safe), and a generic sentence for anything else:
-    exception text can hold secrets, paths or stack details. `expose=True` uses the exception's
-    own text.
+    By default the message is a fixed sentence per known error kind (with a guardrail's name, a
+    failed tool's name, or an HTTP status, which are safe), and a generic sentence for anything
+    else: exception text can hold secrets, paths or stack details. `expose=True` uses the
+    exception's own text.
     """
     kind = type(exc).__name__
     if expose:
         return ErrorInfo(type=kind, message=str(exc) or kind)
-    message = _SAFE_MESSAGES.get(kind)
+    message = _safe_message(exc)
     guardrail = field(field(field(exc, "guardrail_result"), "guardrail"), "name")
     if isinstance(guardrail, str) and message is not None:
         message = f"{message}: {guardrail}"
