@@ -1,0 +1,554 @@
+"""Producers write a run into an event log; consumers read it from any position, over SSE too.
+
+Tasks of one publication (see `docs/scaling.md`):
+
+- the *pump* (`Publication.task`) reads the normalized events and appends them to the log, in
+  batches of what is ready; it owns the event stream and closes it however it ends;
+- the *renewer*, a child of the pump, renews the lease every `lease_ttl / 3` seconds. If the lease
+  is lost (another producer took it, or a reader declared this producer lost), it cancels the
+  pump, which closes the stream and so cancels the run.
+
+Cancelling the pump (`Publication.cancel()`) cancels the run; its `Done(status="cancelled")` is
+still appended, so readers end. The pump always releases the lease last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Final, TypeAlias
+
+from ._errors import ConfigurationError, MissingExtraError
+from ._eventlog import AppendError, EventLog, EventLogError, check_after, check_run_id
+from ._events import Done, ErrorInfo, Event
+from ._normalize import SETTLE_TIMEOUT, EventStream, describe_failure, normalize
+from ._streams import check_heartbeat
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from agents.result import RunResultStreaming
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from ._buffering import BufferPolicy
+
+__all__ = [
+    "Encoder",
+    "Publication",
+    "publish",
+    "resumable_sse_endpoint",
+    "resume_position",
+    "resume_response",
+    "subscribe",
+]
+
+logger = logging.getLogger("agentstream")
+
+_BATCH: Final = 256
+"""Most events appended in one call."""
+
+Encoder: TypeAlias = "Callable[[AsyncIterable[Event]], AsyncIterator[str]]"
+"""Turns events into response frames: `to_sse` by default, or e.g. `to_ai_sdk`."""
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class LeaseLostError(EventLogError):
+    """The producer's lease was taken by another producer, or its run was ended without it."""
+
+
+class Publication:
+    """A run being written into an event log by a background task; made by `publish()`."""
+
+    def __init__(self, run_id: str, log: EventLog) -> None:
+        self.run_id = run_id
+        """The run's id: give it to consumers (`subscribe(log, run_id)`)."""
+        self.log = log
+        """The log the run is written to."""
+        self.task: asyncio.Task[None]
+        """The task writing the run."""
+        self._done: Done | None = None
+        self._exception: BaseException | None = None
+        self._stopping = False
+
+    @property
+    def done(self) -> Done | None:
+        """The `Done` written to the log, once the run has ended (None if none could be)."""
+        return self._done
+
+    @property
+    def exception(self) -> BaseException | None:
+        """Why the publication failed: the log refused an append or the lease was lost."""
+        return self._exception
+
+    def _stop(self) -> None:
+        # The flag too: a client library may swallow a cancellation that lands inside its own
+        # I/O (redis-py can, on Python 3.11), so the pump also checks it after every append.
+        self._stopping = True
+        self.task.cancel()
+
+    async def wait(self) -> Done | None:
+        """Wait until the run is written to its end; return its `Done` (see `done`)."""
+        await asyncio.shield(self.task)
+        return self._done
+
+    async def cancel(self) -> Done | None:
+        """Cancel the run; its `Done(status="cancelled")` is appended. Returns `done`."""
+        self._stop()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+        return self._done
+
+
+def _open(
+    source: RunResultStreaming | EventStream | AsyncIterable[Event],
+    run_id: str | None,
+    idle_timeout: float | None,
+    buffer: BufferPolicy | None,
+    expose_errors: bool,
+) -> tuple[AsyncIterable[Event], str]:
+    if not isinstance(source, EventStream) and callable(getattr(source, "stream_events", None)):
+        stream = normalize(
+            source,  # type: ignore[arg-type]
+            idle_timeout=idle_timeout,
+            buffer=buffer,
+            run_id=run_id or uuid.uuid4().hex,
+            expose_errors=expose_errors,
+        )
+        return stream, stream.run_id
+    given = {"idle_timeout": idle_timeout, "buffer": buffer, "expose_errors": expose_errors or None}
+    passed = sorted(name for name, value in given.items() if value is not None)
+    if passed:
+        raise ConfigurationError(
+            f"{', '.join(passed)} apply only to a run (the result of Runner.run_streamed); "
+            f"pass them to normalize() instead, got a {type(source).__name__}"
+        )
+    if isinstance(source, EventStream):
+        if run_id is not None and run_id != source.run_id:
+            raise ConfigurationError(
+                f"run_id {run_id!r} differs from the EventStream's run_id {source.run_id!r}"
+            )
+        return source, source.run_id
+    if not isinstance(source, AsyncIterable):
+        raise ConfigurationError(
+            "expected the result of Runner.run_streamed(...), an EventStream or an async "
+            f"iterable of events, got {type(source).__name__}"
+        )
+    if run_id is None:
+        raise ConfigurationError("publishing an async iterable of events needs its run_id")
+    return source, check_run_id(run_id)
+
+
+async def _batches(events: AsyncIterable[Event]) -> AsyncIterator[list[Event]]:
+    """Group what is ready: after an event arrives, take the ones already waiting too."""
+    if isinstance(events, EventStream):
+        while True:
+            try:
+                batch = [await events.__anext__()]
+            except StopAsyncIteration:
+                return
+            with contextlib.suppress(StopAsyncIteration):
+                while len(batch) < _BATCH and not isinstance(batch[-1], Done):
+                    ready = await events.next_event(0)
+                    if ready is None:
+                        break
+                    batch.append(ready)
+            yield batch
+    else:
+        async for event in events:
+            yield [event]
+
+
+async def publish(
+    source: RunResultStreaming | EventStream | AsyncIterable[Event],
+    log: EventLog,
+    *,
+    run_id: str | None = None,
+    idle_timeout: float | None = None,
+    buffer: BufferPolicy | None = None,
+    expose_errors: bool = False,
+) -> Publication:
+    """Write a run's events into `log` from a background task; return once consumers may read.
+
+    The lease is taken before this returns, so `subscribe(log, publication.run_id)` works at
+    once, from any process that reaches the log. Whatever happens the log gets a `Done`: the
+    run's own, `cancelled` if the publication is cancelled, `error` if a source other than a run
+    fails or ends without one, or `producer_lost()` written by a reader if this process dies.
+
+    Args:
+        source: The result of `Runner.run_streamed(...)` (normalized here), an `EventStream`, or
+            any async iterable of events numbered from seq 0.
+        log: Where to write.
+        run_id: The run's id; a random one by default for a run, the stream's own for an
+            `EventStream`; required for other iterables.
+        idle_timeout: Passed to `normalize()` (a run only).
+        buffer: Passed to `normalize()` (a run only).
+        expose_errors: Passed to `normalize()` (a run only).
+
+    Returns:
+        A `Publication`: its `run_id`, `wait()`, `cancel()`.
+
+    Raises:
+        ConfigurationError: an argument has a value that cannot work.
+        LeaseHeldError: another producer is writing this run, or it has already ended.
+
+    """
+    if not isinstance(log, EventLog):
+        raise ConfigurationError(f"log must be an EventLog, got {type(log).__name__}")
+    if run_id is not None:
+        check_run_id(run_id)
+    try:
+        events, run = _open(source, run_id, idle_timeout, buffer, expose_errors)
+        token = await log.acquire_lease(run)
+    except BaseException:
+        cancel = getattr(source, "cancel", None)
+        if callable(getattr(source, "stream_events", None)) and callable(cancel):
+            cancel()
+        elif isinstance(source, EventStream):
+            source.result.cancel()
+        raise
+    publication = Publication(run, log)
+    publication.task = asyncio.get_running_loop().create_task(
+        _pump(publication, events, token), name=f"agentstream-publish-{run}"
+    )
+    # Let the task enter its `try`: a task cancelled before its first step runs no `finally`,
+    # and this one must always close the run, append a Done and release the lease.
+    await asyncio.sleep(0)
+    return publication
+
+
+async def _renew(publication: Publication, token: str) -> None:
+    log, run_id = publication.log, publication.run_id
+    while True:
+        await asyncio.sleep(log.lease_ttl / 3)  # a timer, not synchronization
+        try:
+            kept = await log.renew_lease(run_id, token)
+        except Exception:
+            logger.warning("could not renew the lease of run %r", run_id, exc_info=True)
+            continue
+        if not kept:
+            publication._exception = LeaseLostError(
+                f"run {run_id!r}: the lease was lost (another producer, or the run was ended)"
+            )
+            publication._stop()
+            return
+
+
+async def _pump(publication: Publication, events: AsyncIterable[Event], token: str) -> None:
+    log, run_id = publication.log, publication.run_id
+    renewer = asyncio.get_running_loop().create_task(_renew(publication, token))
+    last: Event | None = None
+    ending: Done | None = None
+    try:
+        async for batch in _batches(events):
+            await log.extend(run_id, batch)
+            last = batch[-1]
+            if isinstance(last, Done):
+                publication._done = last
+                return
+            if publication._stopping:
+                raise asyncio.CancelledError
+        ending = _ending(
+            run_id,
+            last,
+            ErrorInfo(type="IncompleteStream", message="the events ended without a done event"),
+        )
+    except asyncio.CancelledError:
+        if isinstance(publication._exception, LeaseLostError):
+            logger.warning("%s", publication._exception)
+            return
+        ending = _ending(run_id, last, None)
+        raise
+    except AppendError as exc:
+        # Someone else ended the run (a reader declared this producer lost): stop the run.
+        publication._exception = exc
+        logger.warning("publishing run %r stopped: %s", run_id, exc)
+    except Exception as exc:
+        publication._exception = exc
+        logger.warning("publishing run %r failed", run_id, exc_info=True)
+        ending = _ending(run_id, last, describe_failure(exc))
+    finally:
+        renewer.cancel()
+        await _settle(publication, events, renewer, token, ending)
+
+
+def _ending(run_id: str, last: Event | None, error: ErrorInfo | None) -> Done:
+    """The Done a publication appends itself: `error` if given, else `cancelled`."""
+    return Done(
+        seq=0 if last is None else last.seq + 1,
+        run_id=run_id,
+        agent=None if last is None else last.agent,
+        timestamp=_now_ms(),
+        status="cancelled" if error is None else "error",
+        last_agent=None if last is None else last.agent,
+        error=error,
+    )
+
+
+async def _settle(
+    publication: Publication,
+    events: AsyncIterable[Event],
+    renewer: asyncio.Task[None],
+    token: str,
+    ending: Done | None,
+) -> None:
+    """Close the source, append the ending, release the lease: shielded, bounded in time."""
+    log, run_id = publication.log, publication.run_id
+
+    async def settle() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        aclose = getattr(events, "aclose", None)
+        if callable(aclose):
+            try:
+                await aclose()
+            except Exception:
+                logger.warning("closing the events of run %r failed", run_id, exc_info=True)
+        done = ending
+        if isinstance(events, EventStream) and events.done is not None and done is not None:
+            # The stream's own Done (cancelled, with the partial text) beats a synthesized one;
+            # its seq may count events the stream dropped when it closed, so it is renumbered.
+            done = events.done.model_copy(update={"seq": done.seq})
+        if done is not None and publication._done is None:
+            try:
+                await log.append(run_id, done)
+                publication._done = done
+            except Exception as exc:
+                publication._exception = publication._exception or exc
+                logger.warning("could not append the done of run %r", run_id, exc_info=True)
+        try:
+            await log.release_lease(run_id, token)
+        except Exception:
+            logger.warning("could not release the lease of run %r", run_id, exc_info=True)
+
+    task = asyncio.get_running_loop().create_task(settle())
+    try:
+        await asyncio.wait_for(asyncio.shield(task), SETTLE_TIMEOUT + 1.0)
+    except asyncio.CancelledError:
+        await asyncio.wait({task}, timeout=SETTLE_TIMEOUT + 1.0)
+        raise
+    except asyncio.TimeoutError:
+        logger.warning("publishing run %r did not settle in time", run_id)
+
+
+def subscribe(log: EventLog, run_id: str, after: int | None = -1) -> AsyncIterator[Event]:
+    """Read a run from a log: the events with `seq > after`, then live ones until `Done`.
+
+    `after=-1` (the default) starts at the first event, `after=n` after the event with seq `n`
+    (the last one a client saw: its SSE `Last-Event-ID`), `after=None` with what comes next. It
+    ends after `Done`, which a reader synthesizes (`ProducerLost`) if the producer died.
+
+    Raises:
+        RunNotFoundError: (while iterating) the run is not in the log.
+        EventsTrimmedError: (while iterating) the events after `after` are no longer kept.
+        ConfigurationError: `log`, `run_id` or `after` is invalid.
+
+    """
+    if not isinstance(log, EventLog):
+        raise ConfigurationError(f"log must be an EventLog, got {type(log).__name__}")
+    return log.read(check_run_id(run_id), check_after(after))
+
+
+# The web side
+
+
+def resume_position(request: Request) -> int:
+    """The seq a reconnecting client saw last: its `Last-Event-ID` header or `?after=`, else -1.
+
+    When both are present the larger wins: a browser's `EventSource` reconnects to the URL it
+    first opened (with its `?after=`) and adds the `Last-Event-ID` of what it has seen since.
+
+    Raises:
+        ConfigurationError: a value is not a whole number >= -1 (it is named in the message).
+
+    """
+    position = -1
+    for name, value in (
+        ("Last-Event-ID", request.headers.get("last-event-id")),
+        ("after", request.query_params.get("after")),
+    ):
+        if value is None or value.strip() == "":
+            continue
+        try:
+            seq = int(value.strip())
+        except ValueError:
+            seq = -2
+        if seq < -1 or len(value) > 20:
+            raise ConfigurationError(f"{name} must be an event seq (a whole number), got {value!r}")
+        position = max(position, seq)
+    return position
+
+
+def _web() -> None:
+    try:
+        import sse_starlette  # noqa: F401
+        import starlette  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        raise MissingExtraError("resumable SSE endpoints", "web") from exc
+
+
+async def resume_response(
+    log: EventLog,
+    run_id: str,
+    request: Request,
+    *,
+    heartbeat: float | None = 15.0,
+    retry: int | None = None,
+    encode: Encoder | None = None,
+    media_type: str = "text/event-stream",
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """Answer a (re)connecting client with the run's events after the last one it saw.
+
+    The position comes from `resume_position(request)`. The answer is:
+
+    - `200`, the events with `seq > position` as SSE frames (`id:` is the seq, so a browser's
+      `EventSource` reconnects with the right `Last-Event-ID`), following the run live until
+      `Done`, with `: ping` heartbeats;
+    - `204` when the log holds no such run (the AI SDK's "no active stream");
+    - `400` when the position is not a number, `410` when the events after it were trimmed.
+
+    A client that disconnects only stops its own reading: the run goes on in its producer.
+
+    Args:
+        log: The log holding the run.
+        run_id: The run to read.
+        request: The Starlette or FastAPI request.
+        heartbeat: Seconds without an event after which `: ping` is sent (`to_sse` only).
+        retry: The `retry:` field sent first: the browser's reconnection delay, in ms.
+        encode: Turns events into frames instead of `to_sse` (e.g. `to_ai_sdk` for `useChat`,
+            which resumes from the start); `heartbeat` and `retry` are then not used.
+        media_type: The response's content type.
+        headers: More response headers.
+
+    Raises:
+        MissingExtraError: the `web` extra is not installed.
+        ConfigurationError: `heartbeat` or `retry` is invalid, or a heartbeat or retry is asked
+            for with a custom `encode`.
+
+    """
+    _web()
+    from sse_starlette.sse import EventSourceResponse
+    from starlette.responses import PlainTextResponse, Response
+
+    from ._sse import to_sse
+
+    heartbeat = check_heartbeat(heartbeat)
+    if encode is not None and retry is not None:
+        raise ConfigurationError(f"retry applies to to_sse only, got retry={retry!r} with encode")
+    check_run_id(run_id)
+    try:
+        after = resume_position(request)
+    except ConfigurationError as exc:
+        return PlainTextResponse(str(exc), status_code=400)
+    info = await log.info(run_id)
+    if info is None:
+        return Response(status_code=204)
+    if after + 1 < info.first_seq:
+        return PlainTextResponse(
+            f"the events of run {run_id!r} after seq {after} are no longer kept "
+            f"(the oldest kept is seq {info.first_seq})",
+            status_code=410,
+        )
+    events = log.read(run_id, after)
+    frames = to_sse(events, heartbeat=heartbeat, retry=retry) if encode is None else encode(events)
+    return EventSourceResponse(
+        _body(frames, events),
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
+        media_type=media_type,
+        ping=0,  # heartbeats come from to_sse
+    )
+
+
+async def _body(frames: AsyncIterator[str], events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
+    try:
+        async for frame in frames:
+            yield frame.encode("utf-8")
+    finally:
+        # Stop reading the log however the response ends (client gone, server shutting down).
+        with contextlib.suppress(Exception):
+            await asyncio.shield(_close_both(frames, events))
+
+
+async def _close_both(frames: AsyncIterator[str], events: AsyncIterator[Event]) -> None:
+    for source in (frames, events):
+        aclose = getattr(source, "aclose", None)
+        if callable(aclose):
+            await aclose()
+
+
+RunIdSource: TypeAlias = "str | Callable[[Request], Awaitable[str | None]]"
+"""A path parameter's name, or an async function mapping a request to a run id (None: no run)."""
+
+
+def resumable_sse_endpoint(
+    log: EventLog,
+    *,
+    run_id: RunIdSource = "run_id",
+    heartbeat: float | None = 15.0,
+    retry: int | None = None,
+    encode: Encoder | None = None,
+    media_type: str = "text/event-stream",
+    headers: Mapping[str, str] | None = None,
+) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette/FastAPI endpoint that streams a run from a log, resuming after `Last-Event-ID`.
+
+    ```python
+    app = Starlette(routes=[Route("/runs/{run_id}/stream", resumable_sse_endpoint(log))])
+    ```
+
+    Args:
+        log: The log holding the runs.
+        run_id: The path parameter holding the run id, or an async function that finds it from
+            the request (e.g. a chat's active run, for the AI SDK's
+            `GET /api/chat/{id}/stream`); when it returns None the answer is `204`.
+        heartbeat: As for `resume_response()`.
+        retry: As for `resume_response()`.
+        encode: As for `resume_response()`.
+        media_type: As for `resume_response()`.
+        headers: As for `resume_response()`.
+
+    Raises:
+        MissingExtraError: the `web` extra is not installed.
+        ConfigurationError: an argument has a value that cannot work.
+
+    """
+    _web()
+    from starlette.responses import Response
+
+    if not isinstance(log, EventLog):
+        raise ConfigurationError(f"log must be an EventLog, got {type(log).__name__}")
+    if not (isinstance(run_id, str) and run_id) and not callable(run_id):
+        raise ConfigurationError(
+            f"run_id must be a path parameter name or an async function, got {run_id!r}"
+        )
+    check_heartbeat(heartbeat)
+    if encode is not None and retry is not None:
+        raise ConfigurationError(f"retry applies to to_sse only, got retry={retry!r} with encode")
+
+    async def endpoint(request: Request) -> Response:
+        if isinstance(run_id, str):
+            run: str | None = request.path_params.get(run_id)
+        else:
+            run = await run_id(request)
+        if not run:
+            return Response(status_code=204)
+        return await resume_response(
+            log,
+            run,
+            request,
+            heartbeat=heartbeat,
+            retry=retry,
+            encode=encode,
+            media_type=media_type,
+            headers=headers,
+        )
+
+    return endpoint

@@ -1,0 +1,377 @@
+"""`RedisEventLog`: runs' events in Redis Streams, readable and resumable from any process.
+
+```python
+from agentstream import publish, subscribe
+from agentstream.redis import RedisEventLog
+
+log = RedisEventLog.from_url("redis://localhost:6379/0")
+publication = await publish(Runner.run_streamed(agent, "Hello"), log)  # in a worker
+async for event in subscribe(log, publication.run_id, after=-1):  # anywhere else
+    print(event.type)
+```
+
+Layout, per run (the `{run_id}` hash tag puts both keys in one Redis Cluster slot, so the scripts
+below may touch both):
+
+- `agentstream:{run_id}`, a stream: the entry of the event with seq `s` has the id `<s+1>-0` and
+  the fields `t` (the event's type) and `e` (its JSON). Reading after seq `n` is `XREAD` from id
+  `<n+1>-0`: a seek, O(log n), whatever the run's length. `XADD ... MAXLEN ~` bounds the length,
+  `PEXPIRE` after each append the lifetime.
+- `agentstream:{run_id}:lease`, a string: the token of the producer holding the lease, with a
+  `PX` expiry the producer keeps pushing back.
+
+Appends, lease changes and the producer-lost `Done` are Lua scripts, so each is atomic: an append
+is accepted only when its seq is the next one and the run has not ended, which also fences off a
+producer that comes back after it was declared lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any, Final
+
+from typing_extensions import override
+
+from ._errors import ConfigurationError, MissingExtraError
+from ._eventlog import (
+    DEFAULT_LEASE_TTL,
+    DEFAULT_MAXLEN,
+    DEFAULT_TTL,
+    AppendError,
+    EventLog,
+    EventsTrimmedError,
+    LeaseHeldError,
+    RunInfo,
+    RunNotFoundError,
+    check_after,
+    check_batch,
+    check_maxlen,
+    check_run_id,
+    check_seconds,
+    producer_lost,
+)
+from ._events import Done, Event, parse_event
+
+try:
+    import redis.asyncio as aioredis
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise MissingExtraError("agentstream.redis", "redis") from exc
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Sequence
+
+__all__ = ["DEFAULT_PREFIX", "RedisEventLog"]
+
+logger = logging.getLogger("agentstream")
+
+DEFAULT_PREFIX: Final = "agentstream"
+"""The first part of every key: `<prefix>:{<run_id>}` and `<prefix>:{<run_id>}:lease`."""
+
+# KEYS: stream, lease. ARGV: maxlen, ttl ms, rescue (1: only if no lease), first seq, then
+# (type, json) per event. Replies {status, next seq}.
+_APPEND: Final = """
+local stream, lease = KEYS[1], KEYS[2]
+local first = tonumber(ARGV[4])
+if ARGV[3] == '1' and redis.call('EXISTS', lease) == 1 then return {'leased', -1} end
+local next_seq = 0
+local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+if #last > 0 then
+  next_seq = tonumber(string.match(last[1][1], '^(%d+)-'))
+  if last[1][2][2] == 'done' then return {'ended', next_seq} end
+elseif first > 0 and redis.call('EXISTS', lease) == 0 then
+  return {'missing', 0}
+end
+if first ~= next_seq then return {'seq', next_seq} end
+local seq = first
+for i = 5, #ARGV, 2 do
+  seq = seq + 1
+  redis.call('XADD', stream, 'MAXLEN', '~', ARGV[1], string.format('%d-0', seq),
+    't', ARGV[i], 'e', ARGV[i + 1])
+end
+redis.call('PEXPIRE', stream, ARGV[2])
+return {'ok', seq}
+"""
+
+_ENDED: Final = """
+local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local ended = #last > 0 and last[1][2][2] == 'done'
+"""
+
+# KEYS: stream, lease. ARGV: token, lease ms.
+_ACQUIRE: Final = (
+    _ENDED
+    + """
+if ended then return 'ended' end
+if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return 'ok' end
+return 'held'
+"""
+)
+
+_RENEW: Final = (
+    _ENDED
+    + """
+local holder = redis.call('GET', KEYS[2])
+if holder == ARGV[1] and not ended then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+if holder or ended then return 0 end
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+)
+
+# KEYS: lease. ARGV: token.
+_RELEASE: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else str(value)
+
+
+def _entry_seq(entry_id: Any) -> int:
+    return int(_text(entry_id).partition("-")[0]) - 1
+
+
+def _entry_event(fields: Any) -> Event:
+    data = fields.get(b"e", fields.get("e")) if isinstance(fields, dict) else None
+    if data is None:
+        raise AppendError(f"a stream entry has no 'e' field: {sorted(map(_text, fields))}")
+    return parse_event(data)
+
+
+def _entries(reply: Any) -> list[Any]:
+    """The entries of an `XREAD` reply for one stream, in RESP2 or RESP3 form."""
+    if not reply:
+        return []
+    if isinstance(reply, dict):
+        return list(next(iter(reply.values())))
+    return list(reply[0][1])
+
+
+class RedisEventLog(EventLog):
+    """An event log in Redis Streams, shared by every process that talks to the same Redis.
+
+    Args:
+        client: A `redis.asyncio.Redis` (or `RedisCluster`) client. Following readers block in
+            `XREAD` for up to `poll` seconds, each on a connection of the client's pool: its
+            `socket_timeout`, if set, must be longer than `poll`.
+        prefix: The first part of every key.
+        maxlen: Events kept per run, approximately (`MAXLEN ~`: Redis trims whole nodes, so a
+            run may keep somewhat more). Readers asking for trimmed events get
+            `EventsTrimmedError`.
+        ttl: Seconds a run is kept after its last append (or after `expire()`).
+        lease_ttl: Seconds a producer's lease lasts without renewal. Readers of a run whose
+            lease expired without a `Done` end with `producer_lost()` within about
+            `lease_ttl + poll` seconds of the producer's death.
+        poll: Seconds a following reader blocks in one `XREAD` before it checks the lease;
+            `lease_ttl / 4` (at most 5 s) by default.
+        batch: Events fetched per `XREAD`.
+
+    Raises:
+        ConfigurationError: an argument has a value that cannot work.
+
+    """
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        maxlen: int = DEFAULT_MAXLEN,
+        ttl: float = DEFAULT_TTL,
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        poll: float | None = None,
+        batch: int = 500,
+    ) -> None:
+        if not callable(getattr(client, "register_script", None)):
+            raise ConfigurationError(
+                f"client must be a redis.asyncio client, got {type(client).__name__}"
+            )
+        if not isinstance(prefix, str) or not prefix or "{" in prefix or "}" in prefix:
+            raise ConfigurationError(
+                f"prefix must be a non-empty string without braces, got {prefix!r}"
+            )
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ConfigurationError(f"batch must be a whole number >= 1, got {batch!r}")
+        self.client = client
+        """The Redis client."""
+        self.prefix = prefix
+        """The first part of every key."""
+        self.maxlen = check_maxlen(maxlen)
+        """Events kept per run (approximately)."""
+        self.ttl = check_seconds("ttl", ttl)
+        """Seconds a run is kept after its last append."""
+        self.lease_ttl = check_seconds("lease_ttl", lease_ttl)
+        self.poll = min(self.lease_ttl / 4, 5.0) if poll is None else check_seconds("poll", poll)
+        """Seconds a following reader waits in one `XREAD` before it checks the lease."""
+        self.batch = batch
+        """Events fetched per `XREAD`."""
+        self._owns_client = False
+        self._append = client.register_script(_APPEND)
+        self._acquire = client.register_script(_ACQUIRE)
+        self._renew = client.register_script(_RENEW)
+        self._release = client.register_script(_RELEASE)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> RedisEventLog:
+        """A log on a new client for `url` (`redis://host:port/db`); `aclose()` closes the client.
+
+        `options` are `RedisEventLog`'s keyword arguments.
+        """
+        log = cls(aioredis.from_url(url), **options)
+        log._owns_client = True
+        return log
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisEventLog(prefix={self.prefix!r}, maxlen={self.maxlen}, ttl={self.ttl:g}, "
+            f"lease_ttl={self.lease_ttl:g})"
+        )
+
+    def keys(self, run_id: str) -> tuple[str, str]:
+        """The run's stream key and lease key."""
+        check_run_id(run_id)
+        stream = f"{self.prefix}:{{{run_id}}}"
+        return stream, f"{stream}:lease"
+
+    def _ms(self, seconds: float) -> int:
+        return max(1, round(seconds * 1000))
+
+    async def _store(
+        self, run_id: str, keys: tuple[str, str], events: Sequence[Event], *, rescue: bool
+    ) -> tuple[str, int]:
+        args: list[Any] = [
+            self.maxlen,
+            self._ms(self.ttl),
+            1 if rescue else 0,
+            events[0].seq,
+        ]
+        for event in events:
+            args += (event.type, event.model_dump_json())
+        status, value = await self._append(keys=list(keys), args=args)
+        return _text(status), int(value)
+
+    # The interface
+
+    @override
+    async def extend(self, run_id: str, events: Sequence[Event]) -> None:
+        keys = self.keys(run_id)
+        if not events:
+            return
+        check_batch(run_id, events)
+        status, next_seq = await self._store(run_id, keys, events, rescue=False)
+        first = events[0].seq
+        if status == "ended":
+            raise AppendError(f"run {run_id!r} has already ended; seq {first} was refused")
+        if status == "missing":
+            raise AppendError(
+                f"run {run_id!r} is not in the log (expired?): seq {first} cannot continue it"
+            )
+        if status == "seq":
+            raise AppendError(f"run {run_id!r} expects seq {next_seq} next, got seq {first}")
+
+    @override
+    async def read(self, run_id: str, after: int | None = -1) -> AsyncIterator[Event]:
+        keys = self.keys(run_id)
+        position = check_after(after)
+        info = await self.info(run_id)
+        if info is None:
+            raise RunNotFoundError(f"run {run_id!r} is not in the log")
+        if position is None:
+            position = info.next_seq - (2 if info.done else 1)
+        next_seq = position + 1
+        stream, lease = keys
+        block = self._ms(self.poll)
+        agent: str | None = None
+        while True:
+            reply = await self.client.xread(
+                {stream: f"{next_seq}-0"}, count=self.batch, block=block
+            )
+            entries = _entries(reply)
+            for entry_id, fields in entries:
+                seq = _entry_seq(entry_id)
+                if seq != next_seq:
+                    raise EventsTrimmedError(
+                        f"run {run_id!r}: events from seq {next_seq} were trimmed; the oldest "
+                        f"kept is seq {seq} (maxlen={self.maxlen})"
+                    )
+                event = _entry_event(fields)
+                yield event
+                next_seq += 1
+                agent = event.agent
+                if isinstance(event, Done):
+                    return
+            if entries or await self.client.exists(lease):
+                continue
+            # No event for `poll` seconds and no lease: the producer is gone. Append its Done
+            # (unless someone appended meanwhile); the next XREAD returns what is there.
+            info = await self.info(run_id)
+            if info is not None and info.done:
+                if next_seq >= info.next_seq:
+                    return  # the run ended before the position asked for
+                continue
+            if info is None and next_seq > 0:
+                raise RunNotFoundError(f"run {run_id!r} expired while it was being read")
+            at = 0 if info is None else info.next_seq
+            await self._store(run_id, keys, (producer_lost(run_id, at, agent),), rescue=True)
+
+    @override
+    async def info(self, run_id: str) -> RunInfo | None:
+        stream, lease = self.keys(run_id)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.xrange(stream, count=1)
+            pipe.xrevrange(stream, count=1)
+            pipe.exists(lease)
+            oldest, newest, leased = await pipe.execute()
+        if not newest:
+            return RunInfo(0, 0, done=False, leased=True) if leased else None
+        last_id, fields = newest[0]
+        return RunInfo(
+            first_seq=_entry_seq(oldest[0][0]),
+            next_seq=_entry_seq(last_id) + 1,
+            done=_text(fields.get(b"t", fields.get("t", ""))) == "done",
+            leased=bool(leased),
+        )
+
+    @override
+    async def expire(self, run_id: str, ttl: float | None) -> None:
+        stream, lease = self.keys(run_id)
+        if ttl is None:
+            # Two commands, not one multi-key DEL: fine in a cluster whatever the client.
+            await self.client.delete(stream)
+            await self.client.delete(lease)
+        else:
+            await self.client.pexpire(stream, self._ms(check_seconds("ttl", ttl)))
+
+    @override
+    async def acquire_lease(self, run_id: str) -> str:
+        keys = self.keys(run_id)
+        token = uuid.uuid4().hex
+        status = _text(await self._acquire(keys=list(keys), args=[token, self._ms(self.lease_ttl)]))
+        if status == "ended":
+            raise LeaseHeldError(f"run {run_id!r} has already ended")
+        if status == "held":
+            raise LeaseHeldError(f"run {run_id!r} already has a producer")
+        return token
+
+    @override
+    async def renew_lease(self, run_id: str, token: str) -> bool:
+        keys = self.keys(run_id)
+        renewed = await self._renew(keys=list(keys), args=[token, self._ms(self.lease_ttl)])
+        return bool(int(renewed))
+
+    @override
+    async def release_lease(self, run_id: str, token: str) -> None:
+        _, lease = self.keys(run_id)
+        await self._release(keys=[lease], args=[token])
+
+    @override
+    async def aclose(self) -> None:
+        if self._owns_client:
+            self._owns_client = False
+            await self.client.aclose()

@@ -1,0 +1,215 @@
+"""A real `redis-server` for the tests, and the helper processes the Redis tests start.
+
+`start_redis()` runs the Debian `redis-server` on a random 127.0.0.1 port with persistence off;
+the `redis_url` fixture starts one per test session and stops it at the end. Run as a module, this
+file is one of the helper processes:
+
+- `python -m tests.redis_server web REDIS_URL`: a uvicorn server with the resumable SSE endpoint
+  on a random port, which it prints first;
+- `python -m tests.redis_server produce REDIS_URL RUN_ID`: a paced agent run published to Redis,
+  printing `published` once its first event is stored.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+
+import asyncio
+import contextlib
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+START_TIMEOUT = 20.0
+"""Seconds a helper process may take to say it is ready."""
+
+LEASE_TTL = 1.0
+"""The helper producer's lease: short, so that a killed producer is noticed soon."""
+
+
+@dataclass
+class RedisServer:
+    """A running redis-server process."""
+
+    process: subprocess.Popen[str]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def read_line_until(
+    process: subprocess.Popen[str], wanted: str, timeout: float = START_TIMEOUT
+) -> str:
+    """Read the process's stdout until a line contains `wanted`; fail after `timeout` seconds.
+
+    A thread keeps draining the output afterwards, so that the process never blocks on a full
+    pipe, and closes the pipe at its end.
+    """
+    lines: queue.Queue[str | None] = queue.Queue()
+    assert process.stdout is not None
+    stdout = process.stdout
+
+    def pump() -> None:
+        with stdout:
+            for line in stdout:
+                lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    while True:
+        try:
+            line = lines.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"no {wanted!r} from {process.args!r} within {timeout} s") from None
+        if line is None:
+            raise RuntimeError(f"{process.args!r} ended before {wanted!r}: {''.join(seen)}")
+        seen.append(line)
+        if wanted in line:
+            return line
+
+
+def start_redis() -> RedisServer:
+    """Start redis-server on a random free port (retrying if another process takes it)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise FileNotFoundError("redis-server")
+    failure: Exception | None = None
+    for _ in range(5):
+        port = _free_port()
+        process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--logfile",
+                "",
+                "--loglevel",
+                "notice",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        try:
+            read_line_until(process, "Ready to accept connections")
+        except (RuntimeError, TimeoutError) as exc:
+            failure = exc
+            process.kill()
+            process.wait(timeout=10)
+            continue
+        return RedisServer(process, port)
+    raise RuntimeError(f"redis-server did not start: {failure}")
+
+
+def serve_redis() -> Iterator[str]:
+    """Body of a `redis_url` fixture: a server's URL; skips the test without redis-server."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed (scripts/install-test-deps.sh installs it)")
+    server = start_redis()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def spawn(*args: str) -> subprocess.Popen[str]:
+    """Start `python -m tests.redis_server ARGS` from the repository root."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.redis_server", *args],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+# The helper processes
+
+
+async def _web(redis_url: str) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from agentstream import resumable_sse_endpoint
+    from agentstream.redis import RedisEventLog
+
+    log = RedisEventLog.from_url(redis_url, lease_ttl=LEASE_TTL)
+    app = Starlette(routes=[Route("/runs/{run_id}/stream", resumable_sse_endpoint(log))])
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    print(f"port {sock.getsockname()[1]}", flush=True)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        await log.aclose()
+
+
+async def _produce(redis_url: str, run_id: str) -> None:
+    from agents import Agent, Runner
+
+    from agentstream import publish
+    from agentstream.redis import RedisEventLog
+    from agentstream.testing import ScriptedStreamModel, text, turn
+
+    log = RedisEventLog.from_url(redis_url, lease_ttl=LEASE_TTL)
+    words = [f"w{i} " for i in range(10_000)]
+    # Paced so that it is still running when the test kills it.
+    agent = Agent(name="writer", model=ScriptedStreamModel([turn(text(words), delay=0.01)]))
+    publication = await publish(Runner.run_streamed(agent, "write"), log, run_id=run_id)
+    with contextlib.suppress(Exception):
+        async for event in log.read(run_id):
+            print(f"published {event.seq}", flush=True)
+            break
+    await publication.wait()
+    await log.aclose()
+
+
+def main() -> None:
+    role, *args = sys.argv[1:]
+    if role == "web":
+        asyncio.run(_web(*args))
+    elif role == "produce":
+        asyncio.run(_produce(*args))
+    else:
+        raise SystemExit(f"unknown role {role!r}")
+
+
+if __name__ == "__main__":
+    main()
