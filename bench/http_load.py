@@ -98,6 +98,8 @@ async def one(client: httpx.AsyncClient, url: str, checked: bool) -> Stream:
                 s.gaps.extend([0.0] * (len(frames) - 1))
                 last = now
                 for frame in frames:
+                    if frame.startswith(b":"):
+                        continue  # a heartbeat comment, not an event
                     if checked:
                         head, _, tail = frame.partition(b"\n")
                         if s.ordered and head != b"id: %d" % s.frames:
