@@ -164,7 +164,7 @@ async def _web(redis_url: str) -> None:
     from starlette.applications import Starlette
     from starlette.routing import Route
 
-    from agentstream import resumable_sse_endpoint
+    from agentstream._resume import resumable_sse_endpoint
     from agentstream.redis import RedisEventLog
 
     log = RedisEventLog.from_url(redis_url, lease_ttl=LEASE_TTL)
@@ -184,7 +184,7 @@ async def _web(redis_url: str) -> None:
 async def _produce(redis_url: str, run_id: str) -> None:
     from agents import Agent, Runner
 
-    from agentstream import publish
+    from agentstream._resume import publish
     from agentstream.redis import RedisEventLog
     from agentstream.testing import ScriptedStreamModel, text, turn
 

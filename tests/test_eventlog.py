@@ -8,12 +8,19 @@ import os
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
 import asyncio
+import contextlib
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from agents import Agent, Runner, function_tool
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.routing import Route
 
 from agentstream import ConfigurationError, Done, Event, TextDelta, normalize
 from agentstream._eventlog import (
@@ -25,7 +32,8 @@ from agentstream._eventlog import (
     MemoryEventLog,
     RunNotFoundError,
 )
-from agentstream._resume import LeaseLostError, publish, subscribe
+from agentstream._resume import LeaseLostError, publish, resumable_sse_endpoint, subscribe
+from agentstream._sse import from_sse, to_sse
 from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
 from .conftest import assert_well_formed
@@ -418,3 +426,102 @@ def test_memory_log_arguments_are_checked() -> None:
         MemoryEventLog(maxlen=0)
     with pytest.raises(ConfigurationError, match=r"lease_ttl must be .* got nan"):
         MemoryEventLog(lease_ttl=float("nan"))
+
+
+# The resumable SSE endpoint
+
+
+@contextlib.asynccontextmanager
+async def serving(app: Starlette) -> AsyncIterator[str]:
+    """Run `app` on uvicorn in this event loop, on a random port of 127.0.0.1."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        try:
+            async with asyncio.timeout(WAIT):
+                await task
+        finally:
+            sock.close()
+
+
+async def get_events(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str] | None = None
+) -> tuple[int, list[Event]]:
+    async with asyncio.timeout(WAIT), client.stream("GET", url, headers=headers) as response:
+        if response.status_code != 200:
+            await response.aread()
+            return response.status_code, []
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return 200, [event async for event in from_sse(response.aiter_bytes())]
+
+
+async def test_the_endpoint_resumes_after_last_event_id_or_after(log: EventLog) -> None:
+    publication = await publish(scripted_run(turn(text("one two three four"))), log, run_id="w")
+    async with asyncio.timeout(WAIT):
+        await publication.wait()
+    events = await read_all(log, "w")
+    app = Starlette(routes=[Route("/runs/{run_id}/stream", resumable_sse_endpoint(log))])
+    async with serving(app) as base, httpx.AsyncClient(base_url=base) as client:
+        assert await get_events(client, "/runs/w/stream") == (200, events)
+        for seen in range(-1, len(events)):
+            expected = (200, events[seen + 1 :])
+            last_id = {"Last-Event-ID": str(seen)}
+            assert await get_events(client, "/runs/w/stream", last_id) == expected
+            assert await get_events(client, f"/runs/w/stream?after={seen}") == expected
+        # A browser reconnects to the URL it opened, adding what it saw since: the larger wins.
+        assert await get_events(client, "/runs/w/stream?after=1", {"Last-Event-ID": "3"}) == (
+            200,
+            events[4:],
+        )
+        assert await get_events(client, "/runs/nope/stream") == (204, [])
+        response = await client.get("/runs/w/stream?after=x")
+        assert (response.status_code, response.text) == (
+            400,
+            "after must be an event seq (a whole number), got 'x'",
+        )
+        response = await client.get("/runs/w/stream", headers={"Last-Event-ID": "-5"})
+        assert response.status_code == 400
+
+
+async def test_the_endpoint_follows_a_live_run_and_answers_410_for_trimmed_events() -> None:
+    log = MemoryEventLog(maxlen=3, lease_ttl=LEASE_TTL)
+    token = await log.acquire_lease("t")
+    await log.extend("t", [delta("t", seq) for seq in range(5)])
+
+    async def active_run(request: Request) -> str | None:
+        return "t" if request.path_params["chat_id"] == "c1" else None
+
+    app = Starlette(
+        routes=[
+            Route("/runs/{run_id}/stream", resumable_sse_endpoint(log)),
+            Route("/api/chat/{chat_id}/stream", resumable_sse_endpoint(log, run_id=active_run)),
+        ]
+    )
+    async with serving(app) as base, httpx.AsyncClient(base_url=base) as client:
+        response = await client.get("/runs/t/stream", headers={"Last-Event-ID": "0"})
+        assert response.status_code == 410
+        assert "after seq 0 are no longer kept (the oldest kept is seq 2)" in response.text
+        assert await get_events(client, "/api/chat/c2/stream") == (204, [])
+        reader = asyncio.ensure_future(get_events(client, "/api/chat/c1/stream?after=3"))
+        assert await log.renew_lease("t", token)
+        await log.extend("t", [delta("t", 5), done("t", 6)])
+        async with asyncio.timeout(WAIT):
+            status, events = await reader
+    assert (status, [e.seq for e in events]) == (200, [4, 5, 6])
+
+
+def test_endpoint_arguments_are_checked() -> None:
+    log = MemoryEventLog()
+    with pytest.raises(ConfigurationError, match="run_id must be a path parameter name"):
+        resumable_sse_endpoint(log, run_id="")
+    with pytest.raises(ConfigurationError, match="retry applies to to_sse only"):
+        resumable_sse_endpoint(log, retry=10, encode=to_sse)
+    with pytest.raises(ConfigurationError, match="log must be an EventLog"):
+        resumable_sse_endpoint(object())  # type: ignore[arg-type]

@@ -77,6 +77,7 @@ class Publication:
         self._done: Done | None = None
         self._exception: BaseException | None = None
         self._stopping = False
+        self._finishing = False
 
     @property
     def done(self) -> Done | None:
@@ -91,6 +92,8 @@ class Publication:
     def _stop(self) -> None:
         # The flag too: a client library may swallow a cancellation that lands inside its own
         # I/O (redis-py can, on Python 3.11), so the pump also checks it after every append.
+        if self._finishing:
+            return
         self._stopping = True
         self.task.cancel()
 
@@ -226,14 +229,18 @@ async def publish(
 
 async def _renew(publication: Publication, token: str) -> None:
     log, run_id = publication.log, publication.run_id
-    while True:
+    # The pump cancels this task when it finishes, and sets `_finishing` first: a cancellation
+    # swallowed by the log's client must not let a late renewal stop a publication that ended.
+    while not publication._finishing:
         await asyncio.sleep(log.lease_ttl / 3)  # a timer, not synchronization
+        if publication._finishing:
+            return
         try:
             kept = await log.renew_lease(run_id, token)
         except Exception:
             logger.warning("could not renew the lease of run %r", run_id, exc_info=True)
             continue
-        if not kept:
+        if not kept and not publication._finishing:
             publication._exception = LeaseLostError(
                 f"run {run_id!r}: the lease was lost (another producer, or the run was ended)"
             )
@@ -248,6 +255,8 @@ async def _pump(publication: Publication, events: AsyncIterable[Event], token: s
     ending: Done | None = None
     try:
         async for batch in _batches(events):
+            # From the Done's append on, a renewal that finds the run ended is no loss.
+            publication._finishing = isinstance(batch[-1], Done)
             await log.extend(run_id, batch)
             last = batch[-1]
             if isinstance(last, Done):
@@ -275,6 +284,7 @@ async def _pump(publication: Publication, events: AsyncIterable[Event], token: s
         logger.warning("publishing run %r failed", run_id, exc_info=True)
         ending = _ending(run_id, last, describe_failure(exc))
     finally:
+        publication._finishing = True
         renewer.cancel()
         await _settle(publication, events, renewer, token, ending)
 

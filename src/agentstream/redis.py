@@ -218,12 +218,14 @@ class RedisEventLog(EventLog):
         self._release = client.register_script(_RELEASE)
 
     @classmethod
-    def from_url(cls, url: str, **options: Any) -> RedisEventLog:
+    def from_url(cls, url: str, *, max_connections: int = 10_000, **options: Any) -> RedisEventLog:
         """A log on a new client for `url` (`redis://host:port/db`); `aclose()` closes the client.
 
+        Each following reader holds one connection while it waits, so the pool is large:
+        `max_connections` (redis-py's default, 100, would limit a process to ~100 readers).
         `options` are `RedisEventLog`'s keyword arguments.
         """
-        log = cls(aioredis.from_url(url), **options)
+        log = cls(aioredis.from_url(url, max_connections=max_connections), **options)
         log._owns_client = True
         return log
 
