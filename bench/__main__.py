@@ -3,7 +3,8 @@
 Options: `--only NAME ...` picks benchmarks (overhead, encoders, buffering, memory, http);
 `--json PATH` also writes the figures as JSON; `--budget SECONDS` (default 570) is the time the
 whole run may take: the HTTP benchmark, which runs last, skips the levels that the time left
-cannot hold (at the rate its previous level ran) and says so.
+cannot hold (at the rate its previous level ran) and says so; `--http-levels N ...` picks its
+levels (default 200 500 1000 concurrent clients).
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), default=None)
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     parser.add_argument("--budget", type=float, default=570.0, help="seconds for the whole run")
+    parser.add_argument(
+        "--http-levels", type=int, nargs="+", default=None, help="concurrent clients per level"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
     info = machine()
@@ -70,7 +74,8 @@ def main(argv: list[str]) -> int:
         t0 = time.monotonic()
         if name == "http":
             left = args.budget - (t0 - started)
-            result = asyncio.run(module.run(smoke=args.smoke, budget=left))
+            levels = tuple(args.http_levels) if args.http_levels else None
+            result = asyncio.run(module.run(smoke=args.smoke, budget=left, levels=levels))
         else:
             result = asyncio.run(module.run(smoke=args.smoke))
         result["seconds"] = round(time.monotonic() - t0, 1)
