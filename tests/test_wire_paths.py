@@ -361,7 +361,7 @@ CHAT_BUG = (
 
 @pytest.mark.parametrize(
     "kind",
-    ["responses", pytest.param("chat", marks=pytest.mark.xfail(strict=True, reason=CHAT_BUG))],
+    ["responses", "chat"],
 )
 async def test_handoff_after_a_tool_call_adds_no_argument_delta(kind: str) -> None:
     run = await run_on_wire(kind, conversation(), triage)
@@ -370,7 +370,7 @@ async def test_handoff_after_a_tool_call_adds_no_argument_delta(kind: str) -> No
 
 @pytest.mark.parametrize(
     "kind",
-    ["responses", pytest.param("chat", marks=pytest.mark.xfail(strict=True, reason=CHAT_BUG))],
+    ["responses", "chat"],
 )
 async def test_a_tool_call_and_a_handoff_in_one_turn(kind: str) -> None:
     """The handoff's `{}` must not be appended to the tool call's arguments."""
@@ -403,30 +403,47 @@ def chat_sse(chunks: list[dict[str, Any]], finish_reason: str) -> bytes:
     return data + b"data: [DONE]\n\n"
 
 
-async def serve_sse(bodies: list[bytes]) -> asyncio.Server:
+class SseUpstream:
     """A bare HTTP server on 127.0.0.1 answering each request with the next SSE body."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, bodies: list[bytes]) -> None:
+        self.bodies = bodies
+        self.handlers: set[asyncio.Task[Any]] = set()
+        self.server: asyncio.Server | None = None
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
+        return f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v1"
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for task in self.handlers:
+            task.cancel()
+        await asyncio.gather(*self.handlers)
+        await self.server.wait_closed()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = re.search(rb"(?i)content-length: *(\d+)", head)
                 await reader.readexactly(int(length[1]) if length else 0)
-                body = bodies.pop(0)
+                body = self.bodies.pop(0)
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                     b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
                 )
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass  # the client closed the connection
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
+            pass  # the client left, or the test is over
         finally:
-            writer.close()
-
-    return await asyncio.start_server(handle, "127.0.0.1", 0)
+            writer.transport.abort()
 
 
-@pytest.mark.xfail(strict=True, reason=CHAT_BUG)
 async def test_chat_interleaved_parallel_calls_keep_their_arguments_apart() -> None:
     """A provider may interleave the argument chunks of parallel calls (the API allows it)."""
 
@@ -447,18 +464,18 @@ async def test_chat_interleaved_parallel_calls_keep_their_arguments_apart() -> N
         args(1, '"Rome"}'),
     ]
     answer = [{"role": "assistant", "content": "ok"}]
-    server = await serve_sse([chat_sse(calls, "tool_calls"), chat_sse(answer, "stop")])
-    port = server.sockets[0].getsockname()[1]
-    client = AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0)
-    model = OpenAIChatCompletionsModel(model="gpt-test", openai_client=client)
-    agent = Agent(name="a", model=model, tools=[get_weather, get_time])
-    try:
-        result = Runner.run_streamed(agent, "hi", run_config=RUN_CONFIG)
-        events = await asyncio.wait_for(normalize(result).collect(), LIMIT)
-    finally:
-        await client.close()
-        server.close()
-        await server.wait_closed()
+    baseline = asyncio.all_tasks()
+    upstream = SseUpstream([chat_sse(calls, "tool_calls"), chat_sse(answer, "stop")])
+    async with upstream as base_url:
+        client = AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0)
+        model = OpenAIChatCompletionsModel(model="gpt-test", openai_client=client)
+        agent = Agent(name="a", model=model, tools=[get_weather, get_time])
+        try:
+            result = Runner.run_streamed(agent, "hi", run_config=RUN_CONFIG)
+            events = await asyncio.wait_for(normalize(result).collect(), LIMIT)
+        finally:
+            await client.close()
+    await assert_no_task_left(baseline)
     assert assert_well_formed(events).status == "completed"
     called = {e.call_id: e.arguments for e in events if isinstance(e, ToolCalled)}
     assert called == {"call_a": '{"city": "Oslo"}', "call_b": '{"city": "Rome"}'}
