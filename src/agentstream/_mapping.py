@@ -182,6 +182,27 @@ def to_json_value(value: Any) -> JsonValue:
     return jsonable
 
 
+FAKE_ITEM_ID = "__fake_id__"
+"""The id the SDK gives every item it builds from Chat Completions chunks: it identifies none."""
+
+
+def _item_id(obj: Any, name: str) -> str | None:
+    value = field(obj, name)
+    return None if value == FAKE_ITEM_ID else value
+
+
+def _call_key(event: Any, item: Any) -> object:
+    """Identify a tool call within one model call: by output index, which both model paths set.
+
+    Item ids would do on the Responses path only: the Chat Completions path gives every call
+    the same fake id.
+    """
+    index = field(event, "output_index")
+    if isinstance(index, int):
+        return index
+    return field(item, "id") if item is not None else field(event, "item_id")
+
+
 def _arguments_text(raw: Any) -> str:
     for name in ("arguments", "input"):
         value = field(raw, name)
@@ -259,8 +280,9 @@ class Mapper:
         """Text of the message in progress, in pieces (joined, they are the text so far)."""
         self._joined = 0
         self._handoff_names: frozenset[str] = frozenset()
-        self._calls_by_item: dict[str, str] = {}
-        self._handoff_items: set[str] = set()
+        # Calls of the model call in progress, by output index (item ids are not unique on the
+        # Chat Completions path); None marks a handoff call, whose arguments are not a tool's.
+        self._calls: dict[object, str | None] = {}
         self._names: dict[str, str] = {}
         self._usage_source = usage_source
         self._usage_pending = False
@@ -273,6 +295,7 @@ class Mapper:
             "response.custom_tool_call_input.delta": self._arguments_delta,
             "response.reasoning_summary_text.delta": self._reasoning_delta,
             "response.reasoning_text.delta": self._reasoning_delta,
+            "response.created": self._model_call_started,
             "response.completed": self._completed,
         }
         self._items: dict[str, Callable[[Any], Draft | None]] = {
@@ -349,29 +372,24 @@ class Mapper:
             # per event. Each delta is copied once here and once more by the final join.
             parts[self._joined :] = ["".join(parts[self._joined :])]
             self._joined += 1
-        return self._draft(TextDelta, delta=delta, message_id=field(data, "item_id"))
+        return self._draft(TextDelta, delta=delta, message_id=_item_id(data, "item_id"))
 
     def _item_added(self, data: Any) -> Draft | None:
         item = field(data, "item")
         if field(item, "type") not in ("function_call", "custom_tool_call"):
             return None
-        item_id = field(item, "id")
-        call_id = field(item, "call_id") or item_id
+        call_id = field(item, "call_id") or _item_id(item, "id")
         name = field(item, "name") or ""
-        if name in self._handoff_names:
-            self._handoff_items.update(i for i in (item_id, call_id) if i)
-            return None
-        if not call_id:
+        key = _call_key(data, item)
+        if name in self._handoff_names or not call_id:
+            self._calls[key] = None
             return None
         self._names[call_id] = name
-        if item_id:
-            self._calls_by_item[item_id] = call_id
-        self._calls_by_item[call_id] = call_id
+        self._calls[key] = call_id
         return self._draft(ToolCallStarted, call_id=call_id, name=name)
 
     def _arguments_delta(self, data: Any) -> Draft | None:
-        item_id = field(data, "item_id")
-        call_id = self._calls_by_item.get(item_id)
+        call_id = self._calls.get(_call_key(data, None))
         if call_id is None:
             # Handoff calls, and calls whose start the model path did not announce: their
             # arguments arrive whole in `tool_called` (or the call is the `handoff`).
@@ -380,11 +398,15 @@ class Mapper:
 
     def _reasoning_delta(self, data: Any) -> Draft:
         return self._draft(
-            ReasoningDelta, delta=field(data, "delta") or "", reasoning_id=field(data, "item_id")
+            ReasoningDelta, delta=field(data, "delta") or "", reasoning_id=_item_id(data, "item_id")
         )
+
+    def _model_call_started(self, data: Any) -> None:
+        self._calls.clear()
 
     def _completed(self, data: Any) -> None:
         self._usage_pending = True
+        self._calls.clear()
 
     # Run items
 
@@ -392,7 +414,7 @@ class Mapper:
         raw = field(item, "raw_item")
         self.partial_text.clear()
         self._joined = 0
-        return self._draft(MessageOutput, text=_message_text(raw), message_id=field(raw, "id"))
+        return self._draft(MessageOutput, text=_message_text(raw), message_id=_item_id(raw, "id"))
 
     def _tool_called(self, item: Any) -> Draft:
         raw = field(item, "raw_item")
@@ -428,7 +450,7 @@ class Mapper:
     def _reasoning_output(self, item: Any) -> Draft:
         raw = field(item, "raw_item")
         return self._draft(
-            ReasoningOutput, text=_reasoning_text(raw), reasoning_id=field(raw, "id")
+            ReasoningOutput, text=_reasoning_text(raw), reasoning_id=_item_id(raw, "id")
         )
 
     def _mcp_approval(self, item: Any) -> Draft:
