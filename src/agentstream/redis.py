@@ -157,9 +157,11 @@ class RedisEventLog(EventLog):
     """An event log in Redis Streams, shared by every process that talks to the same Redis.
 
     Args:
-        client: A `redis.asyncio.Redis` (or `RedisCluster`) client. Following readers block in
-            `XREAD` for up to `poll` seconds, each on a connection of the client's pool: its
-            `socket_timeout`, if set, must be longer than `poll`.
+        client: A `redis.asyncio.Redis` (or `RedisCluster`) client, for appends, leases and
+            lookups: short commands, so a bounded pool serves many runs.
+        read_client: The client following readers block on (`XREAD BLOCK`, up to `poll`
+            seconds), one pool connection per waiting reader: size its pool for your readers,
+            and keep its `socket_timeout`, if set, longer than `poll`. `client` by default.
         prefix: The first part of every key.
         maxlen: Events kept per run, approximately (`MAXLEN ~`: Redis trims whole nodes, so a
             run may keep somewhat more). Readers asking for trimmed events get
@@ -181,6 +183,7 @@ class RedisEventLog(EventLog):
         self,
         client: aioredis.Redis,
         *,
+        read_client: aioredis.Redis | None = None,
         prefix: str = DEFAULT_PREFIX,
         maxlen: int = DEFAULT_MAXLEN,
         ttl: float = DEFAULT_TTL,
@@ -199,7 +202,9 @@ class RedisEventLog(EventLog):
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ConfigurationError(f"batch must be a whole number >= 1, got {batch!r}")
         self.client = client
-        """The Redis client."""
+        """The Redis client for appends, leases and lookups."""
+        self.read_client = client if read_client is None else read_client
+        """The Redis client following readers block on."""
         self.prefix = prefix
         """The first part of every key."""
         self.maxlen = check_maxlen(maxlen)
@@ -218,14 +223,31 @@ class RedisEventLog(EventLog):
         self._release = client.register_script(_RELEASE)
 
     @classmethod
-    def from_url(cls, url: str, *, max_connections: int = 10_000, **options: Any) -> RedisEventLog:
-        """A log on a new client for `url` (`redis://host:port/db`); `aclose()` closes the client.
+    def from_url(
+        cls,
+        url: str,
+        *,
+        max_connections: int = 64,
+        max_readers: int = 10_000,
+        **options: Any,
+    ) -> RedisEventLog:
+        """A log on new clients for `url` (`redis://host:port/db`); `aclose()` closes them.
 
-        Each following reader holds one connection while it waits, so the pool is large:
-        `max_connections` (redis-py's default, 100, would limit a process to ~100 readers).
-        `options` are `RedisEventLog`'s keyword arguments.
+        Appends, leases and lookups share a pool of at most `max_connections` connections (a
+        command waits for a free one rather than opening more: a thousand runs appending at
+        once would otherwise open a thousand connections at once). Following readers use a
+        second pool of up to `max_readers` connections, one per waiting reader (redis-py's
+        default, 100, would cap a process at about 100 live readers). `options` are
+        `RedisEventLog`'s keyword arguments.
         """
-        log = cls(aioredis.from_url(url, max_connections=max_connections), **options)
+        commands = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=None
+        )
+        log = cls(
+            aioredis.Redis(connection_pool=commands),
+            read_client=aioredis.from_url(url, max_connections=max_readers),
+            **options,
+        )
         log._owns_client = True
         return log
 
@@ -291,7 +313,7 @@ class RedisEventLog(EventLog):
         block = self._ms(self.poll)
         agent: str | None = None
         while True:
-            reply = await self.client.xread(
+            reply = await self.read_client.xread(
                 {stream: f"{next_seq}-0"}, count=self.batch, block=block
             )
             entries = _entries(reply)
@@ -377,3 +399,5 @@ class RedisEventLog(EventLog):
         if self._owns_client:
             self._owns_client = False
             await self.client.aclose()
+            await self.read_client.aclose()
+            await self.client.connection_pool.disconnect()
