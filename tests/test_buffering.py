@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from agents import Agent, Runner
-from agents.testing import ScriptedModel
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -25,6 +24,7 @@ from agentstream._buffering import Coalescer
 from agentstream._mapping import Draft
 from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
+from .compat import ScriptedModel, requires_sdk_scripted_model
 from .conftest import assert_well_formed
 from .scenarios import chunked_text
 
@@ -50,6 +50,7 @@ async def test_400_paced_tokens_become_at_most_40_deltas() -> None:
     assert 1 <= len(out) <= 40
 
 
+@requires_sdk_scripted_model
 async def test_a_buffered_delta_goes_out_on_its_timer_while_the_model_is_silent() -> None:
     gate = asyncio.Event()
     model = ScriptedModel(

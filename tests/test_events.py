@@ -94,6 +94,11 @@ def test_wire_shape_of_a_text_delta() -> None:
         ('{"type": 3}', "no string 'type'"),
         ('{"type": "telepathy"}', "unknown event type 'telepathy'"),
         (
+            '{"type": "tool_output", "seq": 0, "run_id": "r", "timestamp": 1, "call_id": "c", '
+            '"output": NaN}',
+            "NaN is not a JSON value",
+        ),
+        (
             '{"type": "text_delta", "seq": 0, "run_id": "r", "timestamp": 1}',
             "delta: Field required",
         ),

@@ -205,3 +205,12 @@ async def test_a_real_run_round_trips() -> None:
     events = await decode_all(["".join(lines).encode()])
     assert assert_well_formed(events).final_output == "one two three"
     assert all(line.count("\n") == 1 and line.endswith("\n") for line in lines)
+
+
+async def test_nan_is_not_json() -> None:
+    from agentstream import DecodeError
+    from agentstream._ndjson import from_ndjson
+
+    line = '{"type":"tool_output","seq":0,"run_id":"r","timestamp":1,"call_id":"c","output":NaN}\n'
+    with pytest.raises(DecodeError, match="NaN is not a JSON value"):
+        [e async for e in from_ndjson([line])]

@@ -18,7 +18,6 @@ from agents import (
     output_guardrail,
 )
 from agents.stream_events import RawResponsesStreamEvent, RunItemStreamEvent
-from agents.testing import ScriptedModel, function_call
 
 from agentstream import (
     ApprovalRequested,
@@ -37,6 +36,7 @@ from agentstream import (
 )
 from agentstream.testing import ScriptedStreamModel, fail, handoff, text, tool_call, turn
 
+from .compat import ScriptedModel, function_call, requires_sdk_scripted_model
 from .conftest import assert_well_formed
 from .scenarios import SlowTool, chunked_text, triage_run
 
@@ -50,6 +50,7 @@ def positions(events: list[Event], kind: type) -> list[int]:
     return [i for i, e in enumerate(events) if isinstance(e, kind)]
 
 
+@requires_sdk_scripted_model
 async def test_triage_tool_handoff_answer_on_sdk_scripted_model() -> None:
     model = ScriptedModel(
         [
@@ -426,6 +427,7 @@ async def test_dropping_a_stream_never_read_cancels_the_run() -> None:
     assert not slow.finished
 
 
+@requires_sdk_scripted_model
 async def test_next_event_timeout_does_not_disturb_the_run() -> None:
     gate = asyncio.Event()
     model = ScriptedModel(
@@ -444,6 +446,7 @@ async def test_next_event_timeout_does_not_disturb_the_run() -> None:
     assert stream.done.final_output == "ab"
 
 
+@requires_sdk_scripted_model
 async def test_reading_from_two_tasks_at_once_is_an_error() -> None:
     from agentstream import AgentStreamError
 

@@ -300,6 +300,11 @@ def _snippet(data: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def reject_json_constant(name: str) -> object:
+    """Refuse `NaN` and `Infinity`: not JSON, and they would be sent on as null, silently."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def _known_fields(obj: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
     """Drop the fields `model` does not know, at its level and in its nested models."""
     out = {}
@@ -330,8 +335,8 @@ def parse_event(
         obj: object = data
     elif isinstance(data, (str, bytes, bytearray)):
         try:
-            obj = json.loads(data)
-        except (ValueError, UnicodeDecodeError) as exc:
+            obj = json.loads(data, parse_constant=reject_json_constant)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise DecodeError(f"invalid JSON ({exc}) in {_snippet(data)}") from None
     else:
         raise DecodeError(f"expected str, bytes or a mapping, got {type(data).__name__}")

@@ -416,10 +416,14 @@ class Mapper:
         self._joined = 0
         return self._draft(MessageOutput, text=_message_text(raw), message_id=_item_id(raw, "id"))
 
-    def _tool_called(self, item: Any) -> Draft:
+    def _tool_called(self, item: Any) -> Draft | None:
         raw = field(item, "raw_item")
         call_id = field(raw, "call_id") or field(raw, "id") or ""
         name = field(raw, "name") or field(raw, "type") or "tool"
+        if field(raw, "type") == "function_call" and name in self._handoff_names:
+            # openai-agents 0.14 also reports a handoff's call as `tool_called`; the `handoff`
+            # event stands for it.
+            return None
         if (
             field(item, "type") == "tool_search_call_item"
             or field(raw, "type") == "tool_search_call"

@@ -11,7 +11,7 @@ from contextlib import aclosing
 from typing import TYPE_CHECKING, Final
 
 from ._errors import DecodeError
-from ._events import EVENT_TYPES, Event, parse_event
+from ._events import EVENT_TYPES, Event, parse_event, reject_json_constant
 from ._streams import (
     DEFAULT_MAX_EVENT_BYTES,
     TextDecoder,
@@ -149,14 +149,14 @@ class NDJSONDecoder:
             )
 
     def _line(self, line: str, events: list[Event]) -> None:
+        self._check_size(utf8_size(line))
         self._line_no += 1
         if not line or line.isspace():
             return
-        self._check_size(utf8_size(line))
         where = f"line {self._line_no} of the NDJSON stream"
         try:
-            obj = json.loads(line)
-        except ValueError as exc:
+            obj = json.loads(line, parse_constant=reject_json_constant)
+        except (ValueError, RecursionError) as exc:
             raise DecodeError(f"{where} is not JSON ({exc}): {snippet(line)}") from None
         if not isinstance(obj, dict):
             raise DecodeError(f"{where} is a JSON {type(obj).__name__}, not an event object")

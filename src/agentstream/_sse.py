@@ -258,10 +258,9 @@ class SSEDecoder:
         if not line:
             self._dispatch(events)
             return
+        self._check_size(utf8_size(line), "a line")
         if line[0] == ":":
             return
-        size = utf8_size(line)
-        self._check_size(size, "a line")
         name, _, value = line.partition(":")
         if value[:1] == " ":
             value = value[1:]
