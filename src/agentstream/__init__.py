@@ -28,6 +28,17 @@ from ._errors import (
     IdleTimeoutError,
     MissingExtraError,
 )
+from ._eventlog import (
+    PRODUCER_LOST,
+    AppendError,
+    EventLog,
+    EventLogError,
+    EventsTrimmedError,
+    LeaseHeldError,
+    MemoryEventLog,
+    RunInfo,
+    RunNotFoundError,
+)
 from ._events import (
     SCHEMA_VERSION,
     ApprovalRequested,
@@ -52,14 +63,25 @@ from ._events import (
 )
 from ._ndjson import NDJSONDecoder, from_ndjson, to_ndjson
 from ._normalize import EventStream, describe_failure, normalize
+from ._resume import (
+    LeaseLostError,
+    Publication,
+    publish,
+    resumable_sse_endpoint,
+    resume_position,
+    resume_response,
+    subscribe,
+)
 from ._sse import ServerSentEvent, SSEDecoder, from_sse, to_sse
 from ._version import __version__
 
 __all__ = [
     "AGUI_HEADERS",
     "AI_SDK_HEADERS",
+    "PRODUCER_LOST",
     "SCHEMA_VERSION",
     "AgentStreamError",
+    "AppendError",
     "ApprovalRequested",
     "BufferPolicy",
     "ConfigurationError",
@@ -69,15 +91,24 @@ __all__ = [
     "ErrorInfo",
     "Event",
     "EventBase",
+    "EventLog",
+    "EventLogError",
     "EventSink",
     "EventStream",
+    "EventsTrimmedError",
     "Handoff",
     "IdleTimeoutError",
+    "LeaseHeldError",
+    "LeaseLostError",
+    "MemoryEventLog",
     "MessageOutput",
     "MissingExtraError",
     "NDJSONDecoder",
+    "Publication",
     "ReasoningDelta",
     "ReasoningOutput",
+    "RunInfo",
+    "RunNotFoundError",
     "SSEDecoder",
     "ServerSentEvent",
     "TextDelta",
@@ -99,8 +130,13 @@ __all__ = [
     "iter_events",
     "normalize",
     "parse_event",
+    "publish",
+    "resumable_sse_endpoint",
+    "resume_position",
+    "resume_response",
     "run_agui",
     "run_ai_sdk",
+    "subscribe",
     "to_agui",
     "to_ai_sdk",
     "to_callbacks",
