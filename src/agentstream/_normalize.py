@@ -54,6 +54,9 @@ SETTLE_TIMEOUT: Final = 5.0
 
 _END: Final = object()
 
+_BATCH: Final = 64
+"""Most SDK events mapped in one call when the reader has more waiting."""
+
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -173,13 +176,20 @@ _SAFE_MESSAGES: Final = {
     "APIError": "the model provider reported an error",
 }
 
-_MALFORMED_STREAM: Final = "the model provider sent a malformed stream"
+_CLIENT_MESSAGES: Final = {
+    "JSONDecodeError": "the model provider sent a malformed stream",
+    "TimeoutException": _SAFE_MESSAGES["APITimeoutError"],
+    "TransportError": _SAFE_MESSAGES["APIConnectionError"],
+}
+"""Errors that blame the model provider only when the `openai` client raised them: its SSE
+parser's, and the HTTP library's (httpx) that openai 2.x lets through while streaming."""
+
 _TOOL_FAILED: Final = "Error running tool "
 """How the SDK starts the `UserError` it raises for a tool whose errors are not handled."""
 
 
 def _raised_by_openai(exc: BaseException) -> bool:
-    """Whether the `openai` client raised `exc` (a `JSONDecodeError` from its SSE parser)."""
+    """Whether `exc` came out of the `openai` client (its traceback passes through it)."""
     tb = exc.__traceback__
     while tb is not None:
         module = tb.tb_frame.f_globals.get("__name__", "")
@@ -191,8 +201,6 @@ def _raised_by_openai(exc: BaseException) -> bool:
 
 def _safe_message(exc: BaseException) -> str | None:
     kind = type(exc).__name__
-    if kind == "JSONDecodeError":
-        return _MALFORMED_STREAM if _raised_by_openai(exc) else None
     if kind == "UserError":
         text = str(exc)
         name, sep, _ = text[len(_TOOL_FAILED) :].partition(": ")
@@ -202,10 +210,14 @@ def _safe_message(exc: BaseException) -> str | None:
             and name.replace("_", "").replace("-", "").isalnum()
         ):
             return f"a tool failed: {name}"
-    for cls in type(exc).__mro__:
-        message = _SAFE_MESSAGES.get(cls.__name__)
+    names = [cls.__name__ for cls in type(exc).__mro__]
+    for name in names:
+        message = _SAFE_MESSAGES.get(name)
         if message is not None:
             return message
+    client_messages = [_CLIENT_MESSAGES[name] for name in names if name in _CLIENT_MESSAGES]
+    if client_messages and _raised_by_openai(exc):
+        return client_messages[0]
     return None
 
 
@@ -332,6 +344,25 @@ class EventStream:
             return self._outbox.popleft()
         return await self._pull(timeout)
 
+    async def next_batch(self, timeout: float | None = None) -> list[Event] | None:
+        """Return every event ready now (at least one), or None if none is within `timeout`.
+
+        The same as `next_event`, for consumers that write events in batches: one call per
+        burst of events instead of one per event. Raises `StopAsyncIteration` once the stream
+        has ended.
+        """
+        outbox = self._outbox
+        if not outbox:
+            event = await self._pull(timeout)
+            if event is None:
+                return None
+            if not outbox:
+                return [event]
+            outbox.appendleft(event)
+        batch = list(outbox)
+        outbox.clear()
+        return batch
+
     async def collect(self) -> list[Event]:
         """Read the stream to its end and return every event, `Done` last."""
         return [event async for event in self]
@@ -396,7 +427,9 @@ class EventStream:
         outbox = self._outbox
         coalescer = self._coalescer
         items = box.items
-        while not outbox:
+        while not outbox or (items and len(outbox) < _BATCH):
+            # Events the reader already has are mapped in one go, up to _BATCH: the calls after
+            # this one take them from the outbox, the short way.
             if items:
                 item = items.popleft()
                 if item is _END:
