@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from agents.stream_events import RawResponsesStreamEvent
 from pydantic_core import to_jsonable_python
 
 from ._events import (
@@ -321,6 +322,10 @@ class Mapper:
 
     def map(self, event: Any) -> list[Draft]:
         """Return the drafts for one SDK stream event (none for events that are dropped)."""
+        if type(event) is RawResponsesStreamEvent and not self._usage_pending:
+            data = event.data
+            if data.type == "response.output_text.delta":  # most of a stream: the short way
+                return [self._text_delta(data)]
         drafts: list[Draft] = []
         if self._usage_pending:
             # The SDK adds a call's usage after `response.completed`, before its next event.
@@ -364,7 +369,7 @@ class Mapper:
     # Raw Responses events
 
     def _text_delta(self, data: Any) -> Draft:
-        delta = field(data, "delta") or ""
+        delta = getattr(data, "delta", None) or ""
         parts = self.partial_text
         parts.append(delta)
         if len(parts) - self._joined >= _JOIN_EVERY:
@@ -372,7 +377,9 @@ class Mapper:
             # per event. Each delta is copied once here and once more by the final join.
             parts[self._joined :] = ["".join(parts[self._joined :])]
             self._joined += 1
-        return self._draft(TextDelta, delta=delta, message_id=_item_id(data, "item_id"))
+        item_id = getattr(data, "item_id", None)
+        message_id = None if item_id == FAKE_ITEM_ID else item_id
+        return Draft(TextDelta, {"delta": delta, "message_id": message_id}, self.agent)
 
     def _item_added(self, data: Any) -> Draft | None:
         item = field(data, "item")

@@ -70,9 +70,13 @@ def to_ndjson(
 
 async def _lines(events: AsyncIterable[EventBase], heartbeat: float | None) -> AsyncIterator[str]:
     try:
-        async with aclosing(ticks(events, heartbeat)) as items:
-            async for event in items:
-                yield KEEPALIVE if event is None else ndjson_line(event)
+        async with aclosing(ticks(events, heartbeat)) as batches:
+            async for batch in batches:
+                if batch is None:
+                    yield KEEPALIVE
+                    continue
+                for event in batch:
+                    yield ndjson_line(event)
     finally:
         await close_source(events)
 

@@ -105,9 +105,13 @@ async def _frames(
     try:
         if retry is not None:
             yield f"retry: {retry}\n\n"
-        async with aclosing(ticks(events, heartbeat)) as items:
-            async for event in items:
-                yield PING if event is None else sse_frame(event)
+        async with aclosing(ticks(events, heartbeat)) as batches:
+            async for batch in batches:
+                if batch is None:
+                    yield PING
+                    continue
+                for event in batch:
+                    yield sse_frame(event)
     finally:
         await close_source(events)
 

@@ -101,26 +101,28 @@ async def _next(iterator: AsyncIterator[T]) -> Any:
 
 async def ticks(
     events: AsyncIterable[T], heartbeat: float | None
-) -> AsyncGenerator[T | None, None]:
-    """Yield the events of `events`, and None each time `heartbeat` seconds pass without one.
+) -> AsyncGenerator[list[T] | None, None]:
+    """Yield the events of `events` in batches; None when `heartbeat` seconds pass without one.
 
-    The timer restarts after every event. Waiting never cancels the pending read: for an
-    `EventStream` it uses `next_event(timeout)`, for any other source one `__anext__` task that
+    The timer restarts after every batch. An `EventStream` gives every event it has ready at
+    once (`next_batch`), so a burst costs one step of this generator, not one per event; any
+    other source gives one event per batch. Waiting never cancels the pending read: for an
+    `EventStream` it uses `next_batch(timeout)`, for any other source one `__anext__` task that
     survives the heartbeats. Closing this generator cancels that task and waits for it; closing
     the source is the caller's job (`close_source`), after this generator is closed.
     """
     pending: asyncio.Task[Any] | None = None
     try:
-        if heartbeat is None:
-            async for event in events:
-                yield event
-        elif isinstance(events, EventStream):
+        if isinstance(events, EventStream):
             while True:
                 try:
-                    found = await events.next_event(heartbeat)
+                    batch = await events.next_batch(heartbeat)
                 except StopAsyncIteration:
                     return
-                yield found
+                yield batch
+        elif heartbeat is None:
+            async for event in events:
+                yield [event]
         else:
             iterator = aiter(events)
             while True:
@@ -134,7 +136,7 @@ async def ticks(
                 pending = None
                 if item is _END:
                     return
-                yield item
+                yield [item]
     finally:
         if pending is not None:
             pending.cancel()
