@@ -38,6 +38,23 @@ if TYPE_CHECKING:
 logger = logging.getLogger("agentstream")
 
 
+class UsageMark(NamedTuple):
+    """The run's usage as it stood when the SDK's first event after a model call arrived.
+
+    The SDK counts a call's usage after its `response.completed` and before its next event, so
+    the reader task (which sees events as they arrive, whatever the consumer's pace) reads it
+    then and puts this mark in the stream; the mapper makes it a `usage_updated`.
+    """
+
+    usage: Usage
+    """Cumulative usage of the run at that point."""
+
+
+def is_model_call_end(event: Any) -> bool:
+    """Whether `event` is the SDK's raw `response.completed` (one per model call)."""
+    return type(event) is RawResponsesStreamEvent and event.data.type == "response.completed"
+
+
 class Draft(NamedTuple):
     """An event before its envelope is known."""
 
@@ -274,7 +291,7 @@ class Mapper:
     (for `Done.partial_text`).
     """
 
-    def __init__(self, agent: Any, usage_source: Callable[[], Any]) -> None:
+    def __init__(self, agent: Any) -> None:
         self.agent: str | None = None
         """Name of the active agent."""
         self.partial_text: list[str] = []
@@ -285,8 +302,6 @@ class Mapper:
         # Chat Completions path); None marks a handoff call, whose arguments are not a tool's.
         self._calls: dict[object, str | None] = {}
         self._names: dict[str, str] = {}
-        self._usage_source = usage_source
-        self._usage_pending = False
         self._set_agent(agent)
         self._raw: dict[str, Callable[[Any], Draft | None]] = {
             "response.output_text.delta": self._text_delta,
@@ -322,15 +337,14 @@ class Mapper:
 
     def map(self, event: Any) -> list[Draft]:
         """Return the drafts for one SDK stream event (none for events that are dropped)."""
-        if type(event) is RawResponsesStreamEvent and not self._usage_pending:
+        cls = type(event)
+        if cls is RawResponsesStreamEvent:
             data = event.data
             if data.type == "response.output_text.delta":  # most of a stream: the short way
                 return [self._text_delta(data)]
+        elif cls is UsageMark:
+            return [Draft(UsageUpdated, {"usage": event.usage}, self.agent)]
         drafts: list[Draft] = []
-        if self._usage_pending:
-            # The SDK adds a call's usage after `response.completed`, before its next event.
-            self._usage_pending = False
-            drafts.append(self.usage_draft())
         kind = field(event, "type")
         handler: Callable[[Any], Draft | None] | None
         if kind == "raw_response_event":
@@ -351,17 +365,6 @@ class Mapper:
             if draft is not None:
                 drafts.append(draft)
         return drafts
-
-    def finish(self) -> list[Draft]:
-        """Drafts owed at the end of the stream: the last usage update, if one is pending."""
-        if not self._usage_pending:
-            return []
-        self._usage_pending = False
-        return [self.usage_draft()]
-
-    def usage_draft(self) -> Draft:
-        """A `usage_updated` draft from the run's usage as the SDK counts it now."""
-        return Draft(UsageUpdated, {"usage": sdk_usage(self._usage_source())}, self.agent)
 
     def _draft(self, event_class: type[EventBase], /, **fields: Any) -> Draft:
         return Draft(event_class, fields, self.agent)
@@ -412,7 +415,7 @@ class Mapper:
         self._calls.clear()
 
     def _completed(self, data: Any) -> None:
-        self._usage_pending = True
+        # The usage of the call is not known yet: the reader marks it (see `UsageMark`).
         self._calls.clear()
 
     # Run items

@@ -37,7 +37,15 @@ from ._events import (
     TextDelta,
     ToolArgumentsDelta,
 )
-from ._mapping import Draft, Mapper, field, sdk_usage, to_json_value
+from ._mapping import (
+    Draft,
+    Mapper,
+    UsageMark,
+    field,
+    is_model_call_end,
+    sdk_usage,
+    to_json_value,
+)
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -142,14 +150,25 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 
 async def _read(result: Any, box: _Mailbox) -> None:
     """The reader task: it holds the mailbox and the result, never the `EventStream`."""
+    usage_owed = False
     try:
         async for event in result.stream_events():
+            if usage_owed:
+                usage_owed = False
+                box.put(_usage_mark(result))
             box.put(event)
+            usage_owed = is_model_call_end(event)
         # A failure before the first event may not be raised by stream_events().
         box.error = getattr(result, "run_loop_exception", None)
     except Exception as exc:
         box.error = exc
+    if usage_owed:
+        box.put(_usage_mark(result))
     box.put(_END)
+
+
+def _usage_mark(result: Any) -> UsageMark:
+    return UsageMark(sdk_usage(field(field(result, "context_wrapper"), "usage")))
 
 
 _SAFE_MESSAGES: Final = {
@@ -287,10 +306,7 @@ class EventStream:
         self._coalescer = Coalescer(buffer) if buffer is not None else None
         self._run_id = run_id or uuid.uuid4().hex
         self._expose_errors = expose_errors
-        self._mapper = Mapper(
-            field(result, "current_agent"),
-            lambda: field(field(result, "context_wrapper"), "usage"),
-        )
+        self._mapper = Mapper(field(result, "current_agent"))
         self._outbox: deque[Event] = deque()
         self._seq = 0
         self._box: _Mailbox | None = None
@@ -299,6 +315,13 @@ class EventStream:
         self._reading = False
         self._done: Done | None = None
         self._exception: BaseException | None = None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop yet: the reader starts on the first read
+        # The SDK drops the events still queued when a run fails, so the reader must be
+        # draining from the start, not from whenever the consumer first reads.
+        self._start()
 
     # Public state
 
@@ -507,7 +530,6 @@ class EventStream:
     def _flush_owed(self) -> None:
         if self._coalescer:
             self._emit_all(self._coalescer.flush())
-        self._emit_all(self._mapper.finish())
 
     def _finish(self, error: BaseException | None) -> None:
         """The SDK stream ended (normally or with `error`): emit what is owed, then `Done`."""
