@@ -450,7 +450,7 @@ class EventStream:
         outbox = self._outbox
         coalescer = self._coalescer
         items = box.items
-        while not outbox or (items and len(outbox) < _BATCH):
+        while not outbox or (items and len(outbox) < _BATCH and not self._finished):
             # Events the reader already has are mapped in one go, up to _BATCH: the calls after
             # this one take them from the outbox, the short way.
             if items:

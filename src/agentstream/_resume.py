@@ -328,6 +328,11 @@ async def _settle(
             done = events.done.model_copy(update={"seq": done.seq})
         if done is not None and publication._done is None:
             try:
+                # A cancellation can land while an append is in flight but already applied:
+                # the log, not what this task saw, says which seq comes next.
+                info = await log.info(run_id)
+                if info is not None and info.next_seq != done.seq:
+                    done = done.model_copy(update={"seq": info.next_seq})
                 await log.append(run_id, done)
                 publication._done = done
             except Exception as exc:
