@@ -9,14 +9,15 @@ async def chat(request: Request) -> Response:
     return stream_response(Runner.run_streamed(agent, body["prompt"]))
 ```
 
-Tasks of one streaming response (the picture is in `docs/web.md`): sse-starlette's
-`EventSourceResponse` runs, in one task group, the *sender* (which pulls our frames from `to_sse` or
-`to_ndjson` and writes them), a *disconnect listener* and a *shutdown listener*; the first of them
-to finish cancels the others. The sender owns the event stream: however it stops (the stream
-ended, the client went away, the server shuts down, a send timed out), its `finally` closes the
-stream, shielded from the cancellation and bounded in time, and closing the stream cancels the
-run (`result.cancel()`) and waits for it. Heartbeats come from `to_sse`, which waits for the next
-event with a timeout that never cancels the run; sse-starlette's own ping is switched off.
+Tasks of one streaming response (the picture is in `docs/web.md`): `_StreamResponse` runs, in one
+task group, the *writer* (which pulls ready events in batches, encodes each batch as one chunk of
+whole frames and sends it in one ASGI message), a *disconnect listener* and, when sse-starlette
+provides it, a *shutdown listener*; the first of them to finish cancels the others. The writer
+owns the event stream: however it stops (the stream ended, the client went away, the server shuts
+down, a send timed out), its `finally` closes the stream, shielded from the cancellation and
+bounded in time, and closing the stream cancels the run (`result.cancel()`) and waits for it.
+Heartbeats come from `ticks`, which waits for the next event with a timeout that never cancels
+the run.
 """
 
 from __future__ import annotations
@@ -30,13 +31,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 from ._errors import ConfigurationError, MissingExtraError
 from ._events import Done, Event
 from ._normalize import SETTLE_TIMEOUT, EventStream, normalize
-from ._streams import check_heartbeat
+from ._streams import check_heartbeat, ticks
 
 try:
     import anyio
     from sse_starlette.sse import EventSourceResponse
-    from starlette.background import BackgroundTask
-    from starlette.responses import Response
+    from starlette.responses import Response, StreamingResponse
     from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise MissingExtraError("agentstream.web", "web") from exc
@@ -44,7 +44,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 if TYPE_CHECKING:
     from agents.result import RunResultStreaming
     from starlette.requests import Request
-    from starlette.types import Receive, Scope, Send
+    from starlette.types import Message, Receive, Scope, Send
 
     from ._buffering import BufferPolicy
 
@@ -175,13 +175,136 @@ async def _close(*closables: object) -> None:
         logger.warning("an event source did not close within %s s", _CLOSE_TIMEOUT)
 
 
-async def _frames(events: AsyncIterable[Event], frames: AsyncIterator[str]) -> AsyncIterator[bytes]:
-    """The response body: encoded frames; closing it, however it ends, closes the events."""
-    try:
-        async for frame in frames:
-            yield frame.encode("utf-8")
-    finally:
-        await _close(frames, events)
+async def _sse_body(
+    events: AsyncIterable[Event], heartbeat: float | None, retry: int | None
+) -> AsyncIterator[bytes]:
+    """The SSE body in chunks: the frames `to_sse()` writes, every ready event's in one chunk."""
+    from ._sse import PING, sse_frame
+
+    if retry is not None:
+        yield f"retry: {retry}\n\n".encode()
+    ping = PING.encode()
+    async with contextlib.aclosing(ticks(events, heartbeat)) as batches:
+        async for batch in batches:
+            if batch is None:
+                yield ping
+            elif len(batch) == 1:
+                yield sse_frame(batch[0]).encode()
+            else:
+                yield "".join([sse_frame(event) for event in batch]).encode()
+
+
+async def _ndjson_body(
+    events: AsyncIterable[Event], heartbeat: float | None
+) -> AsyncIterator[bytes]:
+    """The NDJSON body in chunks: the lines `to_ndjson()` writes, every ready event's in one."""
+    from ._ndjson import KEEPALIVE, ndjson_line
+
+    keepalive = KEEPALIVE.encode()
+    async with contextlib.aclosing(ticks(events, heartbeat)) as batches:
+        async for batch in batches:
+            if batch is None:
+                yield keepalive
+            else:
+                yield "".join([ndjson_line(event) for event in batch]).encode()
+
+
+_exit_signal = getattr(EventSourceResponse, "_listen_for_exit_signal", None)
+"""sse-starlette's wait for the server's exit (one shared watcher per event loop), if it has one."""
+
+
+class _StreamResponse(StreamingResponse):
+    """Sends a body of ready chunks; a disconnect, a server shutdown or a stuck send ends it.
+
+    Each chunk is one ASGI `http.response.body` message: the frames of every event ready at that
+    moment, so a burst costs one send, not one per event. However the response ends, the body
+    and the event source are closed, which cancels a run.
+    """
+
+    def __init__(
+        self,
+        body: AsyncIterator[bytes],
+        events: AsyncIterable[Event],
+        *,
+        status_code: int,
+        headers: Mapping[str, str],
+        media_type: str,
+        send_timeout: float | None,
+    ) -> None:
+        super().__init__(body, status_code=status_code, headers=headers, media_type=media_type)
+        self._body = body
+        self._events = events
+        self._send_timeout = send_timeout
+
+    async def _send(self, send: Send, message: Message) -> bool:
+        """Send one message; False when `send_timeout` passed first."""
+        if self._send_timeout is None:
+            await send(message)
+            return True
+        with anyio.move_on_after(self._send_timeout) as scope:
+            await send(message)
+        if scope.cancelled_caught:
+            logger.warning(
+                "a client did not read for send_timeout=%s s: the stream is stopped",
+                self._send_timeout,
+            )
+            return False
+        return True
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start: Message = {
+            "type": "http.response.start",
+            "status": self.status_code,
+            "headers": self.raw_headers,
+        }
+        failure: Exception | None = None
+        try:
+            if scope.get("method", "GET").upper() == "HEAD":
+                # Headers only; the run is cancelled in the `finally`.
+                if await self._send(send, start):
+                    await self._send(send, {"type": "http.response.body", "body": b""})
+                return
+
+            async def write() -> None:
+                nonlocal failure
+                try:
+                    if not await self._send(send, start):
+                        return
+                    async for chunk in self._body:
+                        message = {"type": "http.response.body", "body": chunk, "more_body": True}
+                        if not await self._send(send, message):
+                            return
+                    await self._send(send, {"type": "http.response.body", "body": b""})
+                except OSError:
+                    pass  # the client went away while we wrote (ASGI spec 2.4)
+                except Exception as exc:
+                    failure = exc
+                finally:
+                    await _close(self._body, self._events)
+                    group.cancel_scope.cancel()
+
+            async def watch() -> None:
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        group.cancel_scope.cancel()
+                        return
+
+            async def shutdown() -> None:
+                assert _exit_signal is not None
+                await _exit_signal()
+                group.cancel_scope.cancel()
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(write)
+                group.start_soon(watch)
+                if _exit_signal is not None:
+                    group.start_soon(shutdown)
+        finally:
+            # A no-op after `write` ran; needed when it never did (HEAD, an early cancel).
+            await _close(self._body, self._events)
+        if failure is not None:
+            raise failure
 
 
 def _event_json(event: Event) -> str:
@@ -258,27 +381,19 @@ def stream_response(
         _abandon(source)
         raise
     if format == "sse":
-        from ._sse import to_sse
-
-        frames = to_sse(events, heartbeat=heartbeat, retry=retry)
+        body = _sse_body(events, heartbeat, retry)
         media_type = SSE_MEDIA_TYPE
     else:
-        from ._ndjson import to_ndjson
-
-        frames = to_ndjson(events, heartbeat=heartbeat)
+        body = _ndjson_body(events, heartbeat)
         media_type = NDJSON_MEDIA_TYPE
-    all_headers = {**STREAM_HEADERS, **(headers or {})}
-    return EventSourceResponse(
-        _frames(events, frames),
+    return _StreamResponse(
+        body,
+        events,
         status_code=status_code,
-        headers=all_headers,
+        # `Connection` as sse-starlette sent it; HTTP/2 and HTTP/3 servers drop it.
+        headers={"Connection": "keep-alive", **STREAM_HEADERS, **(headers or {})},
         media_type=media_type,
-        # Our heartbeats: see the module docstring and docs/web.md.
-        ping=0,
         send_timeout=send_timeout,
-        # Runs even when the body is never iterated (a HEAD request): the run must not outlive
-        # its response. Closing twice is harmless.
-        background=BackgroundTask(_close, frames, events),
     )
 
 
