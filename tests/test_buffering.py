@@ -109,6 +109,7 @@ async def test_zero_delay_joins_only_what_is_already_waiting() -> None:
         ({"max_chars": 0}, "max_chars"),
         ({"max_chars": 1.5}, "max_chars"),
         ({"max_chars": True}, "max_chars"),
+        ({"max_delay": True}, "max_delay"),
     ],
 )
 def test_bad_policies_are_rejected_with_their_value(kwargs: dict[str, Any], message: str) -> None:

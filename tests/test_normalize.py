@@ -447,6 +447,47 @@ async def test_next_event_timeout_does_not_disturb_the_run() -> None:
 
 
 @requires_sdk_scripted_model
+async def test_aclose_from_another_task_ends_the_reader_waiting_on_the_stream() -> None:
+    slow = SlowTool(30.0)
+    model = ScriptedStreamModel([tool_call("slow_lookup", {"query": "x"}), text("late")])
+    result = Runner.run_streamed(Agent(name="a", model=model, tools=[slow.tool]), "q")
+    stream = normalize(result)
+    seen: list[Event] = []
+
+    async def consume() -> None:
+        seen.extend([event async for event in stream])
+
+    consumer = asyncio.create_task(consume())
+    async with asyncio.timeout(10):
+        await slow.started.wait()
+        await stream.aclose()
+        await consumer  # ends: it does not wait for a wake-up the cancelled run never sends
+    assert stream.done is not None and stream.done.status == "cancelled"
+    assert stream.done.seq == seen[-1].seq + 1
+    assert slow.cancelled
+
+
+async def test_done_after_aclose_follows_the_last_event_handed_out() -> None:
+    model = ScriptedStreamModel([text(["a", "b", "c", "d"])])
+    stream = normalize(Runner.run_streamed(Agent(name="a", model=model), "q"))
+    async with asyncio.timeout(10):
+        first = await stream.__anext__()
+        await stream.aclose()
+    assert stream.done is not None and stream.done.seq == first.seq + 1
+
+
+@pytest.mark.parametrize("value", [float("nan"), -1, "1", True])
+async def test_next_event_timeout_is_checked(value: Any) -> None:
+    stream = normalize(
+        Runner.run_streamed(Agent(name="a", model=ScriptedStreamModel([text("x")])), "q")
+    )
+    with pytest.raises(ConfigurationError, match="timeout"):
+        await stream.next_event(value)
+    with pytest.raises(ConfigurationError, match="timeout"):
+        await stream.next_batch(value)
+    await stream.aclose()
+
+
 async def test_reading_from_two_tasks_at_once_is_an_error() -> None:
     from agentstream import AgentStreamError
 

@@ -599,3 +599,11 @@ async def test_decoders_skip_fields_a_newer_server_added_unless_strict() -> None
         [e async for e in from_sse(sse, strict_types=True)]
     with pytest.raises(DecodeError, match="emotion"):
         [e async for e in from_ndjson([data + "\n"], strict_types=True)]
+
+
+async def test_an_absurd_retry_is_ignored_not_an_error() -> None:
+    from agentstream._sse import SSEDecoder
+
+    decoder = SSEDecoder()
+    assert decoder.feed("retry: " + "9" * 5000 + "\n\nretry: 1500\n\n") == []
+    assert decoder.retry == 1500

@@ -6,9 +6,9 @@ what joins what.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
+from ._checks import check_seconds
 from ._errors import ConfigurationError
 from ._mapping import DELTA_KINDS, Draft
 
@@ -32,12 +32,7 @@ class BufferPolicy:
     """Buffered characters that send the buffer at once."""
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.max_delay, (int, float)) and math.isfinite(self.max_delay)) or (
-            self.max_delay < 0
-        ):
-            raise ConfigurationError(
-                f"BufferPolicy.max_delay must be a finite number >= 0, got {self.max_delay!r}"
-            )
+        check_seconds("BufferPolicy.max_delay", self.max_delay, allow_zero=True)
         if (
             isinstance(self.max_chars, bool)
             or not isinstance(self.max_chars, int)

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
 from ._buffering import BufferPolicy, Coalescer
+from ._checks import check_seconds
 from ._errors import AgentStreamError, ConfigurationError, IdleTimeoutError
 from ._events import (
     Done,
@@ -288,21 +288,13 @@ class EventStream:
                 "normalize() takes the result of Runner.run_streamed(...), "
                 f"got {type(result).__name__}"
             )
-        if idle_timeout is not None and (
-            isinstance(idle_timeout, bool)
-            or not isinstance(idle_timeout, (int, float))
-            or not math.isfinite(idle_timeout)
-            or idle_timeout <= 0
-        ):
-            raise ConfigurationError(
-                f"idle_timeout must be a finite number of seconds > 0 or None, got {idle_timeout!r}"
-            )
+        idle = check_seconds("idle_timeout", idle_timeout)
         if buffer is not None and not isinstance(buffer, BufferPolicy):
             raise ConfigurationError(f"buffer must be a BufferPolicy or None, got {buffer!r}")
         if run_id is not None and (not isinstance(run_id, str) or not run_id):
             raise ConfigurationError(f"run_id must be a non-empty string, got {run_id!r}")
         self._result = result
-        self._idle_timeout = None if idle_timeout is None else float(idle_timeout)
+        self._idle_timeout = idle
         self._coalescer = Coalescer(buffer) if buffer is not None else None
         self._run_id = run_id or uuid.uuid4().hex
         self._expose_errors = expose_errors
@@ -315,9 +307,7 @@ class EventStream:
         self._reading = False
         self._done: Done | None = None
         self._exception: BaseException | None = None
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
+        if _running_loop() is None:
             return  # no loop yet: the reader starts on the first read
         # The SDK drops the events still queued when a run fails, so the reader must be
         # draining from the start, not from whenever the consumer first reads.
@@ -365,7 +355,7 @@ class EventStream:
         """
         if self._outbox:
             return self._outbox.popleft()
-        return await self._pull(timeout)
+        return await self._pull(check_seconds("timeout", timeout, allow_zero=True))
 
     async def next_batch(self, timeout: float | None = None) -> list[Event] | None:
         """Return every event ready now (at least one), or None if none is within `timeout`.
@@ -376,7 +366,7 @@ class EventStream:
         """
         outbox = self._outbox
         if not outbox:
-            event = await self._pull(timeout)
+            event = await self._pull(check_seconds("timeout", timeout, allow_zero=True))
             if event is None:
                 return None
             if not outbox:
@@ -416,8 +406,13 @@ class EventStream:
         # That holds for a stream never read at all: the SDK started the run already.
         if getattr(self, "_finished", True):
             return
+        # Collection may run in any thread (a tool's executor, say): cancel on the loop's own.
+        box = self._box
         try:
-            self._cancel_run()
+            if box is None or _running_loop() is box.loop:
+                self._cancel_run()
+            elif not box.loop.is_closed():
+                box.loop.call_soon_threadsafe(_cancel, self._reader, self._result)
         except Exception:  # the loop may be closed already
             logger.debug("could not cancel an abandoned run", exc_info=True)
 
@@ -451,6 +446,8 @@ class EventStream:
         coalescer = self._coalescer
         items = box.items
         while not outbox or (items and len(outbox) < _BATCH and not self._finished):
+            if self._finished:  # closed from another task while this one waited
+                raise StopAsyncIteration
             # Events the reader already has are mapped in one go, up to _BATCH: the calls after
             # this one take them from the outbox, the short way.
             if items:
@@ -543,7 +540,10 @@ class EventStream:
                 partial_text=True,
             )
             return
-        if field(result, "_cancel_mode", "none") != "none":
+        run_task = _run_task(result)
+        if field(result, "_cancel_mode", "none") != "none" or (
+            isinstance(run_task, asyncio.Future) and run_task.cancelled()
+        ):
             # Someone called result.cancel() directly: the run stopped, it did not complete.
             self._end("cancelled", partial_text=True)
             return
@@ -574,11 +574,17 @@ class EventStream:
     def _end_cancelled(self) -> None:
         if self._finished:
             return
+        # Events never handed out are dropped, and so are their numbers: no gap before Done.
+        self._seq -= len(self._outbox)
         self._outbox.clear()
         done = self._build_done("cancelled", partial_text=True)
         self._seq += 1
         self._done = done
         self._finished = True
+        # A reader waiting in another task must see the end, not wait for a wake-up that the
+        # cancelled reader task will never send.
+        if self._box is not None and self._box.waiter is not None:
+            _wake(self._box.waiter)
 
     def _end(self, status: DoneStatus, *, partial_text: bool = False, **fields: Any) -> None:
         done = self._build_done(status, partial_text=partial_text, **fields)
@@ -608,18 +614,29 @@ class EventStream:
 
     def _cancel_run(self) -> list[asyncio.Future[Any]]:
         """Cancel the reader and the run; return the tasks still finishing."""
-        reader = self._reader
-        if reader is not None and not reader.done():
-            reader.cancel()
-        try:
-            self._result.cancel()
-        except Exception:
-            logger.warning("result.cancel() failed", exc_info=True)
-        return [
-            task
-            for task in (reader, _run_task(self._result))
-            if isinstance(task, asyncio.Future) and not task.done()
-        ]
+        return _cancel(self._reader, self._result)
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def _cancel(reader: asyncio.Task[None] | None, result: Any) -> list[asyncio.Future[Any]]:
+    """Cancel the reader task and the run; return the tasks still finishing."""
+    if reader is not None and not reader.done():
+        reader.cancel()
+    try:
+        result.cancel()
+    except Exception:
+        logger.warning("result.cancel() failed", exc_info=True)
+    return [
+        task
+        for task in (reader, _run_task(result))
+        if isinstance(task, asyncio.Future) and not task.done()
+    ]
 
 
 async def _settle(pending: list[asyncio.Future[Any]]) -> None:

@@ -277,7 +277,8 @@ class SSEDecoder:
         elif name == "id":
             if "\0" not in value:
                 self._last_id = value
-        elif name == "retry" and value.isascii() and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit() and len(value) <= 12:
+            # Longer is no delay a browser would wait; Python refuses over 4,300 digits anyway.
             self._retry = self._block_retry = int(value)
 
     def _dispatch(self, events: list[ServerSentEvent]) -> None:

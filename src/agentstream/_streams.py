@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import codecs
 import inspect
-import math
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from typing import Any, Final, TypeAlias, TypeVar
 
+from ._checks import check_seconds
 from ._errors import ConfigurationError, DecodeError
 from ._normalize import EventStream
 
@@ -55,18 +55,7 @@ def snippet(value: object, limit: int = 40) -> str:
 
 def check_heartbeat(heartbeat: float | None) -> float | None:
     """Validate a heartbeat interval: None, or a finite number of seconds > 0."""
-    if heartbeat is None:
-        return None
-    if (
-        isinstance(heartbeat, bool)
-        or not isinstance(heartbeat, (int, float))
-        or not math.isfinite(heartbeat)
-        or heartbeat <= 0
-    ):
-        raise ConfigurationError(
-            f"heartbeat must be a finite number of seconds > 0 or None, got {heartbeat!r}"
-        )
-    return float(heartbeat)
+    return check_seconds("heartbeat", heartbeat)
 
 
 def check_limit(max_event_bytes: int) -> int:
