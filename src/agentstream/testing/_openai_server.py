@@ -52,6 +52,9 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, TypeAlias
 from openai import AsyncOpenAI
 from typing_extensions import Self
 
+from .._errors import AgentStreamError
+from ._scripted import ScriptError
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -69,6 +72,7 @@ __all__ = [
     "ServerTurn",
     "StallAfter",
     "ServerText",
+    "ScriptNotFinishedError",
     "ServerUsage",
     "error_event_after",
     "function_call",
@@ -81,6 +85,11 @@ __all__ = [
     "tool_call_turn",
     "tool_calls_turn",
 ]
+
+
+class ScriptNotFinishedError(AgentStreamError, AssertionError):
+    """`OpenAIServer.assert_complete()` found unused turns or a failure of the server itself."""
+
 
 # --------------------------------------------------------------------------------------
 # Script: usage, outputs, faults and turns
@@ -884,7 +893,7 @@ class OpenAIServer:
     async def start(self) -> None:
         """Start listening on a free port of the host."""
         if self._server is not None:
-            raise RuntimeError("OpenAIServer already started")
+            raise AgentStreamError("OpenAIServer already started")
         self._closing = False
         self._server = await asyncio.start_server(self._handle, self._host, 0)
         self._port = self._server.sockets[0].getsockname()[1]
@@ -923,7 +932,7 @@ class OpenAIServer:
     def port(self) -> int:
         """The port the server listens on."""
         if self._port is None:
-            raise RuntimeError("OpenAIServer is not started")
+            raise AgentStreamError("OpenAIServer is not started")
         return self._port
 
     @property
@@ -949,7 +958,7 @@ class OpenAIServer:
             if isinstance(turn, HttpError):
                 turn = ServerTurn((), fault=turn)
             if not isinstance(turn, ServerTurn):
-                raise TypeError(
+                raise ScriptError(
                     f"a script holds ServerTurn or HttpError, not {type(turn).__name__}"
                 )
             self._script.append(turn)
@@ -965,11 +974,11 @@ class OpenAIServer:
         return [r for r in self.requests if r.method == "POST" and r.path in _MODEL_PATHS]
 
     def assert_complete(self) -> None:
-        """Raise `AssertionError` if turns were left unused or the server itself failed."""
+        """Raise `ScriptNotFinishedError` if turns were left unused or the server itself failed."""
         if self.errors:
-            raise AssertionError(f"the server failed: {self.errors!r}")
+            raise ScriptNotFinishedError(f"the server failed: {self.errors!r}")
         if self._script:
-            raise AssertionError(f"{len(self._script)} scripted turn(s) not used")
+            raise ScriptNotFinishedError(f"{len(self._script)} scripted turn(s) not used")
 
     # -- connection handling -----------------------------------------------------------
 
