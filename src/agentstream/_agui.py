@@ -12,8 +12,17 @@ import time
 import uuid
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from ._bridge import Bridge, PartKind, ToolCallState
+from ._bridge import (
+    DEFAULT_MAX_BODY_BYTES,
+    Bridge,
+    PartKind,
+    ToolCallState,
+    check_run_options,
+    make_endpoint,
+    run_frames,
+)
 from ._errors import ConfigurationError, MissingExtraError
+from ._streams import check_heartbeat
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -236,6 +245,7 @@ def to_agui(
     *,
     thread_id: str | None = None,
     run_id: str | None = None,
+    heartbeat: float | None = 15.0,
 ) -> AsyncIterator[str]:
     """Translate agentstream events into AG-UI SSE frames (`data: {json}` and a blank line).
 
@@ -244,6 +254,8 @@ def to_agui(
             the returned iterator ends or is closed.
         thread_id: The AG-UI thread; a random one by default.
         run_id: The AG-UI run; by default the `run_id` of the events.
+        heartbeat: Seconds without an event after which an SSE comment `: ping` is sent, so
+            proxies keep the connection open during a long tool call; None sends none.
 
     Returns:
         An async iterator of SSE frames: `RUN_STARTED` first, `RUN_FINISHED` or `RUN_ERROR`
@@ -257,7 +269,8 @@ def to_agui(
         raise ConfigurationError(f"thread_id must be a non-empty string or None, got {thread_id!r}")
     if run_id is not None and (not isinstance(run_id, str) or not run_id):
         raise ConfigurationError(f"run_id must be a non-empty string or None, got {run_id!r}")
-    return _AguiBridge(thread_id, run_id).stream(events)
+    heartbeat = check_heartbeat(heartbeat)
+    return _AguiBridge(thread_id, run_id).stream(events, heartbeat)
 
 
 # The server side: RunAgentInput in, an agent run out.
@@ -378,6 +391,7 @@ async def run_agui(
     idle_timeout: float | None = None,
     buffer: BufferPolicy | None = None,
     expose_errors: bool = False,
+    heartbeat: float | None = 15.0,
 ) -> AsyncIterator[str]:
     """Run `agent` on an AG-UI `RunAgentInput` and yield the run as AG-UI SSE frames.
 
@@ -394,75 +408,72 @@ async def run_agui(
         idle_timeout: See `normalize()`.
         buffer: See `normalize()`.
         expose_errors: See `normalize()`: off, `RUN_ERROR.message` is a safe sentence.
+        heartbeat: See `to_agui()`: seconds of silence before a `: ping` comment, or None.
 
     Raises:
-        ConfigurationError: the input is not a valid `RunAgentInput` (raised on the first read).
+        ConfigurationError: the input is not a valid `RunAgentInput`, or `heartbeat` is not a
+            number of seconds > 0 (raised on the first read).
 
     """
-    from agents import Runner
-
-    from ._normalize import normalize
-
+    heartbeat = check_heartbeat(heartbeat)
     parsed = _parse_run_input(run_input)
     items = agui_messages_to_input(parsed.messages)
-    kwargs: dict[str, Any] = {"context": context, "run_config": run_config}
-    if max_turns is not None:
-        kwargs["max_turns"] = max_turns
-    result = Runner.run_streamed(agent, items, **kwargs)
-    stream = normalize(
-        result,
+    frames = run_frames(
+        agent,
+        items,
+        lambda stream: to_agui(
+            stream, thread_id=parsed.thread_id, run_id=parsed.run_id, heartbeat=heartbeat
+        ),
+        context=context,
+        max_turns=max_turns,
+        run_config=run_config,
         idle_timeout=idle_timeout,
         buffer=buffer,
-        run_id=parsed.run_id,
         expose_errors=expose_errors,
+        run_id=parsed.run_id,
     )
-    frames = to_agui(stream, thread_id=parsed.thread_id, run_id=parsed.run_id)
-    try:
-        async for frame in frames:
-            yield frame
-    finally:
-        await frames.aclose()  # type: ignore[attr-defined]
+    async for frame in frames:
+        yield frame
 
 
 def agui_endpoint(
     agent: Agent[Any] | Callable[[RunAgentInput], Agent[Any]],
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     **options: Any,
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette (or FastAPI) endpoint that serves `agent` to AG-UI clients.
 
     Mount it with `app.add_route("/agent", agui_endpoint(agent), methods=["POST"])`. A body
-    that is not a valid `RunAgentInput` gets a 422 with the reason; anything else streams the
-    run (`run_agui`). When the client disconnects, the response stops and the run is cancelled.
+    larger than `max_body_bytes` gets a 413, one that is not a valid `RunAgentInput` a 422,
+    each with a JSON `{"error": reason}`; anything else streams the run (`run_agui`). When the
+    client disconnects, the response stops and the run is cancelled and waited for.
 
     Args:
         agent: The agent, or a function that picks one for each input.
-        **options: Keyword arguments of `run_agui` (`context`, `max_turns`, `idle_timeout`, ...).
+        max_body_bytes: The largest request body read, in bytes (1 MiB by default).
+        **options: Keyword arguments of `run_agui` (`context`, `max_turns`, `idle_timeout`,
+            `heartbeat`, ...).
 
     Raises:
         MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
+        ConfigurationError: an option is not one `run_agui` takes, or has a bad value.
 
     """
-    try:
-        from starlette.responses import JSONResponse, StreamingResponse
-    except ImportError as exc:
-        raise MissingExtraError("agui_endpoint", "web") from exc
     _ag_ui()
-    allowed = {"context", "max_turns", "run_config", "idle_timeout", "buffer", "expose_errors"}
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ConfigurationError(f"agui_endpoint() got unknown options {unknown}")
+    checked = check_run_options("agui_endpoint", options)
 
-    async def endpoint(request: Request) -> Response:
-        body = await request.body()
-        try:
-            run_input = _parse_run_input(body)
-        except ConfigurationError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=422)
+    def start(run_input: RunAgentInput) -> AsyncIterator[str]:
         chosen = cast("Agent[Any]", agent if _is_agent(agent) else agent(run_input))  # type: ignore[operator]
-        frames = run_agui(chosen, run_input, **options)
-        return StreamingResponse(frames, media_type="text/event-stream", headers=AGUI_HEADERS)
+        return run_agui(chosen, run_input, **checked)
 
-    return endpoint
+    return make_endpoint(
+        "agui_endpoint",
+        parse=_parse_run_input,
+        start=start,
+        headers=AGUI_HEADERS,
+        max_body_bytes=max_body_bytes,
+    )
 
 
 def _is_agent(value: object) -> bool:

@@ -12,8 +12,17 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
-from ._bridge import Bridge, PartKind, ToolCallState
-from ._errors import ConfigurationError, MissingExtraError
+from ._bridge import (
+    DEFAULT_MAX_BODY_BYTES,
+    Bridge,
+    PartKind,
+    ToolCallState,
+    check_run_options,
+    make_endpoint,
+    run_frames,
+)
+from ._errors import ConfigurationError
+from ._streams import check_heartbeat
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
@@ -197,7 +206,12 @@ class _AiSdkBridge(Bridge):
         yield DONE_FRAME
 
 
-def to_ai_sdk(events: AsyncIterable[Event], *, message_id: str | None = None) -> AsyncIterator[str]:
+def to_ai_sdk(
+    events: AsyncIterable[Event],
+    *,
+    message_id: str | None = None,
+    heartbeat: float | None = 15.0,
+) -> AsyncIterator[str]:
     """Translate agentstream events into a Vercel AI SDK UI message stream (SSE `data:` parts).
 
     Args:
@@ -205,6 +219,8 @@ def to_ai_sdk(events: AsyncIterable[Event], *, message_id: str | None = None) ->
             the returned iterator ends or is closed.
         message_id: The id of the assistant message the client builds; by default the `run_id`
             of the events.
+        heartbeat: Seconds without an event after which an SSE comment `: ping` is sent, so
+            proxies keep the connection open during a long tool call; None sends none.
 
     Returns:
         An async iterator of SSE frames, `data: [DONE]` last. Serve it with
@@ -215,7 +231,8 @@ def to_ai_sdk(events: AsyncIterable[Event], *, message_id: str | None = None) ->
         raise ConfigurationError(
             f"message_id must be a non-empty string or None, got {message_id!r}"
         )
-    return _AiSdkBridge(message_id).stream(events)
+    heartbeat = check_heartbeat(heartbeat)
+    return _AiSdkBridge(message_id).stream(events, heartbeat)
 
 
 # The request side: what useChat posts.
@@ -366,80 +383,82 @@ async def run_ai_sdk(
     idle_timeout: float | None = None,
     buffer: BufferPolicy | None = None,
     expose_errors: bool = False,
+    heartbeat: float | None = 15.0,
 ) -> AsyncIterator[str]:
     """Run `agent` on a `useChat` request body and yield the run as a UI message stream.
 
-    Closing the iterator cancels the run. The other arguments are those of `Runner.run_streamed`
-    and `normalize()`; with `expose_errors` off, the `errorText` of a failed run is a safe
-    sentence.
+    Closing the iterator cancels the run. `heartbeat` is that of `to_ai_sdk()`; the other
+    arguments are those of `Runner.run_streamed` and `normalize()`; with `expose_errors` off,
+    the `errorText` of a failed run is a safe sentence.
 
     Raises:
-        ConfigurationError: the body is not what `useChat` sends (raised on the first read).
+        ConfigurationError: the body is not what `useChat` sends, or `heartbeat` is not a number
+            of seconds > 0 (raised on the first read).
 
     """
-    from agents import Runner
-
-    from ._normalize import normalize
-
+    heartbeat = check_heartbeat(heartbeat)
     items = ui_messages_to_input(body)
-    kwargs: dict[str, Any] = {"context": context, "run_config": run_config}
-    if max_turns is not None:
-        kwargs["max_turns"] = max_turns
-    result = Runner.run_streamed(agent, items, **kwargs)
-    stream = normalize(
-        result, idle_timeout=idle_timeout, buffer=buffer, expose_errors=expose_errors
+    frames = run_frames(
+        agent,
+        items,
+        lambda stream: to_ai_sdk(stream, heartbeat=heartbeat),
+        context=context,
+        max_turns=max_turns,
+        run_config=run_config,
+        idle_timeout=idle_timeout,
+        buffer=buffer,
+        expose_errors=expose_errors,
     )
-    frames = to_ai_sdk(stream)
-    try:
-        async for frame in frames:
-            yield frame
-    finally:
-        await frames.aclose()  # type: ignore[attr-defined]
+    async for frame in frames:
+        yield frame
 
 
 def ai_sdk_endpoint(
     agent: Agent[Any] | Callable[[Mapping[str, Any]], Agent[Any]],
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     **options: Any,
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette (or FastAPI) endpoint for `useChat` (`DefaultChatTransport({api: URL})`).
 
     Mount it with `app.add_route("/api/chat", ai_sdk_endpoint(agent), methods=["POST"])`. A
-    body that is not JSON, or not what `useChat` sends, gets a 422 with the reason; anything
-    else streams the run (`run_ai_sdk`) with `AI_SDK_HEADERS`. When the client disconnects, the
-    response stops and the run is cancelled.
+    body larger than `max_body_bytes` gets a 413, one that is not JSON or not what `useChat`
+    sends a 422, each with a JSON `{"error": reason}`; anything else streams the run
+    (`run_ai_sdk`) with `AI_SDK_HEADERS`. When the client disconnects, the response stops and
+    the run is cancelled and waited for.
 
     Args:
         agent: The agent, or a function that picks one for each request body.
-        **options: Keyword arguments of `run_ai_sdk` (`context`, `max_turns`, `idle_timeout`, ...).
+        max_body_bytes: The largest request body read, in bytes (1 MiB by default).
+        **options: Keyword arguments of `run_ai_sdk` (`context`, `max_turns`, `idle_timeout`,
+            `heartbeat`, ...).
 
     Raises:
         MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
-        ConfigurationError: an option is not one `run_ai_sdk` takes.
+        ConfigurationError: an option is not one `run_ai_sdk` takes, or has a bad value.
 
     """
-    try:
-        from starlette.responses import JSONResponse, StreamingResponse
-    except ImportError as exc:
-        raise MissingExtraError("ai_sdk_endpoint", "web") from exc
     from agents import Agent
 
-    allowed = {"context", "max_turns", "run_config", "idle_timeout", "buffer", "expose_errors"}
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise ConfigurationError(f"ai_sdk_endpoint() got unknown options {unknown}")
+    checked = check_run_options("ai_sdk_endpoint", options)
 
-    async def endpoint(request: Request) -> Response:
-        try:
-            body = json.loads(await request.body())
-            if not isinstance(body, dict):
-                raise ConfigurationError(
-                    f"the request body must be a JSON object, got {_describe(body)}"
-                )
-            ui_messages_to_input(body)
-        except (ValueError, ConfigurationError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=422)
+    def parse(raw: bytes) -> dict[str, Any]:
+        body = json.loads(raw)
+        if not isinstance(body, dict):
+            raise ConfigurationError(
+                f"the request body must be a JSON object, got {_describe(body)}"
+            )
+        ui_messages_to_input(body)
+        return body
+
+    def start(body: dict[str, Any]) -> AsyncIterator[str]:
         chosen = agent if isinstance(agent, Agent) else agent(body)
-        frames = run_ai_sdk(chosen, body, **options)
-        return StreamingResponse(frames, media_type="text/event-stream", headers=AI_SDK_HEADERS)
+        return run_ai_sdk(chosen, body, **checked)
 
-    return endpoint
+    return make_endpoint(
+        "ai_sdk_endpoint",
+        parse=parse,
+        start=start,
+        headers=AI_SDK_HEADERS,
+        max_body_bytes=max_body_bytes,
+    )

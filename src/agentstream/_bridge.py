@@ -21,10 +21,14 @@ produce, and odd ones too):
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
+import anyio
+
+from ._errors import ConfigurationError, MissingExtraError
 from ._events import (
     ApprovalRequested,
     Done,
@@ -40,13 +44,57 @@ from ._events import (
     ToolOutput,
     UsageUpdated,
 )
+from ._normalize import SETTLE_TIMEOUT
+from ._streams import ticks
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator, Iterator
+    from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping
+
+    from agents import Agent
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from ._normalize import EventStream
 
 __all__ = ["Bridge", "ToolCallState"]
 
 PartKind = Literal["text", "reasoning"]
+
+logger = logging.getLogger("agentstream")
+
+PING_FRAME: Final = ": ping\n\n"
+"""The SSE comment a bridge sends when no event came for `heartbeat` seconds."""
+
+DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
+"""The default request body limit of the bridge endpoints: 1 MiB."""
+
+RUN_OPTIONS: Final = frozenset(
+    {"context", "max_turns", "run_config", "idle_timeout", "buffer", "expose_errors", "heartbeat"}
+)
+"""The keyword arguments the endpoints pass on to `run_agui` / `run_ai_sdk`."""
+
+_CLOSE_TIMEOUT: Final = SETTLE_TIMEOUT + 1.0
+"""Seconds a close waits for a source (and the run behind it) before it logs and gives up."""
+
+
+async def close_shielded(*closables: object) -> None:
+    """Close async iterators, shielded from cancellation and bounded in time.
+
+    It runs in `finally` blocks that may run because the caller was cancelled (the client went
+    away): unshielded, the first `await` would be cancelled too and the run would be left to
+    finish on its own.
+    """
+    with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT) as scope:
+        for closable in closables:
+            aclose = getattr(closable, "aclose", None)
+            if aclose is None:
+                continue
+            try:
+                await aclose()
+            except Exception:
+                logger.warning("closing %r failed", closable, exc_info=True)
+    if scope.cancelled_caught:
+        logger.warning("an event source did not close within %s s", _CLOSE_TIMEOUT)
 
 
 @dataclass
@@ -170,24 +218,36 @@ class Bridge:
 
     # The driver
 
-    async def stream(self, events: AsyncIterable[Event]) -> AsyncIterator[str]:
-        """Translate `events` to frames; the source is closed when this generator ends."""
+    async def stream(
+        self, events: AsyncIterable[Event], heartbeat: float | None = None
+    ) -> AsyncIterator[str]:
+        """Translate `events` to frames; the source is closed when this generator ends.
+
+        With `heartbeat` (seconds, checked by the caller), `PING_FRAME` is sent whenever that
+        long passes without an event; waiting for it never cancels the pending read. However
+        the generator ends (closed, cancelled), the source is closed shielded and bounded.
+        """
         iterator = aiter(events)
+        batches = ticks(iterator, heartbeat)
         try:
             for frame in self.on_start():
                 yield frame
-            async for event in iterator:
-                for frame in self.handle(event):
-                    yield frame
+            async for batch in batches:
+                if batch is None:
+                    yield PING_FRAME
+                    continue
+                for event in batch:
+                    for frame in self.handle(event):
+                        yield frame
+                    if self._finished:
+                        break
                 if self._finished:
                     break
             if not self._finished:
                 for frame in self.finish(None):
                     yield frame
         finally:
-            aclose = getattr(iterator, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await close_shielded(batches, iterator)
 
     def handle(self, event: Event) -> Iterator[str]:
         """Frames for one event."""
@@ -348,3 +408,184 @@ class Bridge:
             call.arguments = [arguments]
         call.input_done = True
         yield from self.on_tool_input(call)
+
+
+# The server side both protocols share.
+
+
+async def run_frames(
+    agent: Agent[Any],
+    items: Any,
+    to_frames: Callable[[EventStream], AsyncIterator[str]],
+    *,
+    context: Any,
+    max_turns: int | None,
+    run_config: Any,
+    idle_timeout: float | None,
+    buffer: Any,
+    expose_errors: bool,
+    run_id: str | None = None,
+) -> AsyncIterator[str]:
+    """Run `agent` on `items` and yield the frames `to_frames` makes of the normalized run.
+
+    Closing the iterator (or cancelling its reader) cancels the run and waits for it, shielded.
+    """
+    from agents import Runner
+
+    from ._normalize import normalize
+
+    kwargs: dict[str, Any] = {"context": context, "run_config": run_config}
+    if max_turns is not None:
+        kwargs["max_turns"] = max_turns
+    result = Runner.run_streamed(agent, items, **kwargs)
+    stream = normalize(
+        result, idle_timeout=idle_timeout, buffer=buffer, run_id=run_id, expose_errors=expose_errors
+    )
+    frames = to_frames(stream)
+    try:
+        async for frame in frames:
+            yield frame
+    finally:
+        await close_shielded(frames, stream)
+
+
+def check_max_body_bytes(value: object) -> int:
+    """Validate a request body limit: a whole number of bytes > 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigurationError(f"max_body_bytes must be a whole number > 0, got {value!r}")
+    return value
+
+
+def check_run_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of an endpoint factory, checked: only `RUN_OPTIONS`, a valid heartbeat."""
+    from ._streams import check_heartbeat
+
+    unknown = sorted(set(options) - RUN_OPTIONS)
+    if unknown:
+        raise ConfigurationError(f"{name}() got unknown options {unknown}")
+    checked = dict(options)
+    if "heartbeat" in checked:
+        checked["heartbeat"] = check_heartbeat(checked["heartbeat"])
+    return checked
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The request body, or None when it is larger than `limit` bytes (read no further)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                return None
+        except ValueError:
+            pass
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def make_endpoint(
+    name: str,
+    *,
+    parse: Callable[[bytes], Any],
+    start: Callable[[Any], AsyncIterator[str]],
+    headers: Mapping[str, str],
+    max_body_bytes: int,
+) -> Callable[[Request], Awaitable[Response]]:
+    """A Starlette endpoint that streams the frames of `start(parse(body))`.
+
+    A body past `max_body_bytes` gets a 413; `parse` raising `ConfigurationError` or `ValueError`
+    a 422; each with a JSON `{"error": reason}`. The response stops when the client
+    disconnects; the frames are then closed, shielded and bounded in time, which cancels the
+    run and waits for it.
+
+    Raises:
+        MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
+        ConfigurationError: `max_body_bytes` is not a whole number > 0.
+
+    """
+    try:
+        from starlette.responses import JSONResponse
+    except ImportError as exc:
+        raise MissingExtraError(name, "web") from exc
+    limit = check_max_body_bytes(max_body_bytes)
+    response_class = _frames_response_class()
+
+    async def endpoint(request: Request) -> Response:
+        body = await _read_body(request, limit)
+        if body is None:
+            return JSONResponse(
+                {"error": f"the request body is larger than {limit} bytes"}, status_code=413
+            )
+        try:
+            parsed = parse(body)
+        except (ValueError, ConfigurationError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=422)
+        return response_class(start(parsed), headers)  # type: ignore[no-any-return]
+
+    return endpoint
+
+
+_RESPONSE_CLASS: list[Any] = []
+
+
+def _frames_response_class() -> Any:
+    """The response class of the endpoints, built once Starlette is known to be installed."""
+    if _RESPONSE_CLASS:
+        return _RESPONSE_CLASS[0]
+    from starlette.responses import StreamingResponse
+
+    class FramesResponse(StreamingResponse):
+        """Streams SSE frames; a disconnect stops it, and the frames are closed shielded."""
+
+        def __init__(self, frames: AsyncIterator[str], headers: Mapping[str, str]) -> None:
+            super().__init__(frames, media_type="text/event-stream", headers=headers)
+            self._frames = frames
+
+        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+            frames = self._frames
+            failure: Exception | None = None
+
+            async def write() -> None:
+                nonlocal failure
+                try:
+                    start = {
+                        "type": "http.response.start",
+                        "status": self.status_code,
+                        "headers": self.raw_headers,
+                    }
+                    await send(start)
+                    async for frame in frames:
+                        body = frame.encode()
+                        await send({"type": "http.response.body", "body": body, "more_body": True})
+                    await send({"type": "http.response.body", "body": b""})
+                except OSError:
+                    pass  # the client went away while we wrote (ASGI spec 2.4)
+                except Exception as exc:
+                    failure = exc
+                finally:
+                    await close_shielded(frames)
+                    group.cancel_scope.cancel()
+
+            async def watch() -> None:
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        group.cancel_scope.cancel()
+                        return
+
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(write)
+                    group.start_soon(watch)
+            finally:
+                await close_shielded(frames)  # a no-op after `write` ran
+            if failure is not None:
+                raise failure
+
+    _RESPONSE_CLASS.append(FramesResponse)
+    return FramesResponse
