@@ -19,17 +19,21 @@ from agentstream import Done, Event, TextDelta
 from agentstream._agui import AGUI_HEADERS, agui_endpoint, agui_messages_to_input, to_agui
 from tests.test_agui_helpers import (
     SCENARIOS,
+    PingWatch,
     agui_findings,
     build_scenario,
     collect_events,
+    disconnect_mid_tool,
     event_sequences,
     needs_node,
     node,
+    read_during_slow_tool,
     replay,
     run_node,
     run_node_batch,
     scenario_events,
     serve,
+    slow_tool_agent,
     sse_payloads,
     waiting_agent,
 )
@@ -492,3 +496,104 @@ async def test_any_valid_sequence_passes_verify_events(batch: list[list[Event]])
         assert report["errors"] == [], body
         assert report["warnings"] == [], body
         assert report["delivered"] == len(sse_payloads(body))
+
+
+# Heartbeats, disconnects, body limits
+
+
+AGUI_BODY = {
+    "threadId": "t",
+    "runId": "r",
+    "messages": [{"id": "u", "role": "user", "content": "go"}],
+}
+
+
+async def test_a_ping_goes_out_while_no_event_is_ready() -> None:
+    release = asyncio.Event()
+
+    async def slow() -> Any:
+        yield TextDelta(run_id="r", seq=0, timestamp=1, delta="a", message_id="m")
+        await release.wait()
+        yield TextDelta(run_id="r", seq=1, timestamp=1, delta="b", message_id="m")
+        yield Done(run_id="r", seq=2, timestamp=1, status="completed", final_output="ab")
+
+    frames = to_agui(slow(), thread_id="t", run_id="r", heartbeat=0.05)
+    got: list[str] = []
+    async with asyncio.timeout(10):
+        async for frame in frames:
+            got.append(frame)
+            if frame == ": ping\n\n":
+                release.set()
+    pings = [i for i, f in enumerate(got) if f == ": ping\n\n"]
+    assert pings, got
+    payloads = [json.loads(f[len("data: ") :]) for f in got if f.startswith("data: ")]
+    assert len(payloads) + len(pings) == len(got)
+    assert [p["type"] for p in payloads][-2:] == ["TEXT_MESSAGE_END", "RUN_FINISHED"]
+    assert "".join(p.get("delta", "") for p in payloads) == "ab"
+
+
+@pytest.mark.parametrize("heartbeat", [0, -1.0, float("nan"), True, "5"])
+def test_a_bad_heartbeat_is_named(heartbeat: Any) -> None:
+    with pytest.raises(ValueError, match=f"heartbeat must be .*got {heartbeat!r}"):
+        to_agui(replay([]), heartbeat=heartbeat)
+    agent, _, _ = build_scenario("text")
+    with pytest.raises(ValueError, match=f"heartbeat must be .*got {heartbeat!r}"):
+        agui_endpoint(agent, heartbeat=heartbeat)
+
+
+@node
+@needs_node
+async def test_pings_during_a_slow_tool_are_accepted_by_the_ag_ui_client() -> None:
+    agent, release = slow_tool_agent()
+    app = PingWatch(
+        Starlette(routes=[Route("/agent", agui_endpoint(agent, heartbeat=0.05), methods=["POST"])])
+    )
+    report = await read_during_slow_tool(app, release, "agui_read.mjs", "/agent")
+    assert report["errors"] == [] and report["warnings"] == []
+    assert report["terminated"]
+    events = report["events"]
+    assert agui_findings(events) == []
+    check_structure(events)
+    body = app.body.decode()
+    assert body.count(": ping\n\n") >= 1
+    assert len(events) == body.count("data: ")
+    # The pings came while the tool ran: after its call ended, before its result.
+    end = body.index('"TOOL_CALL_END"')
+    assert ": ping\n\n" in body[end : body.index('"TOOL_CALL_RESULT"')]
+    new = report["new_messages"]
+    assert [m["content"] for m in by_role(new, "tool")] == ["sunny in Paris"]
+    assert by_role(new, "assistant")[-1]["content"] == "It is sunny."
+
+
+async def test_a_disconnect_mid_tool_cancels_the_tool_and_leaves_no_task() -> None:
+    sent = await disconnect_mid_tool(agui_endpoint, AGUI_BODY)
+    assert b'"TOOL_CALL_END"' in sent and b": ping\n\n" in sent
+
+
+async def test_a_body_over_the_limit_gets_413_before_it_is_read() -> None:
+    agent, _, _ = build_scenario("text")
+    endpoint = agui_endpoint(agent, max_body_bytes=100)
+    app = Starlette(routes=[Route("/agent", endpoint, methods=["POST"])])
+    big = {**AGUI_BODY, "state": {"pad": "x" * 200}}
+
+    async def chunked() -> Any:
+        raw = json.dumps(big).encode()
+        for i in range(0, len(raw), 50):
+            yield raw[i : i + 50]
+
+    async with serve(app) as base, httpx.AsyncClient(timeout=30) as client:
+        declared = await client.post(f"{base}/agent", json=big)
+        streamed = await client.post(f"{base}/agent", content=chunked())
+        small = await client.post(f"{base}/agent", json=AGUI_BODY)
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.json() == {"error": "the request body is larger than 100 bytes"}
+    assert "content-length" not in streamed.request.headers
+    assert small.status_code == 200
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1.5, True, None])
+def test_a_bad_body_limit_is_named(limit: Any) -> None:
+    agent, _, _ = build_scenario("text")
+    with pytest.raises(ValueError, match=f"max_body_bytes must be .*got {limit!r}"):
+        agui_endpoint(agent, max_body_bytes=limit)

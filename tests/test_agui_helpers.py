@@ -397,3 +397,115 @@ def waiting_agent() -> tuple[Agent[Any], asyncio.Event, asyncio.Event]:
 
     model = ScriptedStreamModel([tool_call("wait_forever", {}), text("never")])
     return Agent(name="waiter", model=model, tools=[wait_forever]), started, cancelled
+
+
+def slow_tool_agent() -> tuple[Agent[Any], asyncio.Event]:
+    """An agent whose tool returns only once released: (agent, release)."""
+    release = asyncio.Event()
+
+    @function_tool
+    async def slow_lookup(city: str) -> str:
+        """Look the weather up, slowly."""
+        await release.wait()
+        return f"sunny in {city}"
+
+    model = ScriptedStreamModel(
+        [tool_call("slow_lookup", {"city": "Paris"}, call_id="call_s"), text("It is sunny.")]
+    )
+    return Agent(name="slow", model=model, tools=[slow_lookup]), release
+
+
+class PingWatch:
+    """ASGI middleware that records the response body and sets `pinged` on the first ping."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.pinged = asyncio.Event()
+        self.body = bytearray()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        async def watched(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                self.body += message.get("body", b"")
+                if b": ping\n\n" in self.body:
+                    self.pinged.set()
+            await send(message)
+
+        await self.app(scope, receive, watched)
+
+
+async def read_during_slow_tool(
+    app: PingWatch, release: asyncio.Event, script: str, path: str
+) -> dict[str, Any]:
+    """Serve `app`, run a node client on `path`, release the tool once a ping went out."""
+    async with serve(app) as base:
+        reader = asyncio.create_task(run_node(script, f"{base}{path}"))
+        try:
+            await asyncio.wait_for(app.pinged.wait(), 30)
+            release.set()
+            return await asyncio.wait_for(reader, 90)
+        finally:
+            reader.cancel()
+
+
+async def disconnect_mid_tool(endpoint: Any, body: dict[str, Any]) -> bytes:
+    """Drive `endpoint` as an ASGI app until its tool waits and a ping went out, then disconnect.
+
+    Checks that the tool was cancelled before the response returned and that no task is left
+    behind; returns what was sent.
+    """
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    agent, started, cancelled = waiting_agent()
+    app = Starlette(routes=[Route("/x", endpoint(agent, heartbeat=0.05), methods=["POST"])])
+    raw = json.dumps(body).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/x",
+        "raw_path": b"/x",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(raw))],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 2),
+    }
+    gone = asyncio.Event()
+    pinged = asyncio.Event()
+    sent = bytearray()
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            sent.extend(message.get("body", b""))
+            if b": ping\n\n" in sent:
+                pinged.set()
+
+    baseline = asyncio.all_tasks()
+    task = asyncio.create_task(app(scope, receive, send))
+    try:
+        await asyncio.wait_for(started.wait(), 10)
+        await asyncio.wait_for(pinged.wait(), 10)
+        gone.set()
+        await asyncio.wait_for(asyncio.shield(task), 15)
+    finally:
+        task.cancel()
+    # The close waited for the run: the tool saw its cancellation before the response returned.
+    assert cancelled.is_set()
+    left = asyncio.all_tasks() - baseline - {task}
+    if left:
+        _, pending = await asyncio.wait(left, timeout=5)
+        assert not pending, f"tasks left behind: {pending}"
+    return bytes(sent)
