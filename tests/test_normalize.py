@@ -446,7 +446,6 @@ async def test_next_event_timeout_does_not_disturb_the_run() -> None:
     assert stream.done.final_output == "ab"
 
 
-@requires_sdk_scripted_model
 async def test_aclose_from_another_task_ends_the_reader_waiting_on_the_stream() -> None:
     slow = SlowTool(30.0)
     model = ScriptedStreamModel([tool_call("slow_lookup", {"query": "x"}), text("late")])
@@ -488,6 +487,7 @@ async def test_next_event_timeout_is_checked(value: Any) -> None:
     await stream.aclose()
 
 
+@requires_sdk_scripted_model
 async def test_reading_from_two_tasks_at_once_is_an_error() -> None:
     from agentstream import AgentStreamError
 
