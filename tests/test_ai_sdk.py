@@ -28,16 +28,20 @@ from agentstream import (
 from agentstream._ai_sdk import AI_SDK_HEADERS, ai_sdk_endpoint, to_ai_sdk, ui_messages_to_input
 from tests.test_agui_helpers import (
     SCENARIOS,
+    PingWatch,
     build_scenario,
     collect_events,
+    disconnect_mid_tool,
     event_sequences,
     needs_node,
     node,
+    read_during_slow_tool,
     replay,
     run_node,
     run_node_batch,
     scenario_events,
     serve,
+    slow_tool_agent,
     waiting_agent,
 )
 
@@ -552,3 +556,76 @@ async def test_endpoint_runs_an_agent_on_the_chat_history() -> None:
         ("tool-get_weather", "call_w", {"city": "Paris"}, "sunny in Paris")
     ]
     assert report["chat"]["messages"][-1]["parts"][-1]["text"] == "It is sunny in Paris."
+
+
+# Heartbeats, disconnects, body limits
+
+
+CHAT_BODY = {"messages": [{"id": "u", "role": "user", "parts": [{"type": "text", "text": "go"}]}]}
+
+
+@pytest.mark.parametrize("heartbeat", [0, -1.0, float("inf"), True, "5"])
+def test_a_bad_heartbeat_is_named(heartbeat: Any) -> None:
+    with pytest.raises(ValueError, match=f"heartbeat must be .*got {heartbeat!r}"):
+        to_ai_sdk(replay([]), heartbeat=heartbeat)
+    agent, _, _ = build_scenario("text")
+    with pytest.raises(ValueError, match=f"heartbeat must be .*got {heartbeat!r}"):
+        ai_sdk_endpoint(agent, heartbeat=heartbeat)
+
+
+@node
+@needs_node
+async def test_pings_during_a_slow_tool_are_accepted_by_the_ai_sdk() -> None:
+    agent, release = slow_tool_agent()
+    endpoint = ai_sdk_endpoint(agent, heartbeat=0.05)
+    app = PingWatch(Starlette(routes=[Route("/api/chat", endpoint, methods=["POST"])]))
+    report = await read_during_slow_tool(app, release, "ai_sdk_read.mjs", "/api/chat")
+    assert report["errors"] == []
+    check_parts(report["chunks"])
+    chat = report["chat"]
+    assert chat["status"] == "ready" and chat["finish"]["finishReason"] == "stop"
+    body = app.body.decode()
+    assert body.count(": ping\n\n") >= 1
+    assert len(report["chunks"]) == body.count("data: ") - 1  # all but [DONE]
+    # The pings came while the tool ran: after its input, before its output.
+    start = body.index('"tool-input-available"')
+    assert ": ping\n\n" in body[start : body.index('"tool-output-available"')]
+    found = assistant_parts(report)
+    assert tool_parts(found) == [
+        ("tool-slow_lookup", "call_s", {"city": "Paris"}, "sunny in Paris")
+    ]
+    assert "".join(p["text"] for p in found if p["type"] == "text") == "It is sunny."
+
+
+async def test_a_disconnect_mid_tool_cancels_the_tool_and_leaves_no_task() -> None:
+    sent = await disconnect_mid_tool(ai_sdk_endpoint, CHAT_BODY)
+    assert b'"tool-input-available"' in sent and b": ping\n\n" in sent
+
+
+async def test_a_body_over_the_limit_gets_413() -> None:
+    agent, _, _ = build_scenario("text")
+    endpoint = ai_sdk_endpoint(agent, max_body_bytes=100)
+    app = Starlette(routes=[Route("/api/chat", endpoint, methods=["POST"])])
+    big = {**CHAT_BODY, "pad": "x" * 200}
+
+    async def chunked() -> Any:
+        raw = json.dumps(big).encode()
+        for i in range(0, len(raw), 50):
+            yield raw[i : i + 50]
+
+    async with serve(app) as base, httpx.AsyncClient(timeout=30) as client:
+        declared = await client.post(f"{base}/api/chat", json=big)
+        streamed = await client.post(f"{base}/api/chat", content=chunked())
+        small = await client.post(f"{base}/api/chat", json=CHAT_BODY)
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.json() == {"error": "the request body is larger than 100 bytes"}
+    assert "content-length" not in streamed.request.headers
+    assert small.status_code == 200
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1.5, True, None])
+def test_a_bad_body_limit_is_named(limit: Any) -> None:
+    agent, _, _ = build_scenario("text")
+    with pytest.raises(ValueError, match=f"max_body_bytes must be .*got {limit!r}"):
+        ai_sdk_endpoint(agent, max_body_bytes=limit)
