@@ -607,3 +607,33 @@ async def test_an_absurd_retry_is_ignored_not_an_error() -> None:
     decoder = SSEDecoder()
     assert decoder.feed("retry: " + "9" * 5000 + "\n\nretry: 1500\n\n") == []
     assert decoder.retry == 1500
+
+
+async def test_a_cancel_scope_lets_a_plain_source_finish_closing() -> None:
+    """Under an anyio cancel scope (Starlette's), closing waits for the pending read, shielded."""
+    import anyio
+
+    from agentstream import TextDelta
+    from agentstream._sse import to_sse
+
+    cleaned_up = asyncio.Event()
+
+    async def source() -> AsyncIterator[TextDelta]:
+        try:
+            yield TextDelta(seq=0, run_id="r", timestamp=1, delta="x")
+            await asyncio.Event().wait()
+        finally:
+            for _ in range(3):  # a cleanup that takes a few steps of the loop
+                await asyncio.sleep(0)
+            cleaned_up.set()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+
+            async def read() -> None:
+                async for frame in to_sse(source(), heartbeat=0.05):
+                    if frame.startswith(":"):
+                        group.cancel_scope.cancel()
+
+            group.start_soon(read)
+    assert cleaned_up.is_set()

@@ -15,6 +15,8 @@ import inspect
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from typing import Any, Final, TypeAlias, TypeVar
 
+import anyio
+
 from ._checks import check_seconds
 from ._errors import ConfigurationError, DecodeError
 from ._normalize import EventStream
@@ -129,7 +131,10 @@ async def ticks(
     finally:
         if pending is not None:
             pending.cancel()
-            await asyncio.wait({pending})
+            # Shielded: under an anyio cancel scope (Starlette) this wait would be cancelled
+            # again, and the source closed while its read still runs.
+            with anyio.CancelScope(shield=True):
+                await asyncio.wait({pending})
             if not pending.cancelled():
                 # The source failed while we were stopping for another reason: that reason wins;
                 # reading the exception keeps asyncio from reporting it as never retrieved.
