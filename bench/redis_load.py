@@ -3,12 +3,14 @@
     python bench/redis_load.py                      # 1,000 runs x 2 subscribers, own redis-server
     python bench/redis_load.py --runs 200 --redis-url redis://127.0.0.1:6379/0
 
-Two processes share the work: a producer process runs every agent (real `Runner.run_streamed` on
-`ScriptedStreamModel`, paced like a model) and publishes it with `publish()`; this process runs
-the subscribers (`subscribe()`) and checks that each got every event of its run exactly once, in
-order. End-to-end latency is the time from an event's creation (`timestamp`, set by `normalize()`
-in the producer) to its arrival at a subscriber, for the events that arrive live (a subscriber
-that attached after an event was written replays it; replays are checked but not timed).
+Producer processes (`--producers`, 2 by default) split the runs: each runs its agents (real
+`Runner.run_streamed` on `ScriptedStreamModel`, paced like a model: `--delay` seconds before each
+text delta) and publishes them with `publish()`. This process runs the subscribers (`subscribe()`,
+all following through the log's one shared blocking `XREAD`) and checks that each got every event
+of its run exactly once, in order. End-to-end latency is the time from an event's creation
+(`timestamp`, set by `normalize()` in a producer) to its arrival at a subscriber, for the events
+that arrive live (a subscriber that attached after an event was written replays it; replays are
+checked but not timed).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import sys
 import threading
 import time
 from typing import Any
+
+from redis.utils import HIREDIS_AVAILABLE
 
 from agentstream import Done
 from agentstream._eventlog import MemoryEventLog, RunNotFoundError
@@ -59,15 +63,16 @@ def _start_redis() -> tuple[subprocess.Popen[bytes], str]:
     return process, f"redis://127.0.0.1:{port}/0"
 
 
-def _agent(gate: asyncio.Event, deltas: int, delay: float, i: int) -> Any:
+def _agent(gate: asyncio.Event, deltas: int, delay: float, i: int, start: float = 0) -> Any:
     from agents import Agent, function_tool
 
     from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
     @function_tool
     async def wait_for_start() -> str:
-        """Hold the run until every subscriber is attached."""
+        """Hold the run until every subscriber is attached, then until its start in the ramp."""
         await gate.wait()
+        await asyncio.sleep(start)  # pacing: the runs start spread over the ramp
         return "go"
 
     words = [f"r{i}w{j} " for j in range(deltas)]
@@ -75,22 +80,36 @@ def _agent(gate: asyncio.Event, deltas: int, delay: float, i: int) -> Any:
     return Agent(name="bench", model=model, tools=[wait_for_start])
 
 
+_worst = [0.0]
+
+
+async def _worst_lag() -> None:
+    """Track how late this process' event loop wakes a 0.1 s timer (its CPU saturation)."""
+    while True:
+        before = time.perf_counter()
+        await asyncio.sleep(0.1)  # a probe timer
+        _worst[0] = max(_worst[0], time.perf_counter() - before - 0.1)
+
+
 async def produce(
-    url: str, runs: int, deltas: int, delay: float, prefix: str, lease_ttl: float
+    url: str, runs: range, deltas: int, delay: float, prefix: str, lease_ttl: float, ramp: float
 ) -> None:
     from agents import Runner
 
     log = RedisEventLog.from_url(url, prefix=prefix, lease_ttl=lease_ttl)
     gate = asyncio.Event()
+    lag = asyncio.ensure_future(_worst_lag())
     publications = []
-    for i in range(runs):
-        agent = _agent(gate, deltas, delay, i)
+    for i in runs:
+        agent = _agent(gate, deltas, delay, i, ramp * (i - runs.start) / len(runs))
         publications.append(await publish(Runner.run_streamed(agent, "go"), log, run_id=f"b{i}"))
     print("published", flush=True)
     await asyncio.to_thread(sys.stdin.readline)  # "go": every subscriber is attached
     gate.set()
     for publication in publications:
         await publication.wait()
+    lag.cancel()
+    print(f"producer {runs.start}: worst event-loop lag {_worst[0]:.2f}s", file=sys.stderr)
     failed = [p.run_id for p in publications if p.exception is not None]
     await log.aclose()
     if failed:
@@ -151,31 +170,28 @@ async def main(args: argparse.Namespace) -> None:
         log = RedisEventLog.from_url(url, prefix=prefix, lease_ttl=args.lease_ttl)
         expected = await _events_per_run(args.deltas)
         latencies: list[float] = []
+        lag = asyncio.ensure_future(_worst_lag())
         gate = asyncio.Semaphore(100)
         attached: asyncio.Queue[None] = asyncio.Queue()
-        producer = await asyncio.create_subprocess_exec(
-            sys.executable,
-            __file__,
-            "--produce",
-            "--redis-url",
-            url,
-            "--runs",
-            str(args.runs),
-            "--deltas",
-            str(args.deltas),
-            "--delay",
-            str(args.delay),
-            "--prefix",
-            prefix,
-            "--lease-ttl",
-            str(args.lease_ttl),
-            stdout=asyncio.subprocess.PIPE,
-            stdin=asyncio.subprocess.PIPE,
-        )
-        assert producer.stdout is not None
+        share = -(-args.runs // args.producers)
+        producers = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                __file__,
+                "--produce",
+                *("--redis-url", url, "--runs", str(args.runs), "--deltas", str(args.deltas)),
+                *("--delay", str(args.delay), "--prefix", prefix, "--ramp", str(args.ramp)),
+                *("--lease-ttl", str(args.lease_ttl), "--first", str(first), "--count", str(share)),
+                stdout=asyncio.subprocess.PIPE,
+                stdin=asyncio.subprocess.PIPE,
+            )
+            for first in range(0, args.runs, share)
+        ]
         # Subscribe once every run exists: each subscriber attaches while its run streams.
-        if b"published" not in await producer.stdout.readline():
-            raise SystemExit("the producer process failed to start")
+        for producer in producers:
+            assert producer.stdout is not None
+            if b"published" not in await producer.stdout.readline():
+                raise SystemExit("a producer process failed to start")
         consumers = [
             asyncio.ensure_future(consume(log, f"b{i}", expected, latencies, gate, attached))
             for i in range(args.runs)
@@ -184,17 +200,21 @@ async def main(args: argparse.Namespace) -> None:
         for _ in consumers:
             await attached.get()
         started = time.perf_counter()
-        assert producer.stdin is not None
-        producer.stdin.write(b"go\n")
-        await producer.stdin.drain()
+        for producer in producers:
+            assert producer.stdin is not None
+            producer.stdin.write(b"go\n")
+            await producer.stdin.drain()
         try:
             results = await asyncio.gather(*consumers)
         except BaseException:
-            producer.kill()
+            for producer in producers:
+                producer.kill()
             raise
         elapsed = time.perf_counter() - started
-        if await producer.wait() != 0:
-            raise SystemExit("the producer process failed")
+        lag.cancel()
+        for producer in producers:
+            if await producer.wait() != 0:
+                raise SystemExit("a producer process failed")
         await log.aclose()
     finally:
         if server is not None:
@@ -209,11 +229,13 @@ async def main(args: argparse.Namespace) -> None:
 
     print(
         f"runs={args.runs} subscribers/run={args.subscribers} events/run={expected} "
-        f"delay={args.delay} lease_ttl={args.lease_ttl}"
+        f"delay={args.delay} ramp={args.ramp} lease_ttl={args.lease_ttl} "
+        f"producers={len(producers)} hiredis={HIREDIS_AVAILABLE}"
     )
     print(f"delivered={delivered} expected={args.runs * args.subscribers * expected} bad={bad}")
     print(f"elapsed={elapsed:.1f}s delivered/s={delivered / elapsed:,.0f}")
     print(f"written/s={args.runs * expected / elapsed:,.0f}")
+    print(f"subscriber process: worst event-loop lag {_worst[0]:.2f}s")
     print(
         f"latency ms (live events, n={len(latencies)}): p50={pct(0.5):.1f} "
         f"p99={pct(0.99):.1f} max={latencies[-1] * 1000:.1f}"
@@ -228,20 +250,28 @@ if __name__ == "__main__":
     parser.add_argument("--subscribers", type=int, default=2)
     parser.add_argument("--deltas", type=int, default=20, help="text deltas per run")
     parser.add_argument("--delay", type=float, default=0.05, help="seconds before each delta")
+    parser.add_argument("--ramp", type=float, default=5.0, help="seconds over which the runs start")
     parser.add_argument("--lease-ttl", type=float, default=10.0, help="producer lease seconds")
+    parser.add_argument("--producers", type=int, default=2, help="producer processes")
     parser.add_argument("--redis-url")
     parser.add_argument("--produce", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--prefix", default="bench", help=argparse.SUPPRESS)
+    parser.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--count", type=int, default=None, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
     if arguments.produce:
         asyncio.run(
             produce(
                 arguments.redis_url,
-                arguments.runs,
+                range(
+                    arguments.first,
+                    min(arguments.runs, arguments.first + (arguments.count or arguments.runs)),
+                ),
                 arguments.deltas,
                 arguments.delay,
                 arguments.prefix,
                 arguments.lease_ttl,
+                arguments.ramp,
             )
         )
     else:

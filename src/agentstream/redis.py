@@ -27,8 +27,10 @@ producer that comes back after it was declared lost.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
 from typing_extensions import override
@@ -40,6 +42,7 @@ from ._eventlog import (
     DEFAULT_TTL,
     AppendError,
     EventLog,
+    EventLogError,
     EventsTrimmedError,
     LeaseHeldError,
     RunInfo,
@@ -144,13 +147,162 @@ def _entry_event(fields: Any) -> Event:
     return parse_event(data)
 
 
-def _entries(reply: Any) -> list[Any]:
-    """The entries of an `XREAD` reply for one stream, in RESP2 or RESP3 form."""
+def _streams(reply: Any) -> list[tuple[str, list[Any]]]:
+    """The (key, entries) pairs of an `XREAD` reply, in RESP2 or RESP3 form."""
     if not reply:
         return []
-    if isinstance(reply, dict):
-        return list(next(iter(reply.values())))
-    return list(reply[0][1])
+    pairs = reply.items() if isinstance(reply, dict) else reply
+    return [(_text(key), list(entries)) for key, entries in pairs]
+
+
+def _entries(reply: Any) -> list[Any]:
+    """The entries of an `XREAD` reply for one stream, in RESP2 or RESP3 form."""
+    streams = _streams(reply)
+    return streams[0][1] if streams else []
+
+
+_MAX_QUEUED: Final = 64
+"""Batches the follower queues for one reader; a reader further behind re-reads from Redis."""
+
+
+class _Reader:
+    """One following reader's mailbox: the entries the follower read for its run."""
+
+    def __init__(self) -> None:
+        self.batches: deque[list[Any]] = deque()
+        self.wakeup = asyncio.Event()
+        self.lagged = False
+        self.error: BaseException | None = None
+
+    def push(self, entries: list[Any]) -> None:
+        if len(self.batches) >= _MAX_QUEUED:
+            # A reader that does not keep up: drop its queue, it re-reads from Redis.
+            self.batches.clear()
+            self.lagged = True
+        else:
+            self.batches.append(entries)
+        self.wakeup.set()
+
+    def fail(self, error: BaseException) -> None:
+        self.error = error
+        self.wakeup.set()
+
+
+class _Watch:
+    """A stream key the follower reads: the seq it reads from next, and who gets the entries."""
+
+    def __init__(self, next_seq: int) -> None:
+        self.next_seq = next_seq
+        self.readers: set[_Reader] = set()
+
+
+class _Follower:
+    """One blocking `XREAD` on one connection for every run this process follows.
+
+    Readers register a stream key and wait on their `_Reader`; the follower's `XREAD BLOCK` covers
+    every registered key (one id per key) and hands each key's entries to its readers. A reader
+    that registers a new key interrupts the blocked call (`CLIENT UNBLOCK` from the command
+    client) so that the next call covers it. The follower stops when no key is left.
+    """
+
+    def __init__(self, log: RedisEventLog) -> None:
+        self.log = log
+        self.watches: dict[str, _Watch] = {}
+        self.loop = asyncio.get_running_loop()
+        self.task: asyncio.Task[None] | None = None
+        self.client_id: int | None = None
+        self.cycle = 0
+        self.covered: set[str] = set()
+        self.unblocking: asyncio.Task[None] | None = None
+
+    def register(self, key: str, next_seq: int, reader: _Reader) -> int:
+        """Follow `key` for `reader` from `next_seq` on; returns the seq the follower reads next."""
+        watch = self.watches.get(key)
+        if watch is None:
+            watch = self.watches[key] = _Watch(next_seq)
+        watch.readers.add(reader)
+        if self.task is None or self.task.done():
+            self.task = self.loop.create_task(self._run())
+        elif key not in self.covered:
+            self._interrupt()
+        return watch.next_seq
+
+    def unregister(self, key: str, reader: _Reader) -> None:
+        """Stop giving `key`'s entries to `reader`; the key is dropped with its last reader."""
+        watch = self.watches.get(key)
+        if watch is None:
+            return
+        watch.readers.discard(reader)
+        if not watch.readers:
+            del self.watches[key]
+
+    def _interrupt(self) -> None:
+        if self.unblocking is None or self.unblocking.done():
+            self.unblocking = self.loop.create_task(self._unblock(self.cycle))
+
+    async def _unblock(self, cycle: int) -> None:
+        # CLIENT UNBLOCK only reaches a call the server is blocked in: one sent before the
+        # XREAD arrived is a no-op (0), so retry until this cycle's call has ended.
+        try:
+            while self.cycle == cycle and self.task is not None and not self.task.done():
+                if self.client_id is not None and await self.log.client.client_unblock(
+                    self.client_id
+                ):
+                    return
+                await asyncio.sleep(0.001)  # a retry timer, not synchronization
+        except Exception:  # the follower's own poll timeout covers a miss
+            logger.debug("could not interrupt the event log's follower", exc_info=True)
+
+    async def _run(self) -> None:
+        # A reader may register while a finished session closes its connection: go on then.
+        while self.watches:
+            if not await self._follow():
+                return
+
+    async def _follow(self) -> bool:
+        connection = self.log.read_client.client()
+        try:
+            self.client_id = int(await connection.client_id())
+            block = self.log._ms(self.log.poll)
+            while self.watches:
+                self.cycle += 1
+                self.covered = set(self.watches)
+                streams: dict[Any, Any] = {
+                    key: f"{w.next_seq}-0" for key, w in self.watches.items()
+                }
+                reply = await connection.xread(streams, count=self.log.batch, block=block)
+                for key, entries in _streams(reply):
+                    watch = self.watches.get(key)
+                    if watch is None or not entries:
+                        continue
+                    watch.next_seq = _entry_seq(entries[-1][0]) + 1
+                    for reader in watch.readers:
+                        reader.push(entries)
+        except BaseException as exc:
+            error = exc
+            if not isinstance(exc, Exception):
+                error = EventLogError("the event log was closed while a reader was following")
+            for watch in self.watches.values():
+                for reader in watch.readers:
+                    reader.fail(error)
+            if not isinstance(exc, Exception):
+                raise
+            logger.warning("the event log's follower failed", exc_info=True)
+            return False
+        finally:
+            self.covered = set()
+            if connection.connection is not None:
+                # A cancelled call may have left its reply unread: never reuse the connection.
+                await connection.connection.disconnect()
+            await connection.aclose()
+        return True
+
+    async def aclose(self) -> None:
+        """Stop following; readers still waiting get the cancellation as their error."""
+        for task in (self.unblocking, self.task):
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
 
 class RedisEventLog(EventLog):
@@ -217,6 +369,7 @@ class RedisEventLog(EventLog):
         self.batch = batch
         """Events fetched per `XREAD`."""
         self._owns_client = False
+        self._shared: _Follower | None = None
         self._append = client.register_script(_APPEND)
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
@@ -243,10 +396,10 @@ class RedisEventLog(EventLog):
         commands = aioredis.BlockingConnectionPool.from_url(
             url, max_connections=max_connections, timeout=None
         )
-        log = cls(
-            aioredis.Redis(connection_pool=commands),
-            read_client=aioredis.from_url(url, max_connections=max_readers),
-            **options,
+        log = cls(aioredis.Redis(connection_pool=commands), **options)
+        # redis-py's default socket_timeout (5 s in redis-py 8) would cut a blocking XREAD.
+        log.read_client = aioredis.from_url(
+            url, max_connections=max_readers, socket_timeout=log.poll + 30
         )
         log._owns_client = True
         return log
@@ -308,8 +461,111 @@ class RedisEventLog(EventLog):
             raise RunNotFoundError(f"run {run_id!r} is not in the log")
         if position is None:
             position = info.next_seq - (2 if info.done else 1)
-        next_seq = position + 1
-        stream, lease = keys
+        if isinstance(self.read_client, aioredis.Redis):
+            reading = self._read_shared(run_id, keys, position + 1)
+        else:  # a cluster client: one XREAD cannot span slots, so each reader blocks alone
+            reading = self._read_alone(run_id, keys, position + 1)
+        async for event in reading:
+            yield event
+
+    def _trimmed(self, run_id: str, next_seq: int, seq: int) -> EventsTrimmedError:
+        return EventsTrimmedError(
+            f"run {run_id!r}: events from seq {next_seq} were trimmed; the oldest "
+            f"kept is seq {seq} (maxlen={self.maxlen})"
+        )
+
+    async def _lost(
+        self, run_id: str, keys: tuple[str, str], next_seq: int, agent: str | None
+    ) -> bool:
+        """No event for `poll` seconds: end a run whose lease is gone. True: nothing to read."""
+        if await self.client.exists(keys[1]):
+            return False
+        # No lease: the producer is gone. Append its Done (unless someone appended meanwhile);
+        # the next read returns what is there.
+        info = await self.info(run_id)
+        if info is not None and info.done:
+            return next_seq >= info.next_seq  # True: the run ended before the position asked for
+        if info is None and next_seq > 0:
+            raise RunNotFoundError(f"run {run_id!r} expired while it was being read")
+        at = 0 if info is None else info.next_seq
+        await self._store(run_id, keys, (producer_lost(run_id, at, agent),), rescue=True)
+        return False
+
+    def _follower(self) -> _Follower:
+        follower = self._shared
+        if follower is None or follower.loop is not asyncio.get_running_loop():
+            follower = self._shared = _Follower(self)
+        return follower
+
+    async def _read_shared(
+        self, run_id: str, keys: tuple[str, str], next_seq: int
+    ) -> AsyncIterator[Event]:
+        # Replay with non-blocking reads on the command client, then follow through the
+        # process' one blocking XREAD (`_Follower`), which hands this run's entries over. Entries
+        # the reader already has are skipped; a hole (it joined a key the follower had read
+        # past, or its queue overflowed) sends it back to reading from Redis.
+        stream = keys[0]
+        follower = self._follower()
+        reader = _Reader()
+        registered = False
+        catching_up = True
+        agent: str | None = None
+        try:
+            while True:
+                if catching_up:
+                    entries = _entries(
+                        await self.client.xread({stream: f"{next_seq}-0"}, count=self.batch)
+                    )
+                    if not entries:
+                        catching_up = False
+                        if not registered:
+                            registered = True
+                            catching_up = follower.register(stream, next_seq, reader) > next_seq
+                        continue
+                else:
+                    if reader.error is not None:
+                        raise reader.error
+                    if reader.lagged:
+                        reader.lagged = False
+                        catching_up = True
+                        continue
+                    if not reader.batches:
+                        reader.wakeup.clear()
+                        try:
+                            await asyncio.wait_for(reader.wakeup.wait(), self.poll)
+                        except asyncio.TimeoutError:
+                            if await self._lost(run_id, keys, next_seq, agent):
+                                return
+                            catching_up = True
+                        continue
+                    entries = [
+                        entry
+                        for entry in reader.batches.popleft()
+                        if _entry_seq(entry[0]) >= next_seq
+                    ]
+                    if not entries:
+                        continue
+                    if _entry_seq(entries[0][0]) > next_seq:
+                        catching_up = True
+                        continue
+                for entry_id, fields in entries:
+                    seq = _entry_seq(entry_id)
+                    if seq != next_seq:
+                        raise self._trimmed(run_id, next_seq, seq)
+                    event = _entry_event(fields)
+                    yield event
+                    next_seq += 1
+                    agent = event.agent
+                    if isinstance(event, Done):
+                        return
+        finally:
+            if registered:
+                follower.unregister(stream, reader)
+
+    async def _read_alone(
+        self, run_id: str, keys: tuple[str, str], next_seq: int
+    ) -> AsyncIterator[Event]:
+        stream = keys[0]
         block = self._ms(self.poll)
         agent: str | None = None
         while True:
@@ -320,29 +576,15 @@ class RedisEventLog(EventLog):
             for entry_id, fields in entries:
                 seq = _entry_seq(entry_id)
                 if seq != next_seq:
-                    raise EventsTrimmedError(
-                        f"run {run_id!r}: events from seq {next_seq} were trimmed; the oldest "
-                        f"kept is seq {seq} (maxlen={self.maxlen})"
-                    )
+                    raise self._trimmed(run_id, next_seq, seq)
                 event = _entry_event(fields)
                 yield event
                 next_seq += 1
                 agent = event.agent
                 if isinstance(event, Done):
                     return
-            if entries or await self.client.exists(lease):
-                continue
-            # No event for `poll` seconds and no lease: the producer is gone. Append its Done
-            # (unless someone appended meanwhile); the next XREAD returns what is there.
-            info = await self.info(run_id)
-            if info is not None and info.done:
-                if next_seq >= info.next_seq:
-                    return  # the run ended before the position asked for
-                continue
-            if info is None and next_seq > 0:
-                raise RunNotFoundError(f"run {run_id!r} expired while it was being read")
-            at = 0 if info is None else info.next_seq
-            await self._store(run_id, keys, (producer_lost(run_id, at, agent),), rescue=True)
+            if not entries and await self._lost(run_id, keys, next_seq, agent):
+                return
 
     @override
     async def info(self, run_id: str) -> RunInfo | None:
@@ -396,6 +638,9 @@ class RedisEventLog(EventLog):
 
     @override
     async def aclose(self) -> None:
+        if self._shared is not None:
+            follower, self._shared = self._shared, None
+            await follower.aclose()
         if self._owns_client:
             self._owns_client = False
             await self.client.aclose()
