@@ -212,6 +212,7 @@ class _Follower:
         self.task: asyncio.Task[None] | None = None
         self.client_id: int | None = None
         self.cycle = 0
+        self.pending = False
         self.covered: set[str] = set()
         self.unblocking: asyncio.Task[None] | None = None
 
@@ -237,18 +238,20 @@ class _Follower:
             del self.watches[key]
 
     def _interrupt(self) -> None:
+        self.pending = True
         if self.unblocking is None or self.unblocking.done():
-            self.unblocking = self.loop.create_task(self._unblock(self.cycle))
+            self.unblocking = self.loop.create_task(self._unblock())
 
-    async def _unblock(self, cycle: int) -> None:
+    def _following(self) -> bool:
+        return self.task is not None and not self.task.done()
+
+    async def _unblock(self) -> None:
         # CLIENT UNBLOCK only reaches a call the server is blocked in: one sent before the
-        # XREAD arrived is a no-op (0), so retry until this cycle's call has ended.
+        # XREAD arrived is a no-op (0), so retry until the follower has taken in every key.
         try:
-            while self.cycle == cycle and self.task is not None and not self.task.done():
-                if self.client_id is not None and await self.log.client.client_unblock(
-                    self.client_id
-                ):
-                    return
+            while self.pending and self._following():
+                if self.client_id is not None:
+                    await self.log.client.client_unblock(self.client_id)
                 await asyncio.sleep(0.001)  # a retry timer, not synchronization
         except Exception:  # the follower's own poll timeout covers a miss
             logger.debug("could not interrupt the event log's follower", exc_info=True)
@@ -266,6 +269,7 @@ class _Follower:
             block = self.log._ms(self.log.poll)
             while self.watches:
                 self.cycle += 1
+                self.pending = False
                 self.covered = set(self.watches)
                 streams: dict[Any, Any] = {
                     key: f"{w.next_seq}-0" for key, w in self.watches.items()
