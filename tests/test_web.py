@@ -532,3 +532,35 @@ async def test_the_fastapi_example_of_the_docs_serves_sse_json_and_websocket(pro
             await ws.send(json.dumps({"prompt": "Where is A-1042?"}))
             events = [parse_event(message) async for message in ws]
         assert assert_well_formed(events).final_output == "It shipped with DHL."
+
+
+@pytest.mark.parametrize("fmt", ["sse", "ndjson"])
+async def test_the_body_is_byte_for_byte_what_the_adapter_writes(fmt: str) -> None:
+    """Batching writes changes how frames are sent, never what is sent."""
+    from agentstream._ndjson import to_ndjson
+    from agentstream._sse import to_sse
+
+    model = ScriptedStreamModel([tool_call("slow_lookup", {"query": "q"}), text("Done now.")])
+
+    @function_tool
+    def slow_lookup(query: str) -> str:
+        """Look up."""
+        return f"found {query}\n\ndata: forged"
+
+    agent = Agent(name="a", model=model, tools=[slow_lookup])
+    events = await normalize(Runner.run_streamed(agent, "q")).collect()
+
+    async def replay() -> AsyncIterator[Event]:
+        for event in events:
+            yield event
+
+    async def endpoint(request: Request) -> Response:
+        return stream_response(replay(), format=fmt, heartbeat=None)
+
+    app = Starlette(routes=[Route("/", endpoint, methods=["GET"])])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as plain:
+        body = (await asyncio.wait_for(plain.get("/"), WAIT)).content
+    encode = to_sse(replay(), heartbeat=None) if fmt == "sse" else to_ndjson(replay())
+    expected = "".join([frame async for frame in encode]).encode()
+    assert body == expected
