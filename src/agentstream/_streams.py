@@ -1,10 +1,10 @@
 """Plumbing the wire adapters share: heartbeat ticks over any event source, chunk input, UTF-8.
 
-Tasks (for `ticks()` over a source that is not an `EventStream`): at most one task runs the
-source's `__anext__`; the adapter waits on it with a timeout and never cancels it for a heartbeat,
-so a slow event is only late, never lost. When the adapter stops early (closed, cancelled, or its
-consumer raised), it cancels that task, waits for it, and closes the source, which for an
-`EventStream` cancels the run.
+Tasks (for `ticks()` over a source that is not an `EventStream`): one task reads the source, at
+most a few events ahead, into a buffer; the adapter waits on the buffer with a timer and never
+cancels that task for a heartbeat, so a slow event is only late, never lost. When the adapter
+stops early (closed, cancelled, or its consumer raised), it cancels that task, waits for it, and
+closes the source, which for an `EventStream` cancels the run.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import inspect
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from typing import Any, Final, TypeAlias, TypeVar
 
@@ -43,9 +44,6 @@ Chunks: TypeAlias = "Iterable[str] | Iterable[bytes] | AsyncIterable[str] | Asyn
 """What the decoders read: text or bytes, sync or async, split anywhere."""
 
 T = TypeVar("T")
-
-_END: Final = object()
-
 
 def snippet(value: object, limit: int = 40) -> str:
     """A short `repr` of a value for an error message; never more than about `limit` characters."""
@@ -83,11 +81,45 @@ async def close_source(source: object) -> None:
             await result
 
 
-async def _next(iterator: AsyncIterator[T]) -> Any:
-    try:
-        return await iterator.__anext__()
-    except StopAsyncIteration:
-        return _END
+_AHEAD: Final = 64
+"""Most events read ahead from a plain source while the consumer is busy."""
+
+
+def _wake(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
+
+
+class _ReadAhead:
+    """A plain source read by a task of its own into a small buffer, for heartbeats.
+
+    One task for the whole stream, not one per event: the consumer waits on a future with a
+    timer, and a timer that fires cancels nothing.
+    """
+
+    __slots__ = ("ended", "error", "items", "space", "waiter")
+
+    def __init__(self) -> None:
+        self.items: deque[Any] = deque()
+        self.waiter: asyncio.Future[None] | None = None
+        self.space: asyncio.Future[None] | None = None
+        self.ended = False
+        self.error: Exception | None = None
+
+    async def pump(self, iterator: AsyncIterator[Any]) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async for item in iterator:
+                self.items.append(item)
+                _wake(self.waiter)
+                if len(self.items) >= _AHEAD:
+                    self.space = loop.create_future()
+                    await self.space
+        except Exception as exc:
+            self.error = exc
+        finally:
+            self.ended = True
+            _wake(self.waiter)
 
 
 async def ticks(
@@ -96,13 +128,12 @@ async def ticks(
     """Yield the events of `events` in batches; None when `heartbeat` seconds pass without one.
 
     The timer restarts after every batch. An `EventStream` gives every event it has ready at
-    once (`next_batch`), so a burst costs one step of this generator, not one per event; any
-    other source gives one event per batch. Waiting never cancels the pending read: for an
-    `EventStream` it uses `next_batch(timeout)`, for any other source one `__anext__` task that
-    survives the heartbeats. Closing this generator cancels that task and waits for it; closing
-    the source is the caller's job (`close_source`), after this generator is closed.
+    once (`next_batch`, which waits without disturbing the run). Any other source is read by one
+    task of its own, a few events ahead, and gives what was read since the last batch. Closing
+    this generator stops that task and waits for it; closing the source is the caller's job
+    (`close_source`), after this generator is closed. An exception of the source is raised here.
     """
-    pending: asyncio.Task[Any] | None = None
+    reader: asyncio.Task[None] | None = None
     try:
         if isinstance(events, EventStream):
             while True:
@@ -115,30 +146,37 @@ async def ticks(
             async for event in events:
                 yield [event]
         else:
-            iterator = aiter(events)
+            loop = asyncio.get_running_loop()
+            ahead = _ReadAhead()
+            reader = loop.create_task(ahead.pump(aiter(events)))
             while True:
-                if pending is None:
-                    pending = asyncio.get_running_loop().create_task(_next(iterator))
-                done, _ = await asyncio.wait({pending}, timeout=heartbeat)
-                if not done:
-                    yield None
+                if ahead.items:
+                    batch = list(ahead.items)
+                    ahead.items.clear()
+                    _wake(ahead.space)
+                    yield batch
                     continue
-                item = pending.result()
-                pending = None
-                if item is _END:
+                if ahead.ended:
+                    if ahead.error is not None:
+                        raise ahead.error
                     return
-                yield [item]
+                waiter: asyncio.Future[None] = loop.create_future()
+                ahead.waiter = waiter
+                timer = loop.call_later(heartbeat, _wake, waiter)
+                try:
+                    await waiter
+                finally:
+                    ahead.waiter = None
+                    timer.cancel()
+                if not ahead.items and not ahead.ended:
+                    yield None
     finally:
-        if pending is not None:
-            pending.cancel()
+        if reader is not None and not reader.done():
+            reader.cancel()
             # Shielded: under an anyio cancel scope (Starlette) this wait would be cancelled
             # again, and the source closed while its read still runs.
             with anyio.CancelScope(shield=True):
-                await asyncio.wait({pending})
-            if not pending.cancelled():
-                # The source failed while we were stopping for another reason: that reason wins;
-                # reading the exception keeps asyncio from reporting it as never retrieved.
-                pending.exception()
+                await asyncio.wait({reader})
 
 
 def check_chunks(chunks: object) -> None:
