@@ -44,8 +44,7 @@ from ._events import (
     ToolOutput,
     UsageUpdated,
 )
-from ._normalize import SETTLE_TIMEOUT
-from ._streams import ticks
+from ._streams import close_shielded, ticks
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -73,28 +72,7 @@ RUN_OPTIONS: Final = frozenset(
 )
 """The keyword arguments the endpoints pass on to `run_agui` / `run_ai_sdk`."""
 
-_CLOSE_TIMEOUT: Final = SETTLE_TIMEOUT + 1.0
 """Seconds a close waits for a source (and the run behind it) before it logs and gives up."""
-
-
-async def close_shielded(*closables: object) -> None:
-    """Close async iterators, shielded from cancellation and bounded in time.
-
-    It runs in `finally` blocks that may run because the caller was cancelled (the client went
-    away): unshielded, the first `await` would be cancelled too and the run would be left to
-    finish on its own.
-    """
-    with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT) as scope:
-        for closable in closables:
-            aclose = getattr(closable, "aclose", None)
-            if aclose is None:
-                continue
-            try:
-                await aclose()
-            except Exception:
-                logger.warning("closing %r failed", closable, exc_info=True)
-    if scope.cancelled_caught:
-        logger.warning("an event source did not close within %s s", _CLOSE_TIMEOUT)
 
 
 @dataclass

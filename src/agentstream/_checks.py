@@ -6,7 +6,7 @@ import math
 
 from ._errors import ConfigurationError
 
-__all__ = ["check_seconds"]
+__all__ = ["check_duration", "check_seconds"]
 
 
 def check_seconds(name: str, value: object, *, allow_zero: bool = False) -> float | None:
@@ -31,3 +31,16 @@ def check_seconds(name: str, value: object, *, allow_zero: bool = False) -> floa
             f"{name} must be a finite number of seconds {bound} or None, got {value!r}"
         )
     return float(value)
+
+
+def check_duration(name: str, value: object) -> float:
+    """Return `value` as float seconds; refuse None and anything not finite and > 0.
+
+    Raises:
+        ConfigurationError: `value` is None, a bool, not a number, not finite, or not > 0.
+
+    """
+    seconds = check_seconds(name, value) if value is not None else None
+    if seconds is None:
+        raise ConfigurationError(f"{name} must be a finite number of seconds > 0, got None")
+    return seconds

@@ -13,7 +13,6 @@ in Redis Streams for many processes and machines. `docs/scaling.md` has the pict
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -23,6 +22,7 @@ from typing import TYPE_CHECKING, Final
 
 from typing_extensions import override
 
+from ._checks import check_duration
 from ._errors import AgentStreamError, ConfigurationError
 from ._events import Done, ErrorInfo, Event
 
@@ -128,18 +128,6 @@ def check_after(after: object) -> int | None:
     if isinstance(after, bool) or not isinstance(after, int) or after < -1:
         raise ConfigurationError(f"after must be a seq >= -1 or None, got {after!r}")
     return after
-
-
-def check_seconds(name: str, value: object) -> float:
-    """Refuse a duration that is not a finite number of seconds > 0."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigurationError(f"{name} must be a finite number of seconds > 0, got {value!r}")
-    return float(value)
 
 
 def check_maxlen(maxlen: object) -> int:
@@ -314,9 +302,9 @@ class MemoryEventLog(EventLog):
     ) -> None:
         self.maxlen = check_maxlen(maxlen)
         """Events kept per run."""
-        self.ttl = check_seconds("ttl", ttl)
+        self.ttl = check_duration("ttl", ttl)
         """Seconds a run is kept after its last append."""
-        self.lease_ttl = check_seconds("lease_ttl", lease_ttl)
+        self.lease_ttl = check_duration("lease_ttl", lease_ttl)
         self._runs: dict[str, _Run] = {}
         self._next_sweep = 0.0
 
@@ -443,7 +431,7 @@ class MemoryEventLog(EventLog):
     @override
     async def expire(self, run_id: str, ttl: float | None) -> None:
         check_run_id(run_id)
-        seconds = None if ttl is None else check_seconds("ttl", ttl)
+        seconds = None if ttl is None else check_duration("ttl", ttl)
         run = self._runs.get(run_id)
         if run is None:
             return

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import inspect
+import logging
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
 from typing import Any, Final, TypeAlias, TypeVar
@@ -20,7 +21,7 @@ import anyio
 
 from ._checks import check_seconds
 from ._errors import ConfigurationError, DecodeError
-from ._normalize import EventStream
+from ._normalize import SETTLE_TIMEOUT, EventStream
 
 __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
@@ -30,6 +31,7 @@ __all__ = [
     "check_heartbeat",
     "check_chunks",
     "check_limit",
+    "close_shielded",
     "close_source",
     "one_line",
     "snippet",
@@ -44,6 +46,7 @@ Chunks: TypeAlias = "Iterable[str] | Iterable[bytes] | AsyncIterable[str] | Asyn
 """What the decoders read: text or bytes, sync or async, split anywhere."""
 
 T = TypeVar("T")
+
 
 def snippet(value: object, limit: int = 40) -> str:
     """A short `repr` of a value for an error message; never more than about `limit` characters."""
@@ -248,3 +251,29 @@ class TextDecoder:
             raise DecodeError(
                 f"the input ends inside a UTF-8 character (bytes {snippet(bytes(pending))})"
             )
+
+
+logger = logging.getLogger("agentstream")
+
+_CLOSE_TIMEOUT: Final = SETTLE_TIMEOUT + 1.0
+"""Seconds `close_shielded` waits: the stream's own bounded settle, and a little more."""
+
+
+async def close_shielded(*closables: object) -> None:
+    """Close async iterators, shielded from cancellation and bounded in time.
+
+    It runs in `finally` blocks that may run because the caller was cancelled (the client went
+    away): unshielded, the first `await` would be cancelled too and the run would be left to
+    finish on its own.
+    """
+    with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT) as scope:
+        for closable in closables:
+            aclose = getattr(closable, "aclose", None)
+            if aclose is None:
+                continue
+            try:
+                await aclose()
+            except Exception:
+                logger.warning("closing %r failed", closable, exc_info=True)
+    if scope.cancelled_caught:
+        logger.warning("an event source did not close within %s s", _CLOSE_TIMEOUT)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from typing_extensions import override
 
+from ._checks import check_duration
 from ._errors import ConfigurationError, MissingExtraError
 from ._eventlog import (
     DEFAULT_LEASE_TTL,
@@ -51,7 +52,6 @@ from ._eventlog import (
     check_batch,
     check_maxlen,
     check_run_id,
-    check_seconds,
     producer_lost,
 )
 from ._events import Done, Event, parse_event
@@ -365,10 +365,10 @@ class RedisEventLog(EventLog):
         """The first part of every key."""
         self.maxlen = check_maxlen(maxlen)
         """Events kept per run (approximately)."""
-        self.ttl = check_seconds("ttl", ttl)
+        self.ttl = check_duration("ttl", ttl)
         """Seconds a run is kept after its last append."""
-        self.lease_ttl = check_seconds("lease_ttl", lease_ttl)
-        self.poll = min(self.lease_ttl / 4, 5.0) if poll is None else check_seconds("poll", poll)
+        self.lease_ttl = check_duration("lease_ttl", lease_ttl)
+        self.poll = min(self.lease_ttl / 4, 5.0) if poll is None else check_duration("poll", poll)
         """Seconds a following reader waits in one `XREAD` before it checks the lease."""
         self.batch = batch
         """Events fetched per `XREAD`."""
@@ -616,7 +616,7 @@ class RedisEventLog(EventLog):
             await self.client.delete(stream)
             await self.client.delete(lease)
         else:
-            await self.client.pexpire(stream, self._ms(check_seconds("ttl", ttl)))
+            await self.client.pexpire(stream, self._ms(check_duration("ttl", ttl)))
 
     @override
     async def acquire_lease(self, run_id: str) -> str:

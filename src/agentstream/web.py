@@ -24,14 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
+from ._checks import check_seconds
 from ._errors import ConfigurationError, MissingExtraError
 from ._events import Done, Event
-from ._normalize import SETTLE_TIMEOUT, EventStream, normalize
-from ._streams import check_heartbeat, ticks
+from ._normalize import EventStream, normalize
+from ._streams import check_heartbeat, close_shielded, ticks
 
 try:
     import anyio
@@ -77,7 +77,6 @@ NDJSON_MEDIA_TYPE: Final = "application/x-ndjson"
 STREAM_HEADERS: Final = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 """Headers every streaming response sends: no caching, no proxy buffering (nginx)."""
 
-_CLOSE_TIMEOUT: Final = SETTLE_TIMEOUT + 1.0
 """Seconds the cleanup waits for a source to close before it logs and gives up."""
 
 _MEDIA_TYPES: Final[Mapping[str, Format]] = {
@@ -91,21 +90,6 @@ _MEDIA_TYPES: Final[Mapping[str, Format]] = {
 
 
 # Sources
-
-
-def _check_seconds(name: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigurationError(
-            f"{name} must be a finite number of seconds > 0 or None, got {value!r}"
-        )
-    return float(value)
 
 
 def _abandon(source: object) -> None:
@@ -154,25 +138,6 @@ def _open(
             f"pass them to normalize() instead, got a {type(source).__name__}"
         )
     return source
-
-
-async def _close(*closables: object) -> None:
-    """Close async generators and streams, shielded from cancellation and bounded in time.
-
-    It runs while the caller may be cancelled (the client went away): without the shield the
-    first `await` would be cancelled too, and the run would be left to finish on its own.
-    """
-    with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT) as scope:
-        for closable in closables:
-            aclose = getattr(closable, "aclose", None)
-            if aclose is None:
-                continue
-            try:
-                await aclose()
-            except Exception:
-                logger.warning("closing %r failed", closable, exc_info=True)
-    if scope.cancelled_caught:
-        logger.warning("an event source did not close within %s s", _CLOSE_TIMEOUT)
 
 
 async def _sse_body(
@@ -280,7 +245,7 @@ class _StreamResponse(StreamingResponse):
                 except Exception as exc:
                     failure = exc
                 finally:
-                    await _close(self._body, self._events)
+                    await close_shielded(self._body, self._events)
                     group.cancel_scope.cancel()
 
             async def watch() -> None:
@@ -302,7 +267,7 @@ class _StreamResponse(StreamingResponse):
                     group.start_soon(shutdown)
         finally:
             # A no-op after `write` ran; needed when it never did (HEAD, an early cancel).
-            await _close(self._body, self._events)
+            await close_shielded(self._body, self._events)
         if failure is not None:
             raise failure
 
@@ -361,7 +326,7 @@ def stream_response(
         if format not in ("sse", "ndjson"):
             raise ConfigurationError(f"format must be 'sse' or 'ndjson', got {format!r}")
         heartbeat = check_heartbeat(heartbeat)
-        send_timeout = _check_seconds("send_timeout", send_timeout)
+        send_timeout = check_seconds("send_timeout", send_timeout)
         if retry is not None and (
             isinstance(retry, bool) or not isinstance(retry, int) or retry < 0
         ):
@@ -427,7 +392,7 @@ class _CollectedResponse(Response):
             except Exception as exc:
                 failure = exc
             finally:
-                await _close(events)
+                await close_shielded(events)
                 group.cancel_scope.cancel()
 
         async def watch() -> None:
@@ -632,7 +597,7 @@ async def send_websocket(
         except Exception as exc:
             failure = exc
         finally:
-            await _close(events)
+            await close_shielded(events)
             group.cancel_scope.cancel()
 
     async def watch() -> None:
