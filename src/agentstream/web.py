@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from ._checks import check_seconds
@@ -100,6 +100,16 @@ def _abandon(source: object) -> None:
         cancel = getattr(source, "cancel", None)
         if callable(cancel):
             cancel()
+
+
+@contextlib.contextmanager
+def _abandoned_on_error(source: object) -> Iterator[None]:
+    """Abandon `source` (a run is cancelled) when its checks raise `ConfigurationError`."""
+    try:
+        yield
+    except ConfigurationError:
+        _abandon(source)
+        raise
 
 
 def _open(
@@ -322,7 +332,7 @@ def stream_response(
             given with a source that is not a run.
 
     """
-    try:
+    with _abandoned_on_error(source):
         if format not in ("sse", "ndjson"):
             raise ConfigurationError(f"format must be 'sse' or 'ndjson', got {format!r}")
         heartbeat = check_heartbeat(heartbeat)
@@ -342,9 +352,6 @@ def stream_response(
             run_id=run_id,
             expose_errors=expose_errors,
         )
-    except ConfigurationError:
-        _abandon(source)
-        raise
     if format == "sse":
         body = _sse_body(events, heartbeat, retry)
         media_type = SSE_MEDIA_TYPE
@@ -438,7 +445,7 @@ def json_response(
     is sent, and a client that disconnects before the end cancels it. Arguments are those of
     `stream_response()`.
     """
-    try:
+    with _abandoned_on_error(source):
         events = _open(
             source,
             idle_timeout=idle_timeout,
@@ -446,9 +453,6 @@ def json_response(
             run_id=run_id,
             expose_errors=expose_errors,
         )
-    except ConfigurationError:
-        _abandon(source)
-        raise
     return _CollectedResponse(
         events,
         status_code=status_code,
@@ -565,7 +569,7 @@ async def send_websocket(
         than a run ended without one.
 
     """
-    try:
+    with _abandoned_on_error(source):
         if websocket.application_state != WebSocketState.CONNECTED:
             raise ConfigurationError(
                 "accept the websocket before sending events; its state is "
@@ -578,9 +582,6 @@ async def send_websocket(
             run_id=run_id,
             expose_errors=expose_errors,
         )
-    except ConfigurationError:
-        _abandon(source)
-        raise
     last_done: Done | None = None
     failure: Exception | None = None
     disconnected = False
