@@ -44,7 +44,7 @@ from ._events import (
     ToolOutput,
     UsageUpdated,
 )
-from ._streams import close_shielded, ticks
+from ._streams import close_shielded, ticks, until_disconnected
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -550,11 +550,8 @@ def _frames_response_class() -> Any:
                     group.cancel_scope.cancel()
 
             async def watch() -> None:
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        group.cancel_scope.cancel()
-                        return
+                await until_disconnected(receive, "http.disconnect")
+                group.cancel_scope.cancel()
 
             try:
                 async with anyio.create_task_group() as group:

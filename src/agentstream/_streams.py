@@ -14,7 +14,14 @@ import codecs
 import inspect
 import logging
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+)
 from typing import Any, Final, TypeAlias, TypeVar
 
 import anyio
@@ -36,6 +43,7 @@ __all__ = [
     "one_line",
     "snippet",
     "ticks",
+    "until_disconnected",
     "utf8_size",
 ]
 
@@ -277,3 +285,14 @@ async def close_shielded(*closables: object) -> None:
                 logger.warning("closing %r failed", closable, exc_info=True)
     if scope.cancelled_caught:
         logger.warning("an event source did not close within %s s", _CLOSE_TIMEOUT)
+
+
+async def until_disconnected(receive: Callable[[], Awaitable[Any]], disconnect: str) -> None:
+    """Return when `receive()` gives a message of type `disconnect`: the client has left.
+
+    `disconnect` is `"http.disconnect"` or `"websocket.disconnect"`; other messages are skipped.
+    """
+    while True:
+        message = await receive()
+        if message["type"] == disconnect:
+            return

@@ -31,7 +31,7 @@ from ._checks import check_seconds
 from ._errors import ConfigurationError, MissingExtraError
 from ._events import Done, Event
 from ._normalize import EventStream, normalize
-from ._streams import check_heartbeat, close_shielded, ticks
+from ._streams import check_heartbeat, close_shielded, ticks, until_disconnected
 
 try:
     import anyio
@@ -259,11 +259,8 @@ class _StreamResponse(StreamingResponse):
                     group.cancel_scope.cancel()
 
             async def watch() -> None:
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        group.cancel_scope.cancel()
-                        return
+                await until_disconnected(receive, "http.disconnect")
+                group.cancel_scope.cancel()
 
             async def shutdown() -> None:
                 assert _exit_signal is not None
@@ -404,12 +401,9 @@ class _CollectedResponse(Response):
 
         async def watch() -> None:
             nonlocal disconnected
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    disconnected = True
-                    group.cancel_scope.cancel()
-                    return
+            await until_disconnected(receive, "http.disconnect")
+            disconnected = True
+            group.cancel_scope.cancel()
 
         async with anyio.create_task_group() as group:
             group.start_soon(collect)
@@ -603,12 +597,9 @@ async def send_websocket(
 
     async def watch() -> None:
         nonlocal disconnected
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                disconnected = True
-                group.cancel_scope.cancel()
-                return
+        await until_disconnected(websocket.receive, "websocket.disconnect")
+        disconnected = True
+        group.cancel_scope.cancel()
 
     async with anyio.create_task_group() as group:
         group.start_soon(pump)
