@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
+from agents.stream_events import RawResponsesStreamEvent
 from hypothesis import given
 from hypothesis import strategies as st
+from openai.types.responses import ResponseTextDeltaEvent
+from pydantic_core import PydanticSerializationError
 
 from agentstream import ReasoningDelta, TextDelta, ToolArgumentsDelta, parse_event
-from agentstream._mapping import Draft
-from agentstream._normalize import _trusted_delta, _validated
+from agentstream._mapping import Draft, LazyText, Mapper
+from agentstream._normalize import _trusted_delta, _validated, built, text_event
+from agentstream._sse import sse_frame, sse_frames
 
-from .strategies import texts
+from .strategies import events, optional, texts
 
 KEYS = {TextDelta: "message_id", ReasoningDelta: "reasoning_id", ToolArgumentsDelta: "call_id"}
 
@@ -41,3 +46,91 @@ def test_the_short_way_builds_the_same_event(draft: Draft, seq: int, run_id: str
 def test_a_field_of_another_type_takes_the_validating_way(kind: Any, odd: Any) -> None:
     draft = Draft(kind, {"delta": odd, KEYS[kind]: "id"}, "agent")
     assert _trusted_delta(draft, 0, "r", 1) is None
+
+
+# Text deltas kept as `LazyText` until needed, and their SSE frames written straight from it.
+
+lazy_texts = st.tuples(
+    st.integers(0, 2**53), st.integers(0, 2**53), texts, optional, optional, texts.filter(bool)
+)
+"""`(seq, timestamp, delta, message_id, agent, run_id)`, as `Mapper.lazy_text` makes them."""
+
+
+def validated_text(lazy: LazyText) -> TextDelta:
+    seq, timestamp, delta, message_id, agent, run_id = lazy
+    return TextDelta(
+        seq=seq,
+        run_id=run_id,
+        agent=agent,
+        timestamp=timestamp,
+        delta=delta,
+        message_id=message_id,
+    )
+
+
+@given(lazy_texts)
+def test_a_lazy_text_builds_the_event_validation_builds(lazy: LazyText) -> None:
+    fast, slow = text_event(lazy), validated_text(lazy)
+    assert fast == slow
+    assert fast.model_fields_set == slow.model_fields_set
+    assert fast.model_dump_json() == slow.model_dump_json()
+    assert hash(fast) == hash(slow)
+    assert built(lazy) == slow
+    assert built(slow) is slow
+
+
+@given(st.lists(lazy_texts | events, max_size=12), st.data())
+def test_lazy_frames_are_the_frames_of_the_events(items: list[Any], data: st.DataObject) -> None:
+    # Neighbours share fields often, as in a real stream, so the per-batch caches are exercised.
+    for i in range(1, len(items)):
+        if type(items[i]) is tuple and type(items[i - 1]) is tuple and data.draw(st.booleans()):
+            items[i] = (*items[i][:3], *items[i - 1][3:])
+    frames = list(sse_frames(items))
+    assert frames == [
+        sse_frame(validated_text(item) if type(item) is tuple else item) for item in items
+    ]
+
+
+@given(
+    st.text(st.characters(categories=("Cs", "Ll")), min_size=1, max_size=5),
+    st.sampled_from(["delta", "message_id", "agent", "run_id"]),
+)
+def test_text_without_a_utf8_form_fails_as_the_model_would(odd: str, where: str) -> None:
+    fields = {"delta": "x", "message_id": "m", "agent": "a", "run_id": "r", where: odd}
+    lazy: LazyText = (
+        0,
+        1,
+        fields["delta"],
+        fields["message_id"],
+        fields["agent"],
+        fields["run_id"],
+    )
+    try:
+        expected: str | type[Exception] = sse_frame(validated_text(lazy))
+    except PydanticSerializationError:
+        expected = PydanticSerializationError
+    try:
+        got: str | type[Exception] = next(sse_frames([lazy]))
+    except PydanticSerializationError:
+        got = PydanticSerializationError
+    assert got == expected
+
+
+def test_only_plain_text_deltas_take_the_lazy_way() -> None:
+    mapper = Mapper(SimpleNamespace(name="a", handoffs=[]))
+
+    def raw(**fields: Any) -> RawResponsesStreamEvent:
+        data = ResponseTextDeltaEvent.model_construct(
+            type="response.output_text.delta", **{"item_id": "m", "delta": "x", **fields}
+        )
+        return RawResponsesStreamEvent(data=data)
+
+    assert mapper.lazy_text(raw(), 3, 4, "r") == (3, 4, "x", "m", "a", "r")
+    assert mapper.lazy_text(raw(item_id="__fake_id__"), 0, 0, "r") == (0, 0, "x", None, "a", "r")
+    assert mapper.partial_text == ["x", "x"]
+    assert mapper.lazy_text(raw(delta=None), 0, 0, "r") is None
+    assert mapper.lazy_text(raw(item_id=7), 0, 0, "r") is None
+    assert mapper.lazy_text({"type": "raw_response_event"}, 0, 0, "r") is None
+    mapper.agent = 5  # type: ignore[assignment]  # a custom agent object's odd name
+    assert mapper.lazy_text(raw(), 0, 0, "r") is None
+    assert mapper.partial_text == ["x", "x"]

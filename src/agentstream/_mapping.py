@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from agents.stream_events import RawResponsesStreamEvent
 from pydantic_core import to_jsonable_python
@@ -65,6 +65,13 @@ class Draft(NamedTuple):
     agent: str | None
     """The agent active when the SDK event arrived."""
 
+
+LazyText: TypeAlias = "tuple[int, int, str, str | None, str | None, str]"
+"""A `TextDelta` not built yet: `(seq, timestamp, delta, message_id, agent, run_id)`.
+
+Text deltas are most of a stream. `normalize()` keeps them in this form until someone needs the
+model, and `to_sse()` writes their frames straight from it, byte for byte the model's frame.
+"""
 
 DELTA_KINDS: dict[type[EventBase], str] = {
     TextDelta: "message_id",
@@ -371,8 +378,33 @@ class Mapper:
 
     # Raw Responses events
 
-    def _text_delta(self, data: Any) -> Draft:
-        delta = getattr(data, "delta", None) or ""
+    def lazy_text(self, event: Any, seq: int, timestamp: int, run_id: str) -> LazyText | None:
+        """Map a plain text delta straight to its `LazyText`; None for any other event.
+
+        Plain means the SDK's raw `response.output_text.delta` with a `str` delta and a `str`
+        (or no) item id, and an agent name that is a `str` (or none): every field then has the
+        exact type the event declares, so the event needs no validation. Anything else takes
+        `map()`, and nothing is recorded here.
+        """
+        if type(event) is not RawResponsesStreamEvent:
+            return None
+        data = event.data
+        if getattr(data, "type", None) != "response.output_text.delta":
+            return None
+        delta = getattr(data, "delta", None)
+        item_id = getattr(data, "item_id", None)
+        agent = self.agent
+        if (
+            type(delta) is not str
+            or (item_id is not None and type(item_id) is not str)
+            or (agent is not None and type(agent) is not str)
+        ):
+            return None
+        self._record_text(delta)
+        message_id = None if item_id == FAKE_ITEM_ID else item_id
+        return (seq, timestamp, delta, message_id, agent, run_id)
+
+    def _record_text(self, delta: str) -> None:
         parts = self.partial_text
         parts.append(delta)
         if len(parts) - self._joined >= _JOIN_EVERY:
@@ -380,6 +412,10 @@ class Mapper:
             # per event. Each delta is copied once here and once more by the final join.
             parts[self._joined :] = ["".join(parts[self._joined :])]
             self._joined += 1
+
+    def _text_delta(self, data: Any) -> Draft:
+        delta = getattr(data, "delta", None) or ""
+        self._record_text(delta)
         item_id = getattr(data, "item_id", None)
         message_id = None if item_id == FAKE_ITEM_ID else item_id
         return Draft(TextDelta, {"delta": delta, "message_id": message_id}, self.agent)

@@ -39,6 +39,7 @@ from ._events import (
 )
 from ._mapping import (
     Draft,
+    LazyText,
     Mapper,
     UsageMark,
     field,
@@ -115,6 +116,43 @@ def _trusted_delta(draft: Draft, seq: int, run_id: str, timestamp: int) -> Event
     _set(event, "__pydantic_extra__", None)
     _set(event, "__pydantic_private__", None)
     return event  # type: ignore[return-value]
+
+
+_TEXT_FIELDS_SET: Final = frozenset(
+    {"seq", "run_id", "agent", "timestamp", *_TRUSTED[TextDelta][1]}
+)
+
+
+def text_event(lazy: LazyText) -> TextDelta:
+    """Build the `TextDelta` a `LazyText` stands for, the short way `_trusted_delta` takes.
+
+    `Mapper.lazy_text` made it only from fields of the exact declared types, so validation
+    could only accept them as they are.
+    """
+    seq, timestamp, delta, message_id, agent, run_id = lazy
+    event = TextDelta.__new__(TextDelta)
+    _set(
+        event,
+        "__dict__",
+        {
+            "type": "text_delta",
+            "seq": seq,
+            "run_id": run_id,
+            "agent": agent,
+            "timestamp": timestamp,
+            "delta": delta,
+            "message_id": message_id,
+        },
+    )
+    _set(event, "__pydantic_fields_set__", set(_TEXT_FIELDS_SET))
+    _set(event, "__pydantic_extra__", None)
+    _set(event, "__pydantic_private__", None)
+    return event
+
+
+def built(item: Event | LazyText) -> Event:
+    """The event itself: an `Event` as it is, a `LazyText` built."""
+    return text_event(item) if type(item) is tuple else item  # type: ignore[return-value]
 
 
 def _validated(draft: Draft, seq: int, run_id: str, timestamp: int) -> Event:
@@ -299,7 +337,8 @@ class EventStream:
         self._run_id = run_id or uuid.uuid4().hex
         self._expose_errors = expose_errors
         self._mapper = Mapper(field(result, "current_agent"))
-        self._outbox: deque[Event] = deque()
+        # Events ready to hand out; text deltas stay `LazyText` until someone needs the model.
+        self._outbox: deque[Event | LazyText] = deque()
         self._seq = 0
         self._box: _Mailbox | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -342,10 +381,10 @@ class EventStream:
 
     async def __anext__(self) -> Event:
         if self._outbox:
-            return self._outbox.popleft()
+            return built(self._outbox.popleft())
         event = await self._pull(None)
         assert event is not None  # without a timeout, _pull returns an event or stops
-        return event
+        return built(event)
 
     async def next_event(self, timeout: float | None = None) -> Event | None:
         """Return the next event, or None if none is ready within `timeout` seconds.
@@ -354,8 +393,9 @@ class EventStream:
         `StopAsyncIteration` once the stream has ended.
         """
         if self._outbox:
-            return self._outbox.popleft()
-        return await self._pull(check_seconds("timeout", timeout, allow_zero=True))
+            return built(self._outbox.popleft())
+        event = await self._pull(check_seconds("timeout", timeout, allow_zero=True))
+        return None if event is None else built(event)
 
     async def next_batch(self, timeout: float | None = None) -> list[Event] | None:
         """Return every event ready now (at least one), or None if none is within `timeout`.
@@ -363,6 +403,15 @@ class EventStream:
         The same as `next_event`, for consumers that write events in batches: one call per
         burst of events instead of one per event. Raises `StopAsyncIteration` once the stream
         has ended.
+        """
+        batch = await self._next_lazy_batch(timeout)
+        return None if batch is None else [built(item) for item in batch]
+
+    async def _next_lazy_batch(self, timeout: float | None) -> list[Event | LazyText] | None:
+        """`next_batch`, with text deltas left as `LazyText`.
+
+        For the encoders that write text deltas straight from their fields (`to_sse`); they
+        `built()` the rest.
         """
         outbox = self._outbox
         if not outbox:
@@ -418,7 +467,7 @@ class EventStream:
 
     # Internals
 
-    async def _pull(self, timeout: float | None) -> Event | None:
+    async def _pull(self, timeout: float | None) -> Event | LazyText | None:
         if self._finished:
             raise StopAsyncIteration
         if self._reading:
@@ -436,7 +485,7 @@ class EventStream:
         finally:
             self._reading = False
 
-    async def _advance(self, timeout: float | None) -> Event | None:
+    async def _advance(self, timeout: float | None) -> Event | LazyText | None:
         box = self._box
         if box is None:
             box = self._start()
@@ -451,11 +500,7 @@ class EventStream:
             # Events the reader already has are mapped in one go, up to _BATCH: the calls after
             # this one take them from the outbox, the short way.
             if items:
-                item = items.popleft()
-                if item is _END:
-                    self._finish(box.error)
-                else:
-                    self._process(item, loop)
+                self._take(box)
                 continue
             now = loop.time()
             deadline = give_up
@@ -491,6 +536,31 @@ class EventStream:
         box = self._box = _Mailbox(loop)
         self._reader = loop.create_task(_read(self._result, box), name="agentstream-reader")
         return box
+
+    def _take(self, box: _Mailbox) -> None:
+        """Map the SDK events the reader has, up to _BATCH of them, into the outbox.
+
+        Plain text deltas, most of a stream, become `LazyText` right here (unless buffering
+        may merge them); everything else goes through `_process`. One timestamp serves the
+        whole batch: it is mapped within the same instant.
+        """
+        items = box.items
+        outbox = self._outbox
+        lazy_text = None if self._coalescer is not None else self._mapper.lazy_text
+        run_id = self._run_id
+        stamp = _now_ms()
+        for _ in range(min(len(items), _BATCH)):
+            item = items.popleft()
+            if lazy_text is not None:
+                lazy = lazy_text(item, self._seq, stamp, run_id)
+                if lazy is not None:
+                    outbox.append(lazy)
+                    self._seq += 1
+                    continue
+            if item is _END:
+                self._finish(box.error)
+                return
+            self._process(item, box.loop)
 
     def _process(self, sdk_event: Any, loop: asyncio.AbstractEventLoop) -> None:
         try:

@@ -6,6 +6,7 @@ decoder follows the WHATWG "event stream interpretation" rules, for any chunking
 
 from __future__ import annotations
 
+import json
 import re
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from ._errors import ConfigurationError, DecodeError
 from ._events import EVENT_TYPES, Event, parse_event
+from ._normalize import text_event
 from ._streams import (
     DEFAULT_MAX_EVENT_BYTES,
     TextDecoder,
@@ -21,19 +23,20 @@ from ._streams import (
     check_heartbeat,
     check_limit,
     close_source,
+    lazy_ticks,
     one_line,
     snippet,
-    ticks,
     utf8_size,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator
+    from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 
     from ._events import EventBase
+    from ._mapping import LazyText
     from ._streams import Chunks
 
-__all__ = ["PING", "SSEDecoder", "ServerSentEvent", "from_sse", "to_sse"]
+__all__ = ["PING", "SSEDecoder", "ServerSentEvent", "from_sse", "sse_frames", "to_sse"]
 
 PING: Final = ": ping\n\n"
 """The heartbeat `to_sse()` sends while no event is ready: an SSE comment, ignored by clients."""
@@ -63,6 +66,63 @@ def sse_frame(event: EventBase) -> str:
     if head is not None and type(seq) is int:  # an int's digits need no sanitizing either
         return f"id: {seq}{head}{data}\n\n"
     return f"id: {_field(str(seq))}\nevent: {_field(event.type)}\ndata: {data}\n\n"
+
+
+_TEXT_HEAD: Final = _HEADS["text_delta"] + '{"type":"text_delta","seq":'
+_json_str: Final[Callable[[str], str]] = json.encoder.encode_basestring
+"""A `str` as a JSON string, escaped as pydantic escapes it (non-ASCII kept, not `\\u` escaped)."""
+_UNSET: Final = object()
+
+
+def _json_str_or_null(value: str | None) -> str:
+    return "null" if value is None else _json_str(value)
+
+
+def _encodable(text: str) -> bool:
+    """Whether `text` has a UTF-8 form (no lone surrogates); free for ASCII text."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def sse_frames(batch: Iterable[EventBase | LazyText]) -> Iterator[str]:
+    """The SSE frames of a batch, in order: `sse_frame()` of each event.
+
+    Text deltas still in their `LazyText` form are written straight from their fields, with the
+    parts that repeat from one delta to the next (envelope, message id) formatted once per
+    batch: the same bytes as `sse_frame(text_event(lazy))`, a test checks it for any text. Text
+    with no UTF-8 form takes the model's way, which raises as it would for the model.
+    """
+    stamp: object = _UNSET
+    agent: object = _UNSET
+    run_id: object = _UNSET
+    message_id: object = _UNSET
+    middle = tail = ""
+    exact_middle = exact_tail = True
+    for item in batch:
+        if type(item) is not tuple:
+            yield sse_frame(item)  # type: ignore[arg-type]
+            continue
+        seq, timestamp, delta, lazy_message_id, lazy_agent, lazy_run_id = item
+        if timestamp != stamp or lazy_agent is not agent or lazy_run_id is not run_id:
+            stamp, agent, run_id = timestamp, lazy_agent, lazy_run_id
+            middle = (
+                f',"run_id":{_json_str(lazy_run_id)},"agent":{_json_str_or_null(lazy_agent)},'
+                f'"timestamp":{timestamp},"delta":'
+            )
+            exact_middle = _encodable(middle)
+        if lazy_message_id is not message_id:
+            message_id = lazy_message_id
+            tail = f',"message_id":{_json_str_or_null(lazy_message_id)}}}\n\n'
+            exact_tail = _encodable(tail)
+        if exact_middle and exact_tail and _encodable(delta):
+            yield f"id: {seq}{_TEXT_HEAD}{seq}{middle}{_json_str(delta)}{tail}"
+        else:
+            yield sse_frame(text_event(item))
 
 
 def to_sse(
@@ -105,13 +165,13 @@ async def _frames(
     try:
         if retry is not None:
             yield f"retry: {retry}\n\n"
-        async with aclosing(ticks(events, heartbeat)) as batches:
+        async with aclosing(lazy_ticks(events, heartbeat)) as batches:
             async for batch in batches:
                 if batch is None:
                     yield PING
                     continue
-                for event in batch:
-                    yield sse_frame(event)
+                for frame in sse_frames(batch):
+                    yield frame
     finally:
         await close_source(events)
 

@@ -22,13 +22,17 @@ from collections.abc import (
     Callable,
     Iterable,
 )
-from typing import Any, Final, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeAlias, TypeVar
 
 import anyio
 
 from ._checks import check_seconds
 from ._errors import ConfigurationError, DecodeError
 from ._normalize import SETTLE_TIMEOUT, EventStream
+
+if TYPE_CHECKING:
+    from ._events import EventBase
+    from ._mapping import LazyText
 
 __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
@@ -40,6 +44,7 @@ __all__ = [
     "check_limit",
     "close_shielded",
     "close_source",
+    "lazy_ticks",
     "one_line",
     "snippet",
     "ticks",
@@ -133,8 +138,18 @@ class _ReadAhead:
             _wake(self.waiter)
 
 
+def lazy_ticks(
+    events: AsyncIterable[EventBase], heartbeat: float | None
+) -> AsyncGenerator[list[EventBase | LazyText] | None, None]:
+    """`ticks`, with the text deltas of an `EventStream` left as `LazyText` (`_next_lazy_batch`).
+
+    For encoders that write text deltas straight from their fields, and `built()` the rest.
+    """
+    return ticks(events, heartbeat, lazy=True)
+
+
 async def ticks(
-    events: AsyncIterable[T], heartbeat: float | None
+    events: AsyncIterable[T], heartbeat: float | None, *, lazy: bool = False
 ) -> AsyncGenerator[list[T] | None, None]:
     """Yield the events of `events` in batches; None when `heartbeat` seconds pass without one.
 
@@ -147,9 +162,10 @@ async def ticks(
     reader: asyncio.Task[None] | None = None
     try:
         if isinstance(events, EventStream):
+            next_batch = events._next_lazy_batch if lazy else events.next_batch
             while True:
                 try:
-                    batch = await events.next_batch(heartbeat)
+                    batch = await next_batch(heartbeat)
                 except StopAsyncIteration:
                     return
                 yield batch

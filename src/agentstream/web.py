@@ -31,7 +31,7 @@ from ._checks import check_seconds
 from ._errors import ConfigurationError, MissingExtraError
 from ._events import Done, Event
 from ._normalize import EventStream, normalize
-from ._streams import check_heartbeat, close_shielded, ticks, until_disconnected
+from ._streams import check_heartbeat, close_shielded, lazy_ticks, ticks, until_disconnected
 
 try:
     import anyio
@@ -154,19 +154,14 @@ async def _sse_body(
     events: AsyncIterable[Event], heartbeat: float | None, retry: int | None
 ) -> AsyncIterator[bytes]:
     """The SSE body in chunks: the frames `to_sse()` writes, every ready event's in one chunk."""
-    from ._sse import PING, sse_frame
+    from ._sse import PING, sse_frames
 
     if retry is not None:
         yield f"retry: {retry}\n\n".encode()
     ping = PING.encode()
-    async with contextlib.aclosing(ticks(events, heartbeat)) as batches:
+    async with contextlib.aclosing(lazy_ticks(events, heartbeat)) as batches:
         async for batch in batches:
-            if batch is None:
-                yield ping
-            elif len(batch) == 1:
-                yield sse_frame(batch[0]).encode()
-            else:
-                yield "".join([sse_frame(event) for event in batch]).encode()
+            yield ping if batch is None else "".join(sse_frames(batch)).encode()
 
 
 async def _ndjson_body(
