@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from types import SimpleNamespace
 from typing import Any
 
@@ -53,7 +54,7 @@ def test_a_field_of_another_type_takes_the_validating_way(kind: Any, odd: Any) -
 lazy_texts = st.tuples(
     st.integers(0, 2**53), st.integers(0, 2**53), texts, optional, optional, texts.filter(bool)
 )
-"""`(seq, timestamp, delta, message_id, agent, run_id)`, as `Mapper.lazy_text` makes them."""
+"""`(seq, timestamp, delta, message_id, agent, run_id)`, as `Mapper.lazy_texts` makes them."""
 
 
 def validated_text(lazy: LazyText) -> TextDelta:
@@ -125,12 +126,22 @@ def test_only_plain_text_deltas_take_the_lazy_way() -> None:
         )
         return RawResponsesStreamEvent(data=data)
 
-    assert mapper.lazy_text(raw(), 3, 4, "r") == (3, 4, "x", "m", "a", "r")
-    assert mapper.lazy_text(raw(item_id="__fake_id__"), 0, 0, "r") == (0, 0, "x", None, "a", "r")
-    assert mapper.partial_text == ["x", "x"]
-    assert mapper.lazy_text(raw(delta=None), 0, 0, "r") is None
-    assert mapper.lazy_text(raw(item_id=7), 0, 0, "r") is None
-    assert mapper.lazy_text({"type": "raw_response_event"}, 0, 0, "r") is None
+    def take(*events: Any, limit: int = 10) -> tuple[list[Any], list[Any]]:
+        pending, out = deque(events), deque[Any]()
+        moved = mapper.lazy_texts(pending, out, 3, 4, "r", limit)
+        assert moved == len(out)
+        return list(out), list(pending)
+
+    odd = [raw(delta=None), raw(item_id=7), {"type": "raw_response_event"}, SimpleNamespace()]
+    for stop in odd:
+        got, left = take(raw(), raw(item_id="__fake_id__"), stop, raw())
+        assert got == [(3, 4, "x", "m", "a", "r"), (4, 4, "x", None, "a", "r")]
+        assert left[0] is stop
+        assert len(left) == 2
+    assert take(raw(), raw(), raw(), limit=2)[0] == [
+        (3, 4, "x", "m", "a", "r"),
+        (4, 4, "x", "m", "a", "r"),
+    ]
+    assert "".join(mapper.partial_text) == "x" * 10
     mapper.agent = 5  # type: ignore[assignment]  # a custom agent object's odd name
-    assert mapper.lazy_text(raw(), 0, 0, "r") is None
-    assert mapper.partial_text == ["x", "x"]
+    assert take(raw()) == ([], [raw()])

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from agents.stream_events import RawResponsesStreamEvent
+from openai.types.responses import ResponseCompletedEvent
 from pydantic_core import to_jsonable_python
 
 from ._events import (
@@ -33,6 +34,8 @@ from ._events import (
 )
 
 if TYPE_CHECKING:
+    from collections import deque
+
     from pydantic import JsonValue
 
 logger = logging.getLogger("agentstream")
@@ -50,9 +53,25 @@ class UsageMark(NamedTuple):
     """Cumulative usage of the run at that point."""
 
 
+_CALL_ENDS: dict[type, bool] = {}
+"""Whether a class of raw event data is a `ResponseCompletedEvent` (subclasses included)."""
+
+
 def is_model_call_end(event: Any) -> bool:
-    """Whether `event` is the SDK's raw `response.completed` (one per model call)."""
-    return type(event) is RawResponsesStreamEvent and event.data.type == "response.completed"
+    """Whether `event` is the SDK's raw `response.completed` (one per model call).
+
+    By class, as the SDK itself tells (it counts the call's usage when it sees one). This runs
+    once per token as each event arrives, so it reads the class only, not the event's fields.
+    """
+    if type(event) is not RawResponsesStreamEvent:
+        return False
+    cls = type(event.data)
+    end = _CALL_ENDS.get(cls)
+    if end is None:
+        if len(_CALL_ENDS) >= 512:  # classes made on the fly must not grow it forever
+            _CALL_ENDS.clear()
+        end = _CALL_ENDS[cls] = issubclass(cls, ResponseCompletedEvent)
+    return end
 
 
 class Draft(NamedTuple):
@@ -378,40 +397,64 @@ class Mapper:
 
     # Raw Responses events
 
-    def lazy_text(self, event: Any, seq: int, timestamp: int, run_id: str) -> LazyText | None:
-        """Map a plain text delta straight to its `LazyText`; None for any other event.
+    def lazy_texts(
+        self,
+        events: deque[Any],
+        out: deque[Any],
+        seq: int,
+        timestamp: int,
+        run_id: str,
+        limit: int,
+    ) -> int:
+        """Move the plain text deltas at the head of `events` to `out` as `LazyText`.
 
-        Plain means the SDK's raw `response.output_text.delta` with a `str` delta and a `str`
-        (or no) item id, and an agent name that is a `str` (or none): every field then has the
-        exact type the event declares, so the event needs no validation. Anything else takes
-        `map()`, and nothing is recorded here.
+        At most `limit` of them, numbered from `seq`; returns how many moved. It stops at the
+        first event that is not plain: the SDK's raw `response.output_text.delta` with a `str`
+        delta and a `str` (or no) item id, under an agent whose name is a `str` (or none). Every
+        field then has the exact type the event declares, so the event needs no validation.
+        The rest take `map()`. One call per batch: this is the path of most of a stream.
         """
-        if type(event) is not RawResponsesStreamEvent:
-            return None
-        data = event.data
-        if getattr(data, "type", None) != "response.output_text.delta":
-            return None
-        delta = getattr(data, "delta", None)
-        item_id = getattr(data, "item_id", None)
         agent = self.agent
-        if (
-            type(delta) is not str
-            or (item_id is not None and type(item_id) is not str)
-            or (agent is not None and type(agent) is not str)
-        ):
-            return None
-        self._record_text(delta)
-        message_id = None if item_id == FAKE_ITEM_ID else item_id
-        return (seq, timestamp, delta, message_id, agent, run_id)
+        if agent is not None and type(agent) is not str:
+            return 0
+        parts = self.partial_text
+        moved = 0
+        while moved < limit and events:
+            event = events[0]
+            if type(event) is not RawResponsesStreamEvent:
+                break
+            data = event.data
+            try:
+                if data.type != "response.output_text.delta":
+                    break
+                delta = data.delta
+                item_id = data.item_id
+            except AttributeError:
+                break
+            if type(delta) is not str or (item_id is not None and type(item_id) is not str):
+                break
+            events.popleft()
+            parts.append(delta)
+            message_id = None if item_id == FAKE_ITEM_ID else item_id
+            out.append((seq + moved, timestamp, delta, message_id, agent, run_id))
+            moved += 1
+        if len(parts) - self._joined >= _JOIN_EVERY:
+            self._join_text()
+        return moved
+
+    def _join_text(self) -> None:
+        # Keep the text, not one object per delta: a long message must not cost memory per
+        # event (for pieces at most a batch long). Each delta is copied once here and once more
+        # by the final join.
+        parts = self.partial_text
+        parts[self._joined :] = ["".join(parts[self._joined :])]
+        self._joined += 1
 
     def _record_text(self, delta: str) -> None:
         parts = self.partial_text
         parts.append(delta)
         if len(parts) - self._joined >= _JOIN_EVERY:
-            # Keep the text, not one object per delta: a long message must not cost memory
-            # per event. Each delta is copied once here and once more by the final join.
-            parts[self._joined :] = ["".join(parts[self._joined :])]
-            self._joined += 1
+            self._join_text()
 
     def _text_delta(self, data: Any) -> Draft:
         delta = getattr(data, "delta", None) or ""

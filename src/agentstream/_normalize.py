@@ -126,7 +126,7 @@ _TEXT_FIELDS_SET: Final = frozenset(
 def text_event(lazy: LazyText) -> TextDelta:
     """Build the `TextDelta` a `LazyText` stands for, the short way `_trusted_delta` takes.
 
-    `Mapper.lazy_text` made it only from fields of the exact declared types, so validation
+    `Mapper.lazy_texts` made it only from fields of the exact declared types, so validation
     could only accept them as they are.
     """
     seq, timestamp, delta, message_id, agent, run_id = lazy
@@ -189,12 +189,19 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 async def _read(result: Any, box: _Mailbox) -> None:
     """The reader task: it holds the mailbox and the result, never the `EventStream`."""
     usage_owed = False
+    items = box.items
+    clock = box.loop.time
     try:
         async for event in result.stream_events():
             if usage_owed:
                 usage_owed = False
                 box.put(_usage_mark(result))
-            box.put(event)
+            # `box.put(event)`, spelled out: this runs once per token.
+            items.append(event)
+            box.last_arrival = clock()
+            waiter = box.waiter
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
             usage_owed = is_model_call_end(event)
         # A failure before the first event may not be raised by stream_events().
         box.error = getattr(result, "run_loop_exception", None)
@@ -540,23 +547,25 @@ class EventStream:
     def _take(self, box: _Mailbox) -> None:
         """Map the SDK events the reader has, up to _BATCH of them, into the outbox.
 
-        Plain text deltas, most of a stream, become `LazyText` right here (unless buffering
-        may merge them); everything else goes through `_process`. One timestamp serves the
-        whole batch: it is mapped within the same instant.
+        Plain text deltas, most of a stream, become `LazyText` in runs (unless buffering may
+        merge them); everything else goes through `_process`. One timestamp serves the whole
+        batch: it is mapped within the same instant.
         """
         items = box.items
-        outbox = self._outbox
-        lazy_text = None if self._coalescer is not None else self._mapper.lazy_text
-        run_id = self._run_id
+        lazy = self._coalescer is None
         stamp = _now_ms()
-        for _ in range(min(len(items), _BATCH)):
+        taken = 0
+        while items and taken < _BATCH:
+            if lazy:
+                moved = self._mapper.lazy_texts(
+                    items, self._outbox, self._seq, stamp, self._run_id, _BATCH - taken
+                )
+                self._seq += moved
+                taken += moved
+                if not items or taken >= _BATCH:
+                    return
             item = items.popleft()
-            if lazy_text is not None:
-                lazy = lazy_text(item, self._seq, stamp, run_id)
-                if lazy is not None:
-                    outbox.append(lazy)
-                    self._seq += 1
-                    continue
+            taken += 1
             if item is _END:
                 self._finish(box.error)
                 return

@@ -103,6 +103,7 @@ def sse_frames(batch: Iterable[EventBase | LazyText]) -> Iterator[str]:
     message_id: object = _UNSET
     middle = tail = ""
     exact_middle = exact_tail = True
+    head, json_str = _TEXT_HEAD, _json_str
     for item in batch:
         if type(item) is not tuple:
             yield sse_frame(item)  # type: ignore[arg-type]
@@ -119,8 +120,9 @@ def sse_frames(batch: Iterable[EventBase | LazyText]) -> Iterator[str]:
             message_id = lazy_message_id
             tail = f',"message_id":{_json_str_or_null(lazy_message_id)}}}\n\n'
             exact_tail = _encodable(tail)
-        if exact_middle and exact_tail and _encodable(delta):
-            yield f"id: {seq}{_TEXT_HEAD}{seq}{middle}{_json_str(delta)}{tail}"
+        if exact_middle and exact_tail and (delta.isascii() or _encodable(delta)):
+            digits = str(seq)
+            yield f"id: {digits}{head}{digits}{middle}{json_str(delta)}{tail}"
         else:
             yield sse_frame(text_event(item))
 
