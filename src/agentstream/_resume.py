@@ -26,7 +26,7 @@ from ._errors import ConfigurationError, MissingExtraError
 from ._eventlog import AppendError, EventLog, EventLogError, check_after, check_run_id
 from ._events import Done, ErrorInfo, Event
 from ._normalize import SETTLE_TIMEOUT, EventStream, describe_failure, normalize
-from ._streams import check_heartbeat
+from ._streams import check_heartbeat, close_shielded
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -450,10 +450,9 @@ async def resume_response(
 
     """
     _web()
-    from sse_starlette.sse import EventSourceResponse
     from starlette.responses import PlainTextResponse, Response
 
-    from ._sse import to_sse
+    from .web import _sse_body, _StreamResponse
 
     heartbeat = check_heartbeat(heartbeat)
     if encode is not None and retry is not None:
@@ -473,30 +472,25 @@ async def resume_response(
             status_code=410,
         )
     events = log.read(run_id, after)
-    frames = to_sse(events, heartbeat=heartbeat, retry=retry) if encode is None else encode(events)
-    return EventSourceResponse(
-        _body(frames, events),
+    # `stream_response`'s response: every event ready at once in one write, the same frames as
+    # `to_sse`; however it ends (client gone, server shutting down), it stops reading the log.
+    body = _sse_body(events, heartbeat, retry) if encode is None else _encoded(encode(events))
+    return _StreamResponse(
+        body,
+        events,
+        status_code=200,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
         media_type=media_type,
-        ping=0,  # heartbeats come from to_sse
+        send_timeout=None,
     )
 
 
-async def _body(frames: AsyncIterator[str], events: AsyncIterator[Event]) -> AsyncIterator[bytes]:
+async def _encoded(frames: AsyncIterator[str]) -> AsyncIterator[bytes]:
     try:
         async for frame in frames:
             yield frame.encode("utf-8")
     finally:
-        # Stop reading the log however the response ends (client gone, server shutting down).
-        with contextlib.suppress(Exception):
-            await asyncio.shield(_close_both(frames, events))
-
-
-async def _close_both(frames: AsyncIterator[str], events: AsyncIterator[Event]) -> None:
-    for source in (frames, events):
-        aclose = getattr(source, "aclose", None)
-        if callable(aclose):
-            await aclose()
+        await close_shielded(frames)
 
 
 RunIdSource: TypeAlias = "str | Callable[[Request], Awaitable[str | None]]"
