@@ -172,6 +172,9 @@ async def _frames(
                 if batch is None:
                     yield PING
                     continue
+                if len(batch) == 1 and not isinstance(first := batch[0], tuple):
+                    yield sse_frame(first)  # a plain source's event (no batch to share)
+                    continue
                 for frame in sse_frames(batch):
                     yield frame
     finally:
