@@ -3,17 +3,28 @@
 Both sides drive the same real SDK run (a model streaming N text deltas with no sleeps). Pairs
 run back to back, in alternating order; the figure is the median of the per-pair ratios of CPU
 time (wall time is reported too: on a shared machine it also counts other processes' turns).
+
+The same pairs also time the stages in between, each against the same bare run, so the report
+says where the cost is: `hop` is the least any design with a reader task can cost (a task that
+moves the SDK's events to a deque, and a consumer that takes them, nothing else); `normalize`
+adds the mapping (events read in batches, text deltas left unbuilt); `encode` adds the SSE
+frames; `to_sse` is the whole pipeline, the one with the target.
 """
 
 from __future__ import annotations
 
+import asyncio
 import statistics
-from typing import Any
+from collections import deque
+from typing import TYPE_CHECKING, Any
 
 from agentstream import normalize
-from agentstream._sse import to_sse
+from agentstream._sse import sse_frames, to_sse
 
-from ._common import Pairs, delta_run, timed, verdict
+from ._common import delta_run, timed, verdict
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Coroutine
 
 TARGET = 1.05
 
@@ -24,37 +35,99 @@ async def bare(n: int) -> None:
         pass
 
 
+async def hop(n: int) -> None:
+    result = delta_run(n)
+    loop = asyncio.get_running_loop()
+    items: deque[Any] = deque()
+    wake: list[asyncio.Future[None]] = []
+    ended = False
+
+    async def reader() -> None:
+        nonlocal ended
+        async for event in result.stream_events():
+            items.append(event)
+            if wake and not wake[0].done():
+                wake[0].set_result(None)
+        ended = True
+        if wake and not wake[0].done():
+            wake[0].set_result(None)
+
+    task = loop.create_task(reader())
+    while True:
+        while items:
+            items.popleft()
+        if ended:
+            break
+        wake[:] = [loop.create_future()]
+        await wake[0]
+    await task
+
+
+async def mapped(n: int) -> None:
+    stream = normalize(delta_run(n))
+    try:
+        while True:
+            await stream._next_lazy_batch(15.0)
+    except StopAsyncIteration:
+        pass
+
+
+async def encoded(n: int) -> None:
+    stream = normalize(delta_run(n))
+    try:
+        while True:
+            batch = await stream._next_lazy_batch(15.0)
+            assert batch is not None
+            for _ in sse_frames(batch):
+                pass
+    except StopAsyncIteration:
+        pass
+
+
 async def ours(n: int) -> None:
     result = delta_run(n)
     async for _ in to_sse(normalize(result)):
         pass
 
 
+STAGES: dict[str, Callable[[int], Coroutine[Any, Any, None]]] = {
+    "hop": hop,
+    "normalize": mapped,
+    "encode": encoded,
+}
+
+
 async def run(smoke: bool = False) -> dict[str, Any]:
     n = 200 if smoke else 20_000
     pairs = 2 if smoke else 9
-    await bare(min(n, 1000))  # warm imports and caches
-    await ours(min(n, 1000))
-    cpu, wall = Pairs(), Pairs()
+    # `bare` and `ours` stay side by side in every round, whichever way it runs.
+    contenders = [bare, ours, *STAGES.values()]
+    for fn in contenders:  # warm imports and caches
+        await fn(min(n, 1000))
+    cpu: dict[Any, list[float]] = {fn: [] for fn in contenders}
+    wall: dict[Any, list[float]] = {fn: [] for fn in contenders}
     for i in range(pairs):
-        order = (bare, ours) if i % 2 == 0 else (ours, bare)
-        got = {}
-        for fn in order:
-            got[fn] = await timed(lambda fn=fn: fn(n))
-        cpu.base.append(got[bare][0])
-        cpu.ours.append(got[ours][0])
-        wall.base.append(got[bare][1])
-        wall.ours.append(got[ours][1])
-    ratio = cpu.median_ratio
+        for fn in contenders if i % 2 == 0 else contenders[::-1]:
+            spent_cpu, spent_wall = await timed(lambda fn=fn: fn(n))
+            cpu[fn].append(spent_cpu)
+            wall[fn].append(spent_wall)
+
+    def ratios(times: dict[Any, list[float]], fn: Any) -> list[float]:
+        return [o / b for b, o in zip(times[bare], times[fn], strict=True)]
+
+    ratio = statistics.median(ratios(cpu, ours))
     return {
         "name": "overhead",
         "deltas": n,
         "pairs": pairs,
-        "bare_us_per_delta": statistics.median(cpu.base) / n * 1e6,
-        "ours_us_per_delta": statistics.median(cpu.ours) / n * 1e6,
+        "bare_us_per_delta": statistics.median(cpu[bare]) / n * 1e6,
+        "ours_us_per_delta": statistics.median(cpu[ours]) / n * 1e6,
         "ratio_cpu": ratio,
-        "ratio_wall": wall.median_ratio,
-        "ratios_cpu": [round(r, 3) for r in cpu.ratios],
+        "ratio_wall": statistics.median(ratios(wall, ours)),
+        "ratios_cpu": [round(r, 3) for r in ratios(cpu, ours)],
+        "stages_ratio_cpu": {
+            name: round(statistics.median(ratios(cpu, fn)), 3) for name, fn in STAGES.items()
+        },
         "target": f"ratio <= {TARGET}",
         "verdict": verdict(ratio <= TARGET),
     }
