@@ -548,8 +548,8 @@ class EventStream:
         """Map the SDK events the reader has, up to _BATCH of them, into the outbox.
 
         Plain text deltas, most of a stream, become `LazyText` in runs (unless buffering may
-        merge them); everything else goes through `_process`. One timestamp serves the whole
-        batch: it is mapped within the same instant.
+        merge them); everything else goes through `_process`. A run of text deltas shares one
+        timestamp: it is mapped within the same instant.
         """
         items = box.items
         lazy = self._coalescer is None
@@ -570,6 +570,7 @@ class EventStream:
                 self._finish(box.error)
                 return
             self._process(item, box.loop)
+            stamp = _now_ms()  # what follows is not stamped before what `_process` emitted
 
     def _process(self, sdk_event: Any, loop: asyncio.AbstractEventLoop) -> None:
         try:
