@@ -9,11 +9,18 @@ from typing import Any
 from agents.stream_events import RawResponsesStreamEvent
 from hypothesis import given
 from hypothesis import strategies as st
-from openai.types.responses import ResponseTextDeltaEvent
+from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
 from pydantic_core import PydanticSerializationError
 
-from agentstream import ReasoningDelta, TextDelta, ToolArgumentsDelta, parse_event
-from agentstream._mapping import Draft, LazyText, Mapper
+from agentstream import (
+    ReasoningDelta,
+    TextDelta,
+    ToolArgumentsDelta,
+    Usage,
+    UsageUpdated,
+    parse_event,
+)
+from agentstream._mapping import Draft, LazyText, Mapper, UsageMark
 from agentstream._normalize import _trusted_delta, _validated, built, text_event
 from agentstream._sse import sse_frame, sse_frames
 
@@ -145,3 +152,33 @@ def test_only_plain_text_deltas_take_the_lazy_way() -> None:
     assert "".join(mapper.partial_text) == "x" * 10
     mapper.agent = 5  # type: ignore[assignment]  # a custom agent object's odd name
     assert take(raw()) == ([], [raw()])
+
+
+def test_usage_is_reported_once_per_model_call_from_the_latest_mark() -> None:
+    mapper = Mapper(SimpleNamespace(name="a", handoffs=[]))
+    completed = RawResponsesStreamEvent(
+        data=ResponseCompletedEvent.model_construct(type="response.completed")
+    )
+    delta = RawResponsesStreamEvent(
+        data=ResponseTextDeltaEvent.model_construct(
+            type="response.output_text.delta", item_id="m", delta="x"
+        )
+    )
+    one, two = Usage(requests=1, total_tokens=3), Usage(requests=2, total_tokens=5)
+
+    def reported(drafts: list[Draft]) -> list[Any]:
+        return [d.fields["usage"] if d.kind is UsageUpdated else d.kind for d in drafts]
+
+    assert mapper.map(UsageMark(Usage())) == []  # the reader's first mark: no call ended yet
+    assert mapper.map(completed) == []  # the call's usage is not counted yet
+    assert reported(mapper.map(UsageMark(one))) == [one]
+    assert mapper.map(UsageMark(two)) == []  # counted outside a call's end: no event of its own
+    assert mapper.map(completed) == []
+    # A call that counted nothing: the latest figures come out before the next event, which
+    # the lazy way leaves to map() for that.
+    pending, out = deque([delta]), deque[Any]()
+    assert mapper.lazy_texts(pending, out, 0, 0, "r", 10) == 0
+    assert reported(mapper.map(pending.popleft())) == [two, TextDelta]
+    assert mapper.owed_usage() == []
+    assert mapper.map(completed) == []
+    assert reported(mapper.owed_usage()) == [two]  # what the stream's end reports

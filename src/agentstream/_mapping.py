@@ -14,7 +14,6 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from agents.stream_events import RawResponsesStreamEvent
-from openai.types.responses import ResponseCompletedEvent
 from pydantic_core import to_jsonable_python
 
 from ._events import (
@@ -42,36 +41,32 @@ logger = logging.getLogger("agentstream")
 
 
 class UsageMark(NamedTuple):
-    """The run's usage as it stood when the SDK's first event after a model call arrived.
+    """The run's usage as it stood when an SDK event arrived, put in the stream before it.
 
-    The SDK counts a call's usage after its `response.completed` and before its next event, so
-    the reader task (which sees events as they arrive, whatever the consumer's pace) reads it
-    then and puts this mark in the stream; the mapper makes it a `usage_updated`.
+    The SDK counts a model call's usage after its `response.completed` and before its next
+    event. The reader task sees events as they arrive, whatever the consumer's pace, so it puts
+    a mark before the first event that finds the counts changed (and one at the start); the
+    mapper keeps the latest, and reports it as `usage_updated` once per model call.
     """
 
     usage: Usage
     """Cumulative usage of the run at that point."""
 
 
-_CALL_ENDS: dict[type, bool] = {}
-"""Whether a class of raw event data is a `ResponseCompletedEvent` (subclasses included)."""
+def usage_counts(result: Any) -> tuple[object, object]:
+    """What the reader compares, per event, to tell that the SDK counted usage.
 
-
-def is_model_call_end(event: Any) -> bool:
-    """Whether `event` is the SDK's raw `response.completed` (one per model call).
-
-    By class, as the SDK itself tells (it counts the call's usage when it sees one). This runs
-    once per token as each event arrives, so it reads the class only, not the event's fields.
+    Requests and total tokens: every call the SDK counts with usage adds a request. It reads
+    only the run's own usage object, never the event: reading each event's fields as it
+    arrives, and again when it is mapped, was a large part of the cost per token.
     """
-    if type(event) is not RawResponsesStreamEvent:
-        return False
-    cls = type(event.data)
-    end = _CALL_ENDS.get(cls)
-    if end is None:
-        if len(_CALL_ENDS) >= 512:  # classes made on the fly must not grow it forever
-            _CALL_ENDS.clear()
-        end = _CALL_ENDS[cls] = issubclass(cls, ResponseCompletedEvent)
-    return end
+    usage = field(field(result, "context_wrapper"), "usage")
+    return field(usage, "requests"), field(usage, "total_tokens")
+
+
+def usage_mark(result: Any) -> UsageMark:
+    """The `UsageMark` of the run's usage now."""
+    return UsageMark(sdk_usage(field(field(result, "context_wrapper"), "usage")))
 
 
 class Draft(NamedTuple):
@@ -328,6 +323,8 @@ class Mapper:
         # Chat Completions path); None marks a handoff call, whose arguments are not a tool's.
         self._calls: dict[object, str | None] = {}
         self._names: dict[str, str] = {}
+        self._usage = Usage()
+        self._usage_owed = False
         self._set_agent(agent)
         self._raw: dict[str, Callable[[Any], Draft | None]] = {
             "response.output_text.delta": self._text_delta,
@@ -362,14 +359,28 @@ class Mapper:
             self._handoff_names = frozenset()
 
     def map(self, event: Any) -> list[Draft]:
-        """Return the drafts for one SDK stream event (none for events that are dropped)."""
+        """Return the drafts for one SDK stream event (none for events that are dropped).
+
+        The reader's `UsageMark`s are taken here too; the usage owed for a model call comes
+        out before the next event's drafts.
+        """
+        if type(event) is UsageMark:
+            self._usage = event.usage
+            return self.owed_usage()
+        owed = self.owed_usage()
+        try:
+            drafts = self._map(event)
+        except Exception:
+            self._usage_owed = self._usage_owed or bool(owed)  # still owed, for the next one
+            raise
+        return owed + drafts if owed else drafts
+
+    def _map(self, event: Any) -> list[Draft]:
         cls = type(event)
         if cls is RawResponsesStreamEvent:
             data = event.data
             if data.type == "response.output_text.delta":  # most of a stream: the short way
                 return [self._text_delta(data)]
-        elif cls is UsageMark:
-            return [Draft(UsageUpdated, {"usage": event.usage}, self.agent)]
         drafts: list[Draft] = []
         kind = field(event, "type")
         handler: Callable[[Any], Draft | None] | None
@@ -415,8 +426,8 @@ class Mapper:
         The rest take `map()`. One call per batch: this is the path of most of a stream.
         """
         agent = self.agent
-        if agent is not None and type(agent) is not str:
-            return 0
+        if self._usage_owed or (agent is not None and type(agent) is not str):
+            return 0  # `map()` reports the usage owed first
         parts = self.partial_text
         moved = 0
         while moved < limit and events:
@@ -494,8 +505,17 @@ class Mapper:
         self._calls.clear()
 
     def _completed(self, data: Any) -> None:
-        # The usage of the call is not known yet: the reader marks it (see `UsageMark`).
+        # The usage of the call is not counted yet: it is reported from the reader's next mark
+        # (see `UsageMark`), or before the next event if the counts did not change.
         self._calls.clear()
+        self._usage_owed = True
+
+    def owed_usage(self) -> list[Draft]:
+        """The `usage_updated` owed for the last model call, if it was not reported yet."""
+        if not self._usage_owed:
+            return []
+        self._usage_owed = False
+        return [Draft(UsageUpdated, {"usage": self._usage}, self.agent)]
 
     # Run items
 

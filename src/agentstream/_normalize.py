@@ -41,11 +41,11 @@ from ._mapping import (
     Draft,
     LazyText,
     Mapper,
-    UsageMark,
     field,
-    is_model_call_end,
     sdk_usage,
     to_json_value,
+    usage_counts,
+    usage_mark,
 )
 
 if TYPE_CHECKING:
@@ -188,32 +188,34 @@ def _wake(waiter: asyncio.Future[None]) -> None:
 
 async def _read(result: Any, box: _Mailbox) -> None:
     """The reader task: it holds the mailbox and the result, never the `EventStream`."""
-    usage_owed = False
     items = box.items
     clock = box.loop.time
+    counted = usage_counts(result)
+    items.append(usage_mark(result))
     try:
         async for event in result.stream_events():
-            if usage_owed:
-                usage_owed = False
-                box.put(_usage_mark(result))
-            # `box.put(event)`, spelled out: this runs once per token.
+            # `box.put(event)`, spelled out, with a usage mark first when the SDK counted
+            # usage since the last event: this runs once per token, and reads no event field.
+            try:
+                usage = result.context_wrapper.usage
+                counts_changed = usage.requests != counted[0] or usage.total_tokens != counted[1]
+            except AttributeError:  # not the SDK's own objects: the general way
+                counts_changed = usage_counts(result) != counted
+            if counts_changed:
+                counted = usage_counts(result)
+                items.append(usage_mark(result))
             items.append(event)
             box.last_arrival = clock()
             waiter = box.waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
-            usage_owed = is_model_call_end(event)
         # A failure before the first event may not be raised by stream_events().
         box.error = getattr(result, "run_loop_exception", None)
     except Exception as exc:
         box.error = exc
-    if usage_owed:
-        box.put(_usage_mark(result))
+    if usage_counts(result) != counted:
+        box.put(usage_mark(result))
     box.put(_END)
-
-
-def _usage_mark(result: Any) -> UsageMark:
-    return UsageMark(sdk_usage(field(field(result, "context_wrapper"), "usage")))
 
 
 _SAFE_MESSAGES: Final = {
@@ -583,6 +585,9 @@ class EventStream:
                 exc_info=True,
             )
             return
+        self._offer(drafts, loop)
+
+    def _offer(self, drafts: list[Draft], loop: asyncio.AbstractEventLoop) -> None:
         coalescer = self._coalescer
         if coalescer is None:
             self._emit_all(drafts)
@@ -611,6 +616,8 @@ class EventStream:
     def _finish(self, error: BaseException | None) -> None:
         """The SDK stream ended (normally or with `error`): emit what is owed, then `Done`."""
         result = self._result
+        if self._box is not None:
+            self._offer(self._mapper.owed_usage(), self._box.loop)
         self._flush_owed()
         if error is not None:
             self._exception = error
