@@ -58,14 +58,15 @@ def test_a_field_of_another_type_takes_the_validating_way(kind: Any, odd: Any) -
 
 # Text deltas kept as `LazyText` until needed, and their SSE frames written straight from it.
 
-lazy_texts = st.tuples(
-    st.integers(0, 2**53), st.integers(0, 2**53), texts, optional, optional, texts.filter(bool)
-)
-"""`(seq, timestamp, delta, message_id, agent, run_id)`, as `Mapper.lazy_texts` makes them."""
+contexts = st.tuples(st.integers(0, 2**53), optional, optional, texts.filter(bool))
+"""`(timestamp, message_id, agent, run_id)`."""
+
+lazy_texts = st.tuples(st.integers(0, 2**53), texts, contexts)
+"""`(seq, delta, context)`, as `Mapper.lazy_texts` makes them."""
 
 
 def validated_text(lazy: LazyText) -> TextDelta:
-    seq, timestamp, delta, message_id, agent, run_id = lazy
+    seq, delta, (timestamp, message_id, agent, run_id) = lazy
     return TextDelta(
         seq=seq,
         run_id=run_id,
@@ -89,10 +90,14 @@ def test_a_lazy_text_builds_the_event_validation_builds(lazy: LazyText) -> None:
 
 @given(st.lists(lazy_texts | events, max_size=12), st.data())
 def test_lazy_frames_are_the_frames_of_the_events(items: list[Any], data: st.DataObject) -> None:
-    # Neighbours share fields often, as in a real stream, so the per-batch caches are exercised.
+    # Neighbours share their context object often, as in a real stream, or an equal copy of
+    # it, so the encoder's per-context cache is exercised both ways.
     for i in range(1, len(items)):
-        if type(items[i]) is tuple and type(items[i - 1]) is tuple and data.draw(st.booleans()):
-            items[i] = (*items[i][:3], *items[i - 1][3:])
+        if type(items[i]) is tuple and type(items[i - 1]) is tuple:
+            shared = items[i - 1][2]
+            how = data.draw(st.sampled_from(["same", "copy", "own"]))
+            if how != "own":
+                items[i] = (*items[i][:2], shared if how == "same" else (shared[0], *shared[1:]))
     frames = list(sse_frames(items))
     assert frames == [
         sse_frame(validated_text(item) if type(item) is tuple else item) for item in items
@@ -105,14 +110,8 @@ def test_lazy_frames_are_the_frames_of_the_events(items: list[Any], data: st.Dat
 )
 def test_text_without_a_utf8_form_fails_as_the_model_would(odd: str, where: str) -> None:
     fields = {"delta": "x", "message_id": "m", "agent": "a", "run_id": "r", where: odd}
-    lazy: LazyText = (
-        0,
-        1,
-        fields["delta"],
-        fields["message_id"],
-        fields["agent"],
-        fields["run_id"],
-    )
+    context = (1, fields["message_id"], fields["agent"], fields["run_id"])
+    lazy: LazyText = (0, fields["delta"], context)
     try:
         expected: str | type[Exception] = sse_frame(validated_text(lazy))
     except PydanticSerializationError:
@@ -142,13 +141,12 @@ def test_only_plain_text_deltas_take_the_lazy_way() -> None:
     odd = [raw(delta=None), raw(item_id=7), {"type": "raw_response_event"}, SimpleNamespace()]
     for stop in odd:
         got, left = take(raw(), raw(item_id="__fake_id__"), stop, raw())
-        assert got == [(3, 4, "x", "m", "a", "r"), (4, 4, "x", None, "a", "r")]
+        assert got == [(3, "x", (4, "m", "a", "r")), (4, "x", (4, None, "a", "r"))]
         assert left[0] is stop
         assert len(left) == 2
-    assert take(raw(), raw(), raw(), limit=2)[0] == [
-        (3, 4, "x", "m", "a", "r"),
-        (4, 4, "x", "m", "a", "r"),
-    ]
+    two, _ = take(raw(), raw(), raw(), limit=2)
+    assert two == [(3, "x", (4, "m", "a", "r")), (4, "x", (4, "m", "a", "r"))]
+    assert two[0][2] is two[1][2]  # one context for the run
     assert "".join(mapper.partial_text) == "x" * 10
     mapper.agent = 5  # type: ignore[assignment]  # a custom agent object's odd name
     assert take(raw()) == ([], [raw()])

@@ -80,11 +80,15 @@ class Draft(NamedTuple):
     """The agent active when the SDK event arrived."""
 
 
-LazyText: TypeAlias = "tuple[int, int, str, str | None, str | None, str]"
-"""A `TextDelta` not built yet: `(seq, timestamp, delta, message_id, agent, run_id)`.
+TextContext: TypeAlias = "tuple[int, str | None, str | None, str]"
+"""What consecutive text deltas share: `(timestamp, message_id, agent, run_id)`."""
+
+LazyText: TypeAlias = "tuple[int, str, TextContext]"
+"""A `TextDelta` not built yet: `(seq, delta, context)`.
 
 Text deltas are most of a stream. `normalize()` keeps them in this form until someone needs the
-model, and `to_sse()` writes their frames straight from it, byte for byte the model's frame.
+model, and `to_sse()` writes their frames straight from it, byte for byte the model's frame. A
+run of deltas shares one context object, so an encoder formats what they share once per run.
 """
 
 DELTA_KINDS: dict[type[EventBase], str] = {
@@ -429,29 +433,39 @@ class Mapper:
         if self._usage_owed or (agent is not None and type(agent) is not str):
             return 0  # `map()` reports the usage owed first
         parts = self.partial_text
-        moved = 0
-        while moved < limit and events:
-            event = events[0]
-            if type(event) is not RawResponsesStreamEvent:
-                break
-            data = event.data
-            try:
-                if data.type != "response.output_text.delta":
-                    break
-                delta = data.delta
-                item_id = data.item_id
-            except AttributeError:
-                break
-            if type(delta) is not str or (item_id is not None and type(item_id) is not str):
-                break
-            events.popleft()
-            parts.append(delta)
-            message_id = None if item_id == FAKE_ITEM_ID else item_id
-            out.append((seq + moved, timestamp, delta, message_id, agent, run_id))
-            moved += 1
+        # Locals for everything the loop touches: it runs once per token.
+        record, put, take = parts.append, out.append, events.popleft
+        raw = RawResponsesStreamEvent
+        first = seq
+        end = seq + min(limit, len(events))
+        context: TextContext = (timestamp, None, agent, run_id)
+        last_item_id: object = None
+        while seq < end:
+            event = take()
+            if type(event) is raw:
+                data: Any = event.data
+                try:
+                    kind, delta, item_id = data.type, data.delta, data.item_id
+                except AttributeError:  # not a text delta, or not the shape it should have
+                    kind = delta = item_id = None
+                if (
+                    kind == "response.output_text.delta"
+                    and type(delta) is str
+                    and (item_id is None or type(item_id) is str)
+                ):
+                    if item_id != last_item_id:
+                        last_item_id = item_id
+                        message_id = None if item_id == FAKE_ITEM_ID else item_id
+                        context = (timestamp, message_id, agent, run_id)
+                    record(delta)
+                    put((seq, delta, context))
+                    seq += 1
+                    continue
+            events.appendleft(event)
+            break
         if len(parts) - self._joined >= _JOIN_EVERY:
             self._join_text()
-        return moved
+        return seq - first
 
     def _join_text(self) -> None:
         # Keep the text, not one object per delta: a long message must not cost memory per

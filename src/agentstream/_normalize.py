@@ -129,7 +129,7 @@ def text_event(lazy: LazyText) -> TextDelta:
     `Mapper.lazy_texts` made it only from fields of the exact declared types, so validation
     could only accept them as they are.
     """
-    seq, timestamp, delta, message_id, agent, run_id = lazy
+    seq, delta, (timestamp, message_id, agent, run_id) = lazy
     event = TextDelta.__new__(TextDelta)
     _set(
         event,
@@ -186,10 +186,11 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
-async def _read(result: Any, box: _Mailbox) -> None:
+async def _read(result: Any, box: _Mailbox, idle_timeout: float | None) -> None:
     """The reader task: it holds the mailbox and the result, never the `EventStream`."""
     items = box.items
-    clock = box.loop.time
+    # Arrival times serve the idle timeout only.
+    clock = box.loop.time if idle_timeout is not None else None
     counted = usage_counts(result)
     items.append(usage_mark(result))
     try:
@@ -205,7 +206,8 @@ async def _read(result: Any, box: _Mailbox) -> None:
                 counted = usage_counts(result)
                 items.append(usage_mark(result))
             items.append(event)
-            box.last_arrival = clock()
+            if clock is not None:
+                box.last_arrival = clock()
             waiter = box.waiter
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
@@ -543,7 +545,9 @@ class EventStream:
     def _start(self) -> _Mailbox:
         loop = asyncio.get_running_loop()
         box = self._box = _Mailbox(loop)
-        self._reader = loop.create_task(_read(self._result, box), name="agentstream-reader")
+        self._reader = loop.create_task(
+            _read(self._result, box, self._idle_timeout), name="agentstream-reader"
+        )
         return box
 
     def _take(self, box: _Mailbox) -> None:

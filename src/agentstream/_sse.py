@@ -93,34 +93,29 @@ def sse_frames(batch: Iterable[EventBase | LazyText]) -> Iterator[str]:
     """The SSE frames of a batch, in order: `sse_frame()` of each event.
 
     Text deltas still in their `LazyText` form are written straight from their fields, with the
-    parts that repeat from one delta to the next (envelope, message id) formatted once per
-    batch: the same bytes as `sse_frame(text_event(lazy))`, a test checks it for any text. Text
-    with no UTF-8 form takes the model's way, which raises as it would for the model.
+    parts that repeat from one delta to the next (envelope, message id) formatted once per shared
+    context: the same bytes as `sse_frame(text_event(lazy))`, as a test checks for any text.
+    Text with no UTF-8 form takes the model's way, which raises as it would for the model.
     """
-    stamp: object = _UNSET
-    agent: object = _UNSET
-    run_id: object = _UNSET
-    message_id: object = _UNSET
+    context: object = _UNSET
     middle = tail = ""
-    exact_middle = exact_tail = True
+    exact = True
     head, json_str = _TEXT_HEAD, _json_str
     for item in batch:
         if type(item) is not tuple:
             yield sse_frame(item)  # type: ignore[arg-type]
             continue
-        seq, timestamp, delta, lazy_message_id, lazy_agent, lazy_run_id = item
-        if timestamp != stamp or lazy_agent is not agent or lazy_run_id is not run_id:
-            stamp, agent, run_id = timestamp, lazy_agent, lazy_run_id
+        seq, delta, lazy_context = item
+        if lazy_context is not context:
+            context = lazy_context
+            timestamp, message_id, agent, run_id = lazy_context
             middle = (
-                f',"run_id":{_json_str(lazy_run_id)},"agent":{_json_str_or_null(lazy_agent)},'
+                f',"run_id":{json_str(run_id)},"agent":{_json_str_or_null(agent)},'
                 f'"timestamp":{timestamp},"delta":'
             )
-            exact_middle = _encodable(middle)
-        if lazy_message_id is not message_id:
-            message_id = lazy_message_id
-            tail = f',"message_id":{_json_str_or_null(lazy_message_id)}}}\n\n'
-            exact_tail = _encodable(tail)
-        if exact_middle and exact_tail and (delta.isascii() or _encodable(delta)):
+            tail = f',"message_id":{_json_str_or_null(message_id)}}}\n\n'
+            exact = _encodable(middle) and _encodable(tail)
+        if exact and (delta.isascii() or _encodable(delta)):
             digits = str(seq)
             yield f"id: {digits}{head}{digits}{middle}{json_str(delta)}{tail}"
         else:
