@@ -22,7 +22,7 @@ from agentstream import (
 )
 from agentstream._mapping import Draft, LazyText, Mapper, UsageMark
 from agentstream._normalize import _trusted_delta, _validated, built, text_event
-from agentstream._sse import sse_frame, sse_frames
+from agentstream._sse import SSEWriter, sse_frame, sse_frames
 
 from .strategies import events, optional, texts
 
@@ -98,7 +98,13 @@ def test_lazy_frames_are_the_frames_of_the_events(items: list[Any], data: st.Dat
             how = data.draw(st.sampled_from(["same", "copy", "own"]))
             if how != "own":
                 items[i] = (*items[i][:2], shared if how == "same" else (shared[0], *shared[1:]))
-    frames = list(sse_frames(items))
+    # One writer over batches split anywhere, as a stream's batches come.
+    writer, frames, start = SSEWriter(), [], 0
+    for cut in sorted(data.draw(st.lists(st.integers(0, len(items)), max_size=4))):
+        frames += writer.frames(items[start:cut])
+        start = max(start, cut)
+    frames += writer.frames(items[start:])
+    assert frames == list(sse_frames(items))
     assert frames == [
         sse_frame(validated_text(item) if type(item) is tuple else item) for item in items
     ]

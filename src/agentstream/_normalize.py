@@ -162,9 +162,21 @@ def _validated(draft: Draft, seq: int, run_id: str, timestamp: int) -> Event:
 
 
 class _Mailbox:
-    """What the reader task hands to the consumer: SDK events in order, then `_END`."""
+    """What the reader task hands to the consumer: SDK events in order, then `_END`.
 
-    __slots__ = ("error", "items", "last_arrival", "loop", "waiter")
+    It also holds the consumer's one timer (the *alarm*) for its waits with a deadline.
+    """
+
+    __slots__ = (
+        "alarm",
+        "alarm_at",
+        "deadline",
+        "error",
+        "items",
+        "last_arrival",
+        "loop",
+        "waiter",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -172,6 +184,51 @@ class _Mailbox:
         self.waiter: asyncio.Future[None] | None = None
         self.last_arrival = loop.time()
         self.error: BaseException | None = None
+        self.deadline: float | None = None
+        self.alarm: asyncio.TimerHandle | None = None
+        self.alarm_at = 0.0
+
+    async def wait(self, deadline: float | None) -> None:
+        """Wait until the reader puts something, or until `deadline` (loop time) if given.
+
+        The consumer waits once per event when events come one at a time, and the deadline (the
+        caller's heartbeat, the idle timeout) mostly moves a little later with each. So the
+        alarm is not a timer per wait: it is set again only when a wait needs it sooner than it
+        is set, and when it goes off before the current deadline it sets itself for that one.
+        Waking up for it cancels nothing.
+        """
+        waiter: asyncio.Future[None] = self.loop.create_future()
+        self.waiter = waiter
+        self.deadline = deadline
+        if deadline is not None and (self.alarm is None or self.alarm_at > deadline):
+            if self.alarm is not None:
+                self.alarm.cancel()
+            self.alarm_at = deadline
+            self.alarm = self.loop.call_at(deadline, self._ring)
+        try:
+            await waiter
+        finally:
+            self.waiter = None
+            self.deadline = None
+
+    def _ring(self) -> None:
+        self.alarm = None
+        deadline = self.deadline
+        if deadline is None:
+            return  # nobody waits: the next wait sets the alarm again
+        if deadline > self.loop.time():
+            self.alarm_at = deadline
+            self.alarm = self.loop.call_at(deadline, self._ring)
+            return
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def disarm(self) -> None:
+        """Stop the alarm: the stream has ended."""
+        if self.alarm is not None:
+            self.alarm.cancel()
+            self.alarm = None
 
     def put(self, item: Any) -> None:
         self.items.append(item)
@@ -531,15 +588,7 @@ class EventStream:
                 deadline = idle_at if deadline is None else min(deadline, idle_at)
             if give_up is not None and give_up <= now:
                 return None
-            waiter: asyncio.Future[None] = loop.create_future()
-            box.waiter = waiter
-            timer = loop.call_at(deadline, _wake, waiter) if deadline is not None else None
-            try:
-                await waiter
-            finally:
-                box.waiter = None
-                if timer is not None:
-                    timer.cancel()
+            await box.wait(deadline)
         return outbox.popleft()
 
     def _start(self) -> _Mailbox:
@@ -672,10 +721,12 @@ class EventStream:
         self._seq += 1
         self._done = done
         self._finished = True
-        # A reader waiting in another task must see the end, not wait for a wake-up that the
-        # cancelled reader task will never send.
-        if self._box is not None and self._box.waiter is not None:
-            _wake(self._box.waiter)
+        if self._box is not None:
+            self._box.disarm()
+            # A reader waiting in another task must see the end, not wait for a wake-up that
+            # the cancelled reader task will never send.
+            if self._box.waiter is not None:
+                _wake(self._box.waiter)
 
     def _end(self, status: DoneStatus, *, partial_text: bool = False, **fields: Any) -> None:
         done = self._build_done(status, partial_text=partial_text, **fields)
@@ -683,6 +734,8 @@ class EventStream:
         self._outbox.append(done)
         self._done = done
         self._finished = True
+        if self._box is not None:
+            self._box.disarm()
 
     def _build_done(self, status: DoneStatus, *, partial_text: bool, **fields: Any) -> Done:
         result = self._result

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 
     from ._events import EventBase
-    from ._mapping import LazyText
+    from ._mapping import LazyText, TextContext
     from ._streams import Chunks
 
 __all__ = ["PING", "SSEDecoder", "ServerSentEvent", "from_sse", "sse_frames", "to_sse"]
@@ -89,37 +89,73 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def sse_frames(batch: Iterable[EventBase | LazyText]) -> Iterator[str]:
-    """The SSE frames of a batch, in order: `sse_frame()` of each event.
+class SSEWriter:
+    """Writes the SSE frames of one stream's batches, in order: `sse_frame()` of each event.
 
-    Text deltas still in their `LazyText` form are written straight from their fields, with the
-    parts that repeat from one delta to the next (envelope, message id) formatted once per shared
-    context: the same bytes as `sse_frame(text_event(lazy))`, as a test checks for any text.
-    Text with no UTF-8 form takes the model's way, which raises as it would for the model.
+    Text deltas still in their `LazyText` form are written straight from their fields: the same
+    bytes as `sse_frame(text_event(lazy))`, as a test checks for any text. What consecutive
+    deltas share (run id and agent, message id) is formatted once and kept from one batch to
+    the next, so a stream whose deltas come one at a time formats only its own fields per
+    frame. Text with no UTF-8 form takes the model's way, which raises as the model's would.
     """
-    context: object = _UNSET
-    middle = tail = ""
-    exact = True
-    head, json_str = _TEXT_HEAD, _json_str
-    for item in batch:
-        if type(item) is not tuple:
-            yield sse_frame(item)  # type: ignore[arg-type]
-            continue
-        seq, delta, lazy_context = item
-        if lazy_context is not context:
-            context = lazy_context
-            timestamp, message_id, agent, run_id = lazy_context
-            middle = (
-                f',"run_id":{json_str(run_id)},"agent":{_json_str_or_null(agent)},'
-                f'"timestamp":{timestamp},"delta":'
+
+    __slots__ = (
+        "_agent",
+        "_context",
+        "_envelope",
+        "_exact",
+        "_message_id",
+        "_run_id",
+        "_tail",
+        "_timestamp",
+    )
+
+    def __init__(self) -> None:
+        self._context: object = _UNSET
+        self._agent: object = _UNSET
+        self._run_id: object = _UNSET
+        self._message_id: object = _UNSET
+        self._envelope = self._tail = ""
+        self._timestamp = 0
+        self._exact = True
+
+    def frames(self, batch: Iterable[EventBase | LazyText]) -> Iterator[str]:
+        """The frames of `batch`, one per event."""
+        head, json_str = _TEXT_HEAD, _json_str
+        for item in batch:
+            if type(item) is not tuple:
+                yield sse_frame(item)  # type: ignore[arg-type]
+                continue
+            seq, delta, context = item
+            if context is not self._context:
+                self._enter(context)
+            if self._exact and (delta.isascii() or _encodable(delta)):
+                digits = str(seq)
+                yield (
+                    f"id: {digits}{head}{digits}{self._envelope}{self._timestamp}"
+                    f',"delta":{json_str(delta)}{self._tail}'
+                )
+            else:
+                yield sse_frame(text_event(item))
+
+    def _enter(self, context: TextContext) -> None:
+        """Take the shared parts of a new context; format again only those that changed."""
+        self._context = context
+        self._timestamp, message_id, agent, run_id = context
+        if agent != self._agent or run_id != self._run_id:
+            self._agent, self._run_id = agent, run_id
+            self._envelope = (
+                f',"run_id":{_json_str(run_id)},"agent":{_json_str_or_null(agent)},"timestamp":'
             )
-            tail = f',"message_id":{_json_str_or_null(message_id)}}}\n\n'
-            exact = _encodable(middle) and _encodable(tail)
-        if exact and (delta.isascii() or _encodable(delta)):
-            digits = str(seq)
-            yield f"id: {digits}{head}{digits}{middle}{json_str(delta)}{tail}"
-        else:
-            yield sse_frame(text_event(item))
+        if message_id != self._message_id:
+            self._message_id = message_id
+            self._tail = f',"message_id":{_json_str_or_null(message_id)}}}\n\n'
+        self._exact = _encodable(self._envelope) and _encodable(self._tail)
+
+
+def sse_frames(batch: Iterable[EventBase | LazyText]) -> Iterator[str]:
+    """The SSE frames of one batch (`SSEWriter().frames(batch)`)."""
+    return SSEWriter().frames(batch)
 
 
 def to_sse(
@@ -162,6 +198,7 @@ async def _frames(
     try:
         if retry is not None:
             yield f"retry: {retry}\n\n"
+        writer = SSEWriter()
         async with aclosing(lazy_ticks(events, heartbeat)) as batches:
             async for batch in batches:
                 if batch is None:
@@ -170,7 +207,7 @@ async def _frames(
                 if len(batch) == 1 and not isinstance(first := batch[0], tuple):
                     yield sse_frame(first)  # a plain source's event (no batch to share)
                     continue
-                for frame in sse_frames(batch):
+                for frame in writer.frames(batch):
                     yield frame
     finally:
         await close_source(events)

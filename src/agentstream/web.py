@@ -154,14 +154,15 @@ async def _sse_body(
     events: AsyncIterable[Event], heartbeat: float | None, retry: int | None
 ) -> AsyncIterator[bytes]:
     """The SSE body in chunks: the frames `to_sse()` writes, every ready event's in one chunk."""
-    from ._sse import PING, sse_frames
+    from ._sse import PING, SSEWriter
 
     if retry is not None:
         yield f"retry: {retry}\n\n".encode()
     ping = PING.encode()
+    writer = SSEWriter()
     async with contextlib.aclosing(lazy_ticks(events, heartbeat)) as batches:
         async for batch in batches:
-            yield ping if batch is None else "".join(sse_frames(batch)).encode()
+            yield ping if batch is None else "".join(writer.frames(batch)).encode()
 
 
 async def _ndjson_body(
