@@ -9,6 +9,10 @@ the report says where the cost is: `hop` is the least any design with a reader t
 task that moves the SDK's events to a deque, and a consumer that takes them, nothing else);
 `normalize` adds the mapping (events read in batches, text deltas left unbuilt); `encode` adds
 the SSE frames; `to_sse` is the whole pipeline, the one with the target.
+
+Last, `paced`: the same two sides with a model that suspends after every delta (`sleep(0)`, as
+a network read does), so each event travels alone, through every task switch; no target, it is
+the cost per event when nothing arrives in bursts.
 """
 
 from __future__ import annotations
@@ -32,6 +36,16 @@ TARGET = 1.05
 async def bare(n: int) -> None:
     result = delta_run(n)
     async for _ in result.stream_events():
+        pass
+
+
+async def bare_paced(n: int) -> None:
+    async for _ in delta_run(n, yield_every=1).stream_events():
+        pass
+
+
+async def ours_paced(n: int) -> None:
+    async for _ in to_sse(normalize(delta_run(n, yield_every=1))):
         pass
 
 
@@ -97,8 +111,8 @@ STAGES: dict[str, Callable[[int], Coroutine[Any, Any, None]]] = {
 }
 
 
-def _ratios(times: dict[Any, list[float]], fn: Any) -> list[float]:
-    return [o / b for b, o in zip(times[bare], times[fn], strict=True)]
+def _ratios(times: dict[Any, list[float]], fn: Any, base: Any = bare) -> list[float]:
+    return [o / b for b, o in zip(times[base], times[fn], strict=True)]
 
 
 async def _rounds(contenders: list[Any], n: int, rounds: int) -> tuple[dict[Any, list[float]], ...]:
@@ -117,11 +131,12 @@ async def run(smoke: bool = False) -> dict[str, Any]:
     n = 200 if smoke else 20_000
     # Per-pair ratios spread by ±10% on a shared machine; 21 pairs keep the median steady.
     pairs, stage_rounds = (2, 1) if smoke else (21, 7)
-    for fn in [bare, ours, *STAGES.values()]:  # warm imports and caches
+    for fn in [bare, ours, *STAGES.values(), bare_paced, ours_paced]:  # warm imports, caches
         await fn(min(n, 1000))
     cpu, wall = await _rounds([bare, ours], n, pairs)
     ratios = sorted(_ratios(cpu, ours))
     stage_cpu, _ = await _rounds([bare, *STAGES.values()], n, stage_rounds)
+    paced_cpu, _ = await _rounds([bare_paced, ours_paced], n // 2, stage_rounds)
     ratio = statistics.median(ratios)
     return {
         "name": "overhead",
@@ -139,6 +154,11 @@ async def run(smoke: bool = False) -> dict[str, Any]:
         "stages_ratio_cpu": {
             name: round(statistics.median(_ratios(stage_cpu, fn)), 3) for name, fn in STAGES.items()
         },
+        "paced_ratio_cpu": round(statistics.median(_ratios(paced_cpu, ours_paced, bare_paced)), 3),
+        "paced_us_per_delta": [
+            round(statistics.median(paced_cpu[fn]) / (n // 2) * 1e6, 1)
+            for fn in (bare_paced, ours_paced)
+        ],
         "target": f"ratio <= {TARGET}",
         "verdict": verdict(ratio <= TARGET),
     }
