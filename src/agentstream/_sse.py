@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from ._mapping import LazyText, TextContext
     from ._streams import Chunks
 
-__all__ = ["PING", "SSEDecoder", "ServerSentEvent", "from_sse", "sse_frames", "to_sse"]
+__all__ = ["PING", "SSEDecoder", "SSEWriter", "ServerSentEvent", "from_sse", "sse_frames", "to_sse"]
 
 PING: Final = ": ping\n\n"
 """The heartbeat `to_sse()` sends while no event is ready: an SSE comment, ignored by clients."""
