@@ -220,6 +220,10 @@ class _Mailbox:
             self.alarm_at = deadline
             self.alarm = self.loop.call_at(deadline, self._ring)
             return
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake the consumer, if it waits."""
         waiter = self.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -233,14 +237,7 @@ class _Mailbox:
     def put(self, item: Any) -> None:
         self.items.append(item)
         self.last_arrival = self.loop.time()
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+        self.wake()
 
 
 async def _read(result: Any, box: _Mailbox, idle_timeout: float | None) -> None:
@@ -725,8 +722,7 @@ class EventStream:
             self._box.disarm()
             # A reader waiting in another task must see the end, not wait for a wake-up that
             # the cancelled reader task will never send.
-            if self._box.waiter is not None:
-                _wake(self._box.waiter)
+            self._box.wake()
 
     def _end(self, status: DoneStatus, *, partial_text: bool = False, **fields: Any) -> None:
         done = self._build_done(status, partial_text=partial_text, **fields)
