@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,8 +21,8 @@ from agentstream import (
     UsageUpdated,
     parse_event,
 )
-from agentstream._mapping import Draft, LazyText, Mapper, UsageMark
-from agentstream._normalize import _trusted_delta, _validated, built, text_event
+from agentstream._mapping import Draft, Mapper, TextRun, UsageMark
+from agentstream._normalize import _trusted_delta, _validated, built, text_events
 from agentstream._sse import SSEWriter, sse_frame, sse_frames
 
 from .strategies import events, optional, texts
@@ -56,58 +57,71 @@ def test_a_field_of_another_type_takes_the_validating_way(kind: Any, odd: Any) -
     assert _trusted_delta(draft, 0, "r", 1) is None
 
 
-# Text deltas kept as `LazyText` until needed, and their SSE frames written straight from it.
+# Text deltas kept in `TextRun`s until needed, and their SSE frames written straight from them.
 
 contexts = st.tuples(st.integers(0, 2**53), optional, optional, texts.filter(bool))
 """`(timestamp, message_id, agent, run_id)`."""
 
-lazy_texts = st.tuples(st.integers(0, 2**53), texts, contexts)
-"""`(seq, delta, context)`, as `Mapper.lazy_texts` makes them."""
+
+@st.composite
+def text_runs(draw: st.DrawFn) -> TextRun:
+    """`(seq, deltas, text, context)`, as `Mapper.text_run` makes them."""
+    deltas = draw(st.lists(texts, min_size=1, max_size=5))
+    return (draw(st.integers(0, 2**53)), deltas, "".join(deltas), draw(contexts))
 
 
-def validated_text(lazy: LazyText) -> TextDelta:
-    seq, delta, (timestamp, message_id, agent, run_id) = lazy
-    return TextDelta(
-        seq=seq,
-        run_id=run_id,
-        agent=agent,
-        timestamp=timestamp,
-        delta=delta,
-        message_id=message_id,
-    )
+def validated_texts(run: TextRun) -> list[TextDelta]:
+    seq, deltas, _, (timestamp, message_id, agent, run_id) = run
+    return [
+        TextDelta(
+            seq=seq + i,
+            run_id=run_id,
+            agent=agent,
+            timestamp=timestamp,
+            delta=delta,
+            message_id=message_id,
+        )
+        for i, delta in enumerate(deltas)
+    ]
 
 
-@given(lazy_texts)
-def test_a_lazy_text_builds_the_event_validation_builds(lazy: LazyText) -> None:
-    fast, slow = text_event(lazy), validated_text(lazy)
+@given(text_runs())
+def test_a_text_run_builds_the_events_validation_builds(run: TextRun) -> None:
+    fast, slow = text_events(run), validated_texts(run)
     assert fast == slow
-    assert fast.model_fields_set == slow.model_fields_set
-    assert fast.model_dump_json() == slow.model_dump_json()
-    assert hash(fast) == hash(slow)
-    assert built(lazy) == slow
-    assert built(slow) is slow
+    for one, other in zip(fast, slow, strict=True):
+        assert one.model_fields_set == other.model_fields_set
+        assert one.model_dump_json() == other.model_dump_json()
+        assert hash(one) == hash(other)
+    assert built([run]) == slow
+    assert built(slow) == slow
 
 
-@given(st.lists(lazy_texts | events, max_size=12), st.data())
-def test_lazy_frames_are_the_frames_of_the_events(items: list[Any], data: st.DataObject) -> None:
+def model_events(items: list[Any]) -> list[Any]:
+    return [e for item in items for e in (validated_texts(item) if type(item) is tuple else [item])]
+
+
+@given(st.lists(text_runs() | events, max_size=8), st.data())
+def test_run_frames_are_the_frames_of_the_events(items: list[Any], data: st.DataObject) -> None:
     # Neighbours share their context object often, as in a real stream, or an equal copy of
     # it, so the encoder's per-context cache is exercised both ways.
     for i in range(1, len(items)):
         if type(items[i]) is tuple and type(items[i - 1]) is tuple:
-            shared = items[i - 1][2]
+            shared = items[i - 1][3]
             how = data.draw(st.sampled_from(["same", "copy", "own"]))
             if how != "own":
-                items[i] = (*items[i][:2], shared if how == "same" else (shared[0], *shared[1:]))
+                items[i] = (*items[i][:3], shared if how == "same" else (shared[0], *shared[1:]))
+    expected = [sse_frame(event) for event in model_events(items)]
     # One writer over batches split anywhere, as a stream's batches come.
     writer, frames, start = SSEWriter(), [], 0
     for cut in sorted(data.draw(st.lists(st.integers(0, len(items)), max_size=4))):
         frames += writer.frames(items[start:cut])
         start = max(start, cut)
     frames += writer.frames(items[start:])
-    assert frames == list(sse_frames(items))
-    assert frames == [
-        sse_frame(validated_text(item) if type(item) is tuple else item) for item in items
-    ]
+    assert frames == expected
+    assert list(sse_frames(items)) == expected
+    chunker = SSEWriter()
+    assert chunker.chunk(items[:1]) + chunker.chunk(items[1:]) == "".join(expected)
 
 
 @given(
@@ -117,45 +131,65 @@ def test_lazy_frames_are_the_frames_of_the_events(items: list[Any], data: st.Dat
 def test_text_without_a_utf8_form_fails_as_the_model_would(odd: str, where: str) -> None:
     fields = {"delta": "x", "message_id": "m", "agent": "a", "run_id": "r", where: odd}
     context = (1, fields["message_id"], fields["agent"], fields["run_id"])
-    lazy: LazyText = (0, fields["delta"], context)
-    try:
-        expected: str | type[Exception] = sse_frame(validated_text(lazy))
-    except PydanticSerializationError:
-        expected = PydanticSerializationError
-    try:
-        got: str | type[Exception] = next(sse_frames([lazy]))
-    except PydanticSerializationError:
-        got = PydanticSerializationError
-    assert got == expected
+    deltas = ["fine", fields["delta"]]
+    run: TextRun = (0, deltas, "".join(deltas), context)
+
+    def frames(write: Callable[[], Any]) -> list[Any]:
+        got: list[Any] = []
+        try:
+            got += write()
+        except PydanticSerializationError:
+            got.append(PydanticSerializationError)
+        return got
+
+    expected = frames(lambda: (sse_frame(event) for event in validated_texts(run)))
+    assert frames(lambda: sse_frames([run])) == expected  # the frames before it come out
+    assert frames(lambda: SSEWriter().text_frames(run)) == expected
 
 
-def test_only_plain_text_deltas_take_the_lazy_way() -> None:
+def test_only_plain_text_deltas_take_the_short_way() -> None:
     mapper = Mapper(SimpleNamespace(name="a", handoffs=[]))
 
     def raw(**fields: Any) -> RawResponsesStreamEvent:
         data = ResponseTextDeltaEvent.model_construct(
-            type="response.output_text.delta", **{"item_id": "m", "delta": "x", **fields}
+            **{"type": "response.output_text.delta", "item_id": "m", "delta": "x", **fields}
         )
         return RawResponsesStreamEvent(data=data)
 
-    def take(*events: Any, limit: int = 10) -> tuple[list[Any], list[Any]]:
-        pending, out = deque(events), deque[Any]()
-        moved = mapper.lazy_texts(pending, out, 3, 4, "r", limit)
-        assert moved == len(out)
-        return list(out), list(pending)
+    def take(*events: Any, limit: int = 10) -> tuple[TextRun | None, list[Any]]:
+        pending = deque(events)
+        return mapper.text_run(pending, 3, 4, "r", limit), list(pending)
 
-    odd = [raw(delta=None), raw(item_id=7), {"type": "raw_response_event"}, SimpleNamespace()]
+    def missing(name: str) -> RawResponsesStreamEvent:
+        event = raw()
+        del event.data.__dict__[name]
+        return event
+
+    odd = [
+        raw(delta=None),
+        raw(item_id=7),
+        raw(type="response.refusal.delta"),
+        missing("delta"),
+        RawResponsesStreamEvent(data=SimpleNamespace(**vars(raw().data))),
+        {"type": "raw_response_event"},
+        SimpleNamespace(),
+    ]
     for stop in odd:
-        got, left = take(raw(), raw(item_id="__fake_id__"), stop, raw())
-        assert got == [(3, "x", (4, "m", "a", "r")), (4, "x", (4, None, "a", "r"))]
+        run, left = take(raw(), raw(), stop, raw())
+        assert run == (3, ["x", "x"], "xx", (4, "m", "a", "r"))
         assert left[0] is stop
         assert len(left) == 2
-    two, _ = take(raw(), raw(), raw(), limit=2)
-    assert two == [(3, "x", (4, "m", "a", "r")), (4, "x", (4, "m", "a", "r"))]
-    assert two[0][2] is two[1][2]  # one context for the run
-    assert "".join(mapper.partial_text) == "x" * 10
+        assert take(stop) == (None, [stop])
+    # A run is one message's: the next message's deltas start the next run.
+    run, left = take(raw(item_id="__fake_id__"), raw(item_id="__fake_id__"), raw(), raw())
+    assert run == (3, ["x", "x"], "xx", (4, None, "a", "r"))
+    assert len(left) == 2
+    two, left = take(raw(delta="y"), raw(), raw(), limit=2)
+    assert two == (3, ["y", "x"], "yx", (4, "m", "a", "r"))
+    assert len(left) == 1
+    assert "".join(mapper.partial_text) == "xx" * len(odd) + "xx" + "yx"
     mapper.agent = 5  # type: ignore[assignment]  # a custom agent object's odd name
-    assert take(raw()) == ([], [raw()])
+    assert take(raw()) == (None, [raw()])
 
 
 def test_usage_is_reported_once_per_model_call_from_the_latest_mark() -> None:
@@ -180,8 +214,8 @@ def test_usage_is_reported_once_per_model_call_from_the_latest_mark() -> None:
     assert mapper.map(completed) == []
     # A call that counted nothing: the latest figures come out before the next event, which
     # the lazy way leaves to map() for that.
-    pending, out = deque([delta]), deque[Any]()
-    assert mapper.lazy_texts(pending, out, 0, 0, "r", 10) == 0
+    pending = deque([delta])
+    assert mapper.text_run(pending, 0, 0, "r", 10) is None
     assert reported(mapper.map(pending.popleft())) == [two, TextDelta]
     assert mapper.owed_usage() == []
     assert mapper.map(completed) == []

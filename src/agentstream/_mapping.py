@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias
 
 from agents.stream_events import RawResponsesStreamEvent
+from openai.types.responses import ResponseTextDeltaEvent
 from pydantic_core import to_jsonable_python
 
 from ._events import (
@@ -83,12 +84,13 @@ class Draft(NamedTuple):
 TextContext: TypeAlias = "tuple[int, str | None, str | None, str]"
 """What consecutive text deltas share: `(timestamp, message_id, agent, run_id)`."""
 
-LazyText: TypeAlias = "tuple[int, str, TextContext]"
-"""A `TextDelta` not built yet: `(seq, delta, context)`.
+TextRun: TypeAlias = "tuple[int, list[str], str, TextContext]"
+"""Text deltas not built yet as `TextDelta` events: `(seq, deltas, text, context)`.
 
-Text deltas are most of a stream. `normalize()` keeps them in this form until someone needs the
-model, and `to_sse()` writes their frames straight from it, byte for byte the model's frame. A
-run of deltas shares one context object, so an encoder formats what they share once per run.
+Consecutive text deltas of one message, mapped in one go: the `seq` of the first (the others
+follow it), the deltas, their text joined, and the context they share. Text deltas are most of a
+stream; `normalize()` keeps them in this form until someone needs the models, and `to_sse()`
+writes their frames straight from it, byte for byte the models' frames, in one pass per run.
 """
 
 DELTA_KINDS: dict[type[EventBase], str] = {
@@ -305,7 +307,13 @@ def sdk_usage(usage: Any) -> Usage:
 
 
 _JOIN_EVERY = 256
-"""Text deltas of a message kept as separate pieces before they are joined into one."""
+"""Pieces of a message's text (deltas, or runs of them) kept before they are joined into one."""
+
+_NO_MESSAGE: Final = object()
+
+
+def _is_id(value: object) -> bool:
+    return value is None or type(value) is str
 
 
 class Mapper:
@@ -412,72 +420,62 @@ class Mapper:
 
     # Raw Responses events
 
-    def lazy_texts(
-        self,
-        events: deque[Any],
-        out: deque[Any],
-        seq: int,
-        timestamp: int,
-        run_id: str,
-        limit: int,
-    ) -> int:
-        """Move the plain text deltas at the head of `events` to `out` as `LazyText`.
+    def text_run(
+        self, events: deque[Any], seq: int, timestamp: int, run_id: str, limit: int
+    ) -> TextRun | None:
+        """Take the plain text deltas at the head of `events` as one `TextRun`, from `seq` on.
 
-        At most `limit` of them, numbered from `seq`; returns how many moved. It stops at the
-        first event that is not plain: the SDK's raw `response.output_text.delta` with a `str`
-        delta and a `str` (or no) item id, under an agent whose name is a `str` (or none). Every
-        field then has the exact type the event declares, so the event needs no validation.
-        The rest take `map()`. One call per batch: this is the path of most of a stream.
+        At most `limit` of them, all of one message; None if the head is not one. Plain is the
+        SDK's raw `ResponseTextDeltaEvent` of type `response.output_text.delta`, with a `str`
+        delta and a `str` (or no) item id, under an agent whose name is a `str` (or none):
+        every field then has the exact type the event declares, so it needs no validation. The
+        rest take `map()`. This is the path of most of a stream, one call per batch, so the
+        loop reads each event's fields straight from the model's `__dict__`, at one attribute
+        lookup per event.
         """
         agent = self.agent
         if self._usage_owed or (agent is not None and type(agent) is not str):
-            return 0  # `map()` reports the usage owed first
-        parts = self.partial_text
-        # Locals for everything the loop touches: it runs once per token.
-        record, put, take = parts.append, out.append, events.popleft
-        raw = RawResponsesStreamEvent
-        first = seq
-        end = seq + min(limit, len(events))
-        context: TextContext = (timestamp, None, agent, run_id)
-        last_item_id: object = None
-        while seq < end:
+            return None  # `map()` reports the usage owed first
+        deltas: list[str] = []
+        put, take = deltas.append, events.popleft
+        raw, text_delta = RawResponsesStreamEvent, ResponseTextDeltaEvent
+        message: object = _NO_MESSAGE  # the item id of the run's message, once known
+        for _ in range(min(limit, len(events))):
             event = take()
-            if type(event) is raw:
-                data: Any = event.data
-                try:
-                    kind, delta, item_id = data.type, data.delta, data.item_id
-                except AttributeError:  # not a text delta, or not the shape it should have
-                    kind = delta = item_id = None
-                if (
-                    kind == "response.output_text.delta"
-                    and type(delta) is str
-                    and (item_id is None or type(item_id) is str)
-                ):
-                    if item_id != last_item_id:
-                        last_item_id = item_id
-                        message_id = None if item_id == FAKE_ITEM_ID else item_id
-                        context = (timestamp, message_id, agent, run_id)
-                    record(delta)
-                    put((seq, delta, context))
-                    seq += 1
-                    continue
-            events.appendleft(event)
+            try:
+                if type(event) is raw and type(data := event.data) is text_delta:
+                    fields = data.__dict__
+                    delta, item_id = fields["delta"], fields["item_id"]
+                    if (
+                        type(delta) is str
+                        and fields["type"] == "response.output_text.delta"
+                        and (item_id == message or (not deltas and _is_id(item_id)))
+                    ):
+                        message = item_id
+                        put(delta)
+                        continue
+            except Exception:  # a field missing (`model_construct`), or an odd one's `==`
+                pass
+            events.appendleft(event)  # not one of this run's: the next message's, or map()'s
             break
-        if len(parts) - self._joined >= _JOIN_EVERY:
-            self._join_text()
-        return seq - first
+        if not deltas:
+            return None
+        text = "".join(deltas)
+        self._record_text(text)
+        message_id = None if message == FAKE_ITEM_ID else message
+        return seq, deltas, text, (timestamp, message_id, agent, run_id)  # type: ignore[return-value]
 
     def _join_text(self) -> None:
         # Keep the text, not one object per delta: a long message must not cost memory per
-        # event (for pieces at most a batch long). Each delta is copied once here and once more
-        # by the final join.
+        # event (for pieces at most a batch long). Each delta is copied at most three times: in
+        # its run's text, here, and by the final join.
         parts = self.partial_text
         parts[self._joined :] = ["".join(parts[self._joined :])]
         self._joined += 1
 
-    def _record_text(self, delta: str) -> None:
+    def _record_text(self, text: str) -> None:
         parts = self.partial_text
-        parts.append(delta)
+        parts.append(text)
         if len(parts) - self._joined >= _JOIN_EVERY:
             self._join_text()
 

@@ -39,8 +39,8 @@ from ._events import (
 )
 from ._mapping import (
     Draft,
-    LazyText,
     Mapper,
+    TextRun,
     field,
     sdk_usage,
     to_json_value,
@@ -63,7 +63,7 @@ SETTLE_TIMEOUT: Final = 5.0
 
 _END: Final = object()
 
-_BATCH: Final = 64
+_BATCH: Final = 256
 """Most SDK events mapped in one call when the reader has more waiting."""
 
 
@@ -123,36 +123,52 @@ _TEXT_FIELDS_SET: Final = frozenset(
 )
 
 
-def text_event(lazy: LazyText) -> TextDelta:
-    """Build the `TextDelta` a `LazyText` stands for, the short way `_trusted_delta` takes.
+def text_events(run: TextRun) -> list[TextDelta]:
+    """Build the `TextDelta`s a `TextRun` stands for, the short way `_trusted_delta` takes.
 
-    `Mapper.lazy_texts` made it only from fields of the exact declared types, so validation
+    `Mapper.text_run` made it only from fields of the exact declared types, so validation
     could only accept them as they are.
     """
-    seq, delta, (timestamp, message_id, agent, run_id) = lazy
-    event = TextDelta.__new__(TextDelta)
-    _set(
-        event,
-        "__dict__",
-        {
-            "type": "text_delta",
-            "seq": seq,
-            "run_id": run_id,
-            "agent": agent,
-            "timestamp": timestamp,
-            "delta": delta,
-            "message_id": message_id,
-        },
-    )
-    _set(event, "__pydantic_fields_set__", set(_TEXT_FIELDS_SET))
-    _set(event, "__pydantic_extra__", None)
-    _set(event, "__pydantic_private__", None)
-    return event
+    seq, deltas, _, (timestamp, message_id, agent, run_id) = run
+    events = []
+    for delta in deltas:
+        event = TextDelta.__new__(TextDelta)
+        _set(
+            event,
+            "__dict__",
+            {
+                "type": "text_delta",
+                "seq": seq,
+                "run_id": run_id,
+                "agent": agent,
+                "timestamp": timestamp,
+                "delta": delta,
+                "message_id": message_id,
+            },
+        )
+        _set(event, "__pydantic_fields_set__", set(_TEXT_FIELDS_SET))
+        _set(event, "__pydantic_extra__", None)
+        _set(event, "__pydantic_private__", None)
+        events.append(event)
+        seq += 1
+    return events
 
 
-def built(item: Event | LazyText) -> Event:
-    """The event itself: an `Event` as it is, a `LazyText` built."""
-    return text_event(item) if type(item) is tuple else item  # type: ignore[return-value]
+def built(batch: list[Event | TextRun]) -> list[Event]:
+    """The events of a batch: each `Event` as it is, each `TextRun` built."""
+    if not any(type(item) is tuple for item in batch):
+        return batch  # type: ignore[return-value]
+    events: list[Event] = []
+    for item in batch:
+        if type(item) is tuple:
+            events += text_events(item)
+        else:
+            events.append(item)  # type: ignore[arg-type]
+    return events
+
+
+def _first_seq(item: Event | TextRun) -> int:
+    return item[0] if type(item) is tuple else item.seq  # type: ignore[union-attr]
 
 
 def _validated(draft: Draft, seq: int, run_id: str, timestamp: int) -> Event:
@@ -245,7 +261,7 @@ async def _read(result: Any, box: _Mailbox, idle_timeout: float | None) -> None:
     items = box.items
     # Arrival times serve the idle timeout only.
     clock = box.loop.time if idle_timeout is not None else None
-    counted = usage_counts(result)
+    requests, tokens = counted = usage_counts(result)
     items.append(usage_mark(result))
     try:
         async for event in result.stream_events():
@@ -253,11 +269,11 @@ async def _read(result: Any, box: _Mailbox, idle_timeout: float | None) -> None:
             # usage since the last event: this runs once per token, and reads no event field.
             try:
                 usage = result.context_wrapper.usage
-                counts_changed = usage.requests != counted[0] or usage.total_tokens != counted[1]
+                counts_changed = usage.requests != requests or usage.total_tokens != tokens
             except AttributeError:  # not the SDK's own objects: the general way
                 counts_changed = usage_counts(result) != counted
             if counts_changed:
-                counted = usage_counts(result)
+                requests, tokens = counted = usage_counts(result)
                 items.append(usage_mark(result))
             items.append(event)
             if clock is not None:
@@ -402,8 +418,8 @@ class EventStream:
         self._run_id = run_id or uuid.uuid4().hex
         self._expose_errors = expose_errors
         self._mapper = Mapper(field(result, "current_agent"))
-        # Events ready to hand out; text deltas stay `LazyText` until someone needs the model.
-        self._outbox: deque[Event | LazyText] = deque()
+        # Events ready to hand out; text deltas stay in `TextRun`s until someone needs the models.
+        self._outbox: deque[Event | TextRun] = deque()
         self._seq = 0
         self._box: _Mailbox | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -445,11 +461,9 @@ class EventStream:
         return self
 
     async def __anext__(self) -> Event:
-        if self._outbox:
-            return built(self._outbox.popleft())
-        event = await self._pull(None)
-        assert event is not None  # without a timeout, _pull returns an event or stops
-        return built(event)
+        if not self._outbox:
+            await self._pull(None)  # without a timeout, it returns with events or stops
+        return self._pop()
 
     async def next_event(self, timeout: float | None = None) -> Event | None:
         """Return the next event, or None if none is ready within `timeout` seconds.
@@ -457,10 +471,11 @@ class EventStream:
         Waiting does not disturb the run: a later call picks up where this one stopped. Raises
         `StopAsyncIteration` once the stream has ended.
         """
-        if self._outbox:
-            return built(self._outbox.popleft())
-        event = await self._pull(check_seconds("timeout", timeout, allow_zero=True))
-        return None if event is None else built(event)
+        if not self._outbox and not await self._pull(
+            check_seconds("timeout", timeout, allow_zero=True)
+        ):
+            return None
+        return self._pop()
 
     async def next_batch(self, timeout: float | None = None) -> list[Event] | None:
         """Return every event ready now (at least one), or None if none is within `timeout`.
@@ -470,25 +485,30 @@ class EventStream:
         has ended.
         """
         batch = await self._next_lazy_batch(timeout)
-        return None if batch is None else [built(item) for item in batch]
+        return None if batch is None else built(batch)
 
-    async def _next_lazy_batch(self, timeout: float | None) -> list[Event | LazyText] | None:
-        """`next_batch`, with text deltas left as `LazyText`.
+    async def _next_lazy_batch(self, timeout: float | None) -> list[Event | TextRun] | None:
+        """`next_batch`, with text deltas left in their `TextRun`s.
 
         For the encoders that write text deltas straight from their fields (`to_sse`); they
         `built()` the rest.
         """
         outbox = self._outbox
-        if not outbox:
-            event = await self._pull(check_seconds("timeout", timeout, allow_zero=True))
-            if event is None:
-                return None
-            if not outbox:
-                return [event]
-            outbox.appendleft(event)
+        if not outbox and not await self._pull(check_seconds("timeout", timeout, allow_zero=True)):
+            return None
         batch = list(outbox)
         outbox.clear()
         return batch
+
+    def _pop(self) -> Event:
+        """Take the next event from the outbox, building its text run if it is in one."""
+        outbox = self._outbox
+        item = outbox.popleft()
+        if type(item) is not tuple:
+            return item  # type: ignore[return-value]
+        first, *rest = text_events(item)
+        outbox.extendleft(reversed(rest))
+        return first
 
     async def collect(self) -> list[Event]:
         """Read the stream to its end and return every event, `Done` last."""
@@ -532,7 +552,8 @@ class EventStream:
 
     # Internals
 
-    async def _pull(self, timeout: float | None) -> Event | LazyText | None:
+    async def _pull(self, timeout: float | None) -> bool:
+        """Wait until the outbox has events (True), or for `timeout` seconds (False)."""
         if self._finished:
             raise StopAsyncIteration
         if self._reading:
@@ -550,7 +571,7 @@ class EventStream:
         finally:
             self._reading = False
 
-    async def _advance(self, timeout: float | None) -> Event | LazyText | None:
+    async def _advance(self, timeout: float | None) -> bool:
         box = self._box
         if box is None:
             box = self._start()
@@ -558,13 +579,11 @@ class EventStream:
         give_up = None if timeout is None else loop.time() + timeout
         outbox = self._outbox
         coalescer = self._coalescer
-        items = box.items
-        while not outbox or (items and len(outbox) < _BATCH and not self._finished):
+        while not outbox:
             if self._finished:  # closed from another task while this one waited
                 raise StopAsyncIteration
-            # Events the reader already has are mapped in one go, up to _BATCH: the calls after
-            # this one take them from the outbox, the short way.
-            if items:
+            # The events the reader already has are mapped in one go (up to _BATCH of them).
+            if box.items:
                 self._take(box)
                 continue
             now = loop.time()
@@ -584,9 +603,9 @@ class EventStream:
                     continue
                 deadline = idle_at if deadline is None else min(deadline, idle_at)
             if give_up is not None and give_up <= now:
-                return None
+                return False
             await box.wait(deadline)
-        return outbox.popleft()
+        return True
 
     def _start(self) -> _Mailbox:
         loop = asyncio.get_running_loop()
@@ -599,23 +618,23 @@ class EventStream:
     def _take(self, box: _Mailbox) -> None:
         """Map the SDK events the reader has, up to _BATCH of them, into the outbox.
 
-        Plain text deltas, most of a stream, become `LazyText` in runs (unless buffering may
-        merge them); everything else goes through `_process`. A run of text deltas shares one
-        timestamp: it is mapped within the same instant.
+        Plain text deltas, most of a stream, become `TextRun`s (unless buffering may merge
+        them); everything else goes through `_process`. A run shares one timestamp: it is
+        mapped within the same instant.
         """
         items = box.items
-        lazy = self._coalescer is None
+        runs = self._coalescer is None
         stamp = _now_ms()
         taken = 0
         while items and taken < _BATCH:
-            if lazy:
-                moved = self._mapper.lazy_texts(
-                    items, self._outbox, self._seq, stamp, self._run_id, _BATCH - taken
-                )
-                self._seq += moved
-                taken += moved
-                if not items or taken >= _BATCH:
-                    return
+            if runs:
+                run = self._mapper.text_run(items, self._seq, stamp, self._run_id, _BATCH - taken)
+                if run is not None:
+                    moved = len(run[1])
+                    self._seq += moved
+                    taken += moved
+                    self._outbox.append(run)
+                    continue
             item = items.popleft()
             taken += 1
             if item is _END:
@@ -712,8 +731,9 @@ class EventStream:
         if self._finished:
             return
         # Events never handed out are dropped, and so are their numbers: no gap before Done.
-        self._seq -= len(self._outbox)
-        self._outbox.clear()
+        if self._outbox:
+            self._seq = _first_seq(self._outbox[0])
+            self._outbox.clear()
         done = self._build_done("cancelled", partial_text=True)
         self._seq += 1
         self._done = done

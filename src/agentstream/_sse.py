@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from ._errors import ConfigurationError, DecodeError
 from ._events import EVENT_TYPES, Event, parse_event
-from ._normalize import text_event
+from ._normalize import text_events
 from ._streams import (
     DEFAULT_MAX_EVENT_BYTES,
     TextDecoder,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 
     from ._events import EventBase
-    from ._mapping import LazyText, TextContext
+    from ._mapping import TextContext, TextRun
     from ._streams import Chunks
 
 __all__ = ["PING", "SSEDecoder", "SSEWriter", "ServerSentEvent", "from_sse", "sse_frames", "to_sse"]
@@ -92,11 +92,11 @@ def _encodable(text: str) -> bool:
 class SSEWriter:
     """Writes the SSE frames of one stream's batches, in order: `sse_frame()` of each event.
 
-    Text deltas still in their `LazyText` form are written straight from their fields: the same
-    bytes as `sse_frame(text_event(lazy))`, as a test checks for any text. What consecutive
-    deltas share (run id and agent, message id) is formatted once and kept from one batch to
-    the next, so a stream whose deltas come one at a time formats only its own fields per
-    frame. Text with no UTF-8 form takes the model's way, which raises as the model's would.
+    Text deltas still in a `TextRun` are written straight from it, in one pass per run: the
+    same bytes as `sse_frame()` of each of its events, as a test checks for any text. What a
+    run's deltas share (the envelope, the message id) is formatted once per run, and kept for
+    the next run while it does not change. Text with no UTF-8 form takes the models' way, which
+    raises as the model's would.
     """
 
     __slots__ = (
@@ -104,10 +104,10 @@ class SSEWriter:
         "_context",
         "_envelope",
         "_exact",
+        "_head",
         "_message_id",
         "_run_id",
         "_tail",
-        "_timestamp",
     )
 
     def __init__(self) -> None:
@@ -115,45 +115,64 @@ class SSEWriter:
         self._agent: object = _UNSET
         self._run_id: object = _UNSET
         self._message_id: object = _UNSET
-        self._envelope = self._tail = ""
-        self._timestamp = 0
+        self._envelope = self._head = self._tail = ""
         self._exact = True
 
-    def frames(self, batch: Iterable[EventBase | LazyText]) -> Iterator[str]:
+    def frames(self, batch: Iterable[EventBase | TextRun]) -> Iterator[str]:
         """The frames of `batch`, one per event."""
-        head, json_str = _TEXT_HEAD, _json_str
         for item in batch:
-            if type(item) is not tuple:
-                yield sse_frame(item)  # type: ignore[arg-type]
-                continue
-            seq, delta, context = item
-            if context is not self._context:
-                self._enter(context)
-            if self._exact and (delta.isascii() or _encodable(delta)):
-                digits = str(seq)
-                yield (
-                    f"id: {digits}{head}{digits}{self._envelope}{self._timestamp}"
-                    f',"delta":{json_str(delta)}{self._tail}'
-                )
+            if type(item) is tuple:
+                yield from self.text_frames(item)
             else:
-                yield sse_frame(text_event(item))
+                yield sse_frame(item)  # type: ignore[arg-type]
+
+    def chunk(self, batch: Iterable[EventBase | TextRun]) -> str:
+        """The frames of `batch` in one string, for a body written a batch at a time."""
+        frames: list[str] = []
+        for item in batch:
+            if type(item) is tuple:
+                frames += self.text_frames(item)
+            else:
+                frames.append(sse_frame(item))  # type: ignore[arg-type]
+        return "".join(frames)
+
+    def text_frames(self, run: TextRun) -> Iterable[str]:
+        """The frames of the text deltas of `run`, one per delta."""
+        seq, deltas, text, context = run
+        if context is not self._context:
+            self._enter(context)
+        if not (self._exact and (text.isascii() or _encodable(text))):
+            # Lazily: the frames before the delta that cannot be written come out first.
+            return map(sse_frame, text_events(run))
+        head, tail = self._head, self._tail
+        # The digits of each seq once (an int's `repr` is its `str`), and the JSON of each delta,
+        # both in C loops: per frame, the comprehension only joins the pieces.
+        return [
+            f"id: {digits}{_TEXT_HEAD}{digits}{head}{delta}{tail}"
+            for digits, delta in zip(
+                map(repr, range(seq, seq + len(deltas))), map(_json_str, deltas), strict=True
+            )
+        ]
 
     def _enter(self, context: TextContext) -> None:
         """Take the shared parts of a new context; format again only those that changed."""
         self._context = context
-        self._timestamp, message_id, agent, run_id = context
+        timestamp, message_id, agent, run_id = context
+        changed = False
         if agent != self._agent or run_id != self._run_id:
-            self._agent, self._run_id = agent, run_id
+            self._agent, self._run_id, changed = agent, run_id, True
             self._envelope = (
                 f',"run_id":{_json_str(run_id)},"agent":{_json_str_or_null(agent)},"timestamp":'
             )
         if message_id != self._message_id:
-            self._message_id = message_id
+            self._message_id, changed = message_id, True
             self._tail = f',"message_id":{_json_str_or_null(message_id)}}}\n\n'
-        self._exact = _encodable(self._envelope) and _encodable(self._tail)
+        if changed:
+            self._exact = _encodable(self._envelope) and _encodable(self._tail)
+        self._head = f'{self._envelope}{timestamp},"delta":'
 
 
-def sse_frames(batch: Iterable[EventBase | LazyText]) -> Iterator[str]:
+def sse_frames(batch: Iterable[EventBase | TextRun]) -> Iterator[str]:
     """The SSE frames of one batch (`SSEWriter().frames(batch)`)."""
     return SSEWriter().frames(batch)
 
@@ -204,11 +223,12 @@ async def _frames(
                 if batch is None:
                     yield PING
                     continue
-                if len(batch) == 1 and not isinstance(first := batch[0], tuple):
-                    yield sse_frame(first)  # a plain source's event (no batch to share)
-                    continue
-                for frame in writer.frames(batch):
-                    yield frame
+                for item in batch:
+                    if type(item) is tuple:
+                        for frame in writer.text_frames(item):
+                            yield frame
+                    else:
+                        yield sse_frame(item)  # type: ignore[arg-type]
     finally:
         await close_source(events)
 

@@ -32,7 +32,7 @@ from ._normalize import SETTLE_TIMEOUT, EventStream
 
 if TYPE_CHECKING:
     from ._events import EventBase
-    from ._mapping import LazyText
+    from ._mapping import TextRun
 
 __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
@@ -140,8 +140,8 @@ class _ReadAhead:
 
 def lazy_ticks(
     events: AsyncIterable[EventBase], heartbeat: float | None
-) -> AsyncGenerator[list[EventBase | LazyText] | None, None]:
-    """`ticks`, with the text deltas of an `EventStream` left as `LazyText` (`_next_lazy_batch`).
+) -> AsyncGenerator[list[EventBase | TextRun] | None, None]:
+    """`ticks`, with the text deltas of an `EventStream` left in `TextRun`s (`_next_lazy_batch`).
 
     For encoders that write text deltas straight from their fields, and `built()` the rest.
     """

@@ -162,7 +162,7 @@ async def _sse_body(
     writer = SSEWriter()
     async with contextlib.aclosing(lazy_ticks(events, heartbeat)) as batches:
         async for batch in batches:
-            yield ping if batch is None else "".join(writer.frames(batch)).encode()
+            yield ping if batch is None else writer.chunk(batch).encode()
 
 
 async def _ndjson_body(
