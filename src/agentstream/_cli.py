@@ -238,6 +238,9 @@ def _serve(args: argparse.Namespace) -> int:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((args.host, args.port))
+        # Listening before the address is printed: a client that reads it and connects at once
+        # must be queued, not refused, while uvicorn starts.
+        sock.listen(2048)
     except OSError as exc:
         sock.close()
         print(
