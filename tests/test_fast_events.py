@@ -7,6 +7,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from agents.stream_events import RawResponsesStreamEvent
 from hypothesis import given
 from hypothesis import strategies as st
@@ -220,3 +221,18 @@ def test_usage_is_reported_once_per_model_call_from_the_latest_mark() -> None:
     assert mapper.owed_usage() == []
     assert mapper.map(completed) == []
     assert reported(mapper.owed_usage()) == [two]  # what the stream's end reports
+
+
+@pytest.mark.parametrize(
+    "deltas",
+    [
+        ["plain", " text", "", "ünïcödé ✓"],  # nothing to escape: the quoted head and tail
+        ['one "quote"', "plain"],  # one delta to escape: every delta escaped
+        ["back\\slash"],
+        ["tab\tand\nnewline", "\x00\x1f\x7f"],
+        ["\u2028 and \u2029"],  # left as they are by both, as JSON allows
+    ],
+)
+def test_run_frames_escape_as_the_model_does(deltas: list[str]) -> None:
+    run: TextRun = (7, deltas, "".join(deltas), (1, "m", "a", "r"))
+    assert SSEWriter().text_frames(run) == [sse_frame(e) for e in validated_texts(run)]

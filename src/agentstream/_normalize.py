@@ -239,10 +239,12 @@ class _Mailbox:
         self.wake()
 
     def wake(self) -> None:
-        """Wake the consumer, if it waits."""
+        """Wake the consumer, if it waits; once woken, it needs no more waking."""
         waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def disarm(self) -> None:
         """Stop the alarm: the stream has ended."""
@@ -278,9 +280,8 @@ async def _read(result: Any, box: _Mailbox, idle_timeout: float | None) -> None:
             items.append(event)
             if clock is not None:
                 box.last_arrival = clock()
-            waiter = box.waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+            if box.waiter is not None:
+                box.wake()
         # A failure before the first event may not be raised by stream_events().
         box.error = getattr(result, "run_loop_exception", None)
     except Exception as exc:

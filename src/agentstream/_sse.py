@@ -105,9 +105,11 @@ class SSEWriter:
         "_envelope",
         "_exact",
         "_head",
+        "_head_quoted",
         "_message_id",
         "_run_id",
         "_tail",
+        "_tail_quoted",
     )
 
     def __init__(self) -> None:
@@ -115,7 +117,7 @@ class SSEWriter:
         self._agent: object = _UNSET
         self._run_id: object = _UNSET
         self._message_id: object = _UNSET
-        self._envelope = self._head = self._tail = ""
+        self._envelope = self._head = self._tail = self._head_quoted = self._tail_quoted = ""
         self._exact = True
 
     def frames(self, batch: Iterable[EventBase | TextRun]) -> Iterator[str]:
@@ -144,14 +146,21 @@ class SSEWriter:
         if not (self._exact and (text.isascii() or _encodable(text))):
             # Lazily: the frames before the delta that cannot be written come out first.
             return map(sse_frame, text_events(run))
+        # The digits of each seq once (an int's `repr` is its `str`), in a C loop: per frame,
+        # the comprehension only joins the pieces.
+        seqs = map(repr, range(seq, seq + len(deltas)))
+        if len(_json_str(text)) == len(text) + 2:
+            # Nothing in the run's text needs escaping, so each delta is its own JSON string
+            # between quotes (the quotes are in the head and the tail): one escape per run.
+            head, tail = self._head_quoted, self._tail_quoted
+            return [
+                f"id: {digits}{_TEXT_HEAD}{digits}{head}{delta}{tail}"
+                for digits, delta in zip(seqs, deltas, strict=True)
+            ]
         head, tail = self._head, self._tail
-        # The digits of each seq once (an int's `repr` is its `str`), and the JSON of each delta,
-        # both in C loops: per frame, the comprehension only joins the pieces.
         return [
             f"id: {digits}{_TEXT_HEAD}{digits}{head}{delta}{tail}"
-            for digits, delta in zip(
-                map(repr, range(seq, seq + len(deltas))), map(_json_str, deltas), strict=True
-            )
+            for digits, delta in zip(seqs, map(_json_str, deltas), strict=True)
         ]
 
     def _enter(self, context: TextContext) -> None:
@@ -167,9 +176,11 @@ class SSEWriter:
         if message_id != self._message_id:
             self._message_id, changed = message_id, True
             self._tail = f',"message_id":{_json_str_or_null(message_id)}}}\n\n'
+            self._tail_quoted = '"' + self._tail
         if changed:
             self._exact = _encodable(self._envelope) and _encodable(self._tail)
         self._head = f'{self._envelope}{timestamp},"delta":'
+        self._head_quoted = self._head + '"'
 
 
 def sse_frames(batch: Iterable[EventBase | TextRun]) -> Iterator[str]:
