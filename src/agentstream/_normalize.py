@@ -49,6 +49,7 @@ from ._mapping import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Coroutine
     from types import TracebackType
 
     from agents.result import RunResultStreaming
@@ -204,14 +205,14 @@ class _Mailbox:
         self.alarm: asyncio.TimerHandle | None = None
         self.alarm_at = 0.0
 
-    async def wait(self, deadline: float | None) -> None:
-        """Wait until the reader puts something, or until `deadline` (loop time) if given.
+    def arm(self, deadline: float | None) -> asyncio.Future[None]:
+        """The future to await until the reader puts something, or until `deadline` (loop time).
 
         The consumer waits once per event when events come one at a time, and the deadline (the
         caller's heartbeat, the idle timeout) mostly moves a little later with each. So the
         alarm is not a timer per wait: it is set again only when a wait needs it sooner than it
         is set, and when it goes off before the current deadline it sets itself for that one.
-        Waking up for it cancels nothing.
+        Waking up for it cancels nothing. After the wait, the consumer calls `disarm_wait()`.
         """
         waiter: asyncio.Future[None] = self.loop.create_future()
         self.waiter = waiter
@@ -221,11 +222,12 @@ class _Mailbox:
                 self.alarm.cancel()
             self.alarm_at = deadline
             self.alarm = self.loop.call_at(deadline, self._ring)
-        try:
-            await waiter
-        finally:
-            self.waiter = None
-            self.deadline = None
+        return waiter
+
+    def disarm_wait(self) -> None:
+        """The consumer's wait is over (woken, timed out or cancelled)."""
+        self.waiter = None
+        self.deadline = None
 
     def _ring(self) -> None:
         self.alarm = None
@@ -488,14 +490,20 @@ class EventStream:
         batch = await self._next_lazy_batch(timeout)
         return None if batch is None else built(batch)
 
-    async def _next_lazy_batch(self, timeout: float | None) -> list[Event | TextRun] | None:
+    def _next_lazy_batch(
+        self, timeout: float | None
+    ) -> Coroutine[Any, Any, list[Event | TextRun] | None]:
         """`next_batch`, with text deltas left in their `TextRun`s.
 
         For the encoders that write text deltas straight from their fields (`to_sse`); they
         `built()` the rest.
         """
+        return self._lazy_batch(check_seconds("timeout", timeout, allow_zero=True))
+
+    async def _lazy_batch(self, timeout: float | None) -> list[Event | TextRun] | None:
+        """`_next_lazy_batch` for a `timeout` already checked (once per stream, not per call)."""
         outbox = self._outbox
-        if not outbox and not await self._pull(check_seconds("timeout", timeout, allow_zero=True)):
+        if not outbox and not await self._pull(timeout):
             return None
         batch = list(outbox)
         outbox.clear()
@@ -554,14 +562,57 @@ class EventStream:
     # Internals
 
     async def _pull(self, timeout: float | None) -> bool:
-        """Wait until the outbox has events (True), or for `timeout` seconds (False)."""
+        """Wait until the outbox has events (True), or for `timeout` seconds (False).
+
+        One coroutine for the whole wait, the mailbox's future awaited right here: when events
+        come one at a time, every level between the consumer and that future is resumed once
+        per event.
+        """
         if self._finished:
             raise StopAsyncIteration
         if self._reading:
             raise AgentStreamError("this EventStream is already being read by another task")
         self._reading = True
         try:
-            return await self._advance(timeout)
+            box = self._box
+            if box is None:
+                box = self._start()
+            loop = box.loop
+            give_up = None if timeout is None else loop.time() + timeout
+            outbox = self._outbox
+            coalescer = self._coalescer
+            while not outbox:
+                if self._finished:  # closed from another task while this one waited
+                    raise StopAsyncIteration
+                # The events the reader already has are mapped in one go (up to _BATCH of them).
+                if box.items:
+                    self._take(box)
+                    continue
+                now = loop.time()
+                deadline = give_up
+                if coalescer:
+                    assert coalescer.deadline is not None
+                    if coalescer.deadline <= now:
+                        self._emit_all(coalescer.flush())
+                        continue
+                    deadline = (
+                        coalescer.deadline
+                        if deadline is None
+                        else min(deadline, coalescer.deadline)
+                    )
+                if self._idle_timeout is not None:
+                    idle_at = box.last_arrival + self._idle_timeout
+                    if idle_at <= now:
+                        await self._time_out()
+                        continue
+                    deadline = idle_at if deadline is None else min(deadline, idle_at)
+                if give_up is not None and give_up <= now:
+                    return False
+                try:
+                    await box.arm(deadline)
+                finally:
+                    box.disarm_wait()
+            return True
         except asyncio.CancelledError:
             # Everything that matters happens before the first await: under anyio cancel
             # scopes the cancellation is delivered again at every await.
@@ -571,42 +622,6 @@ class EventStream:
             raise
         finally:
             self._reading = False
-
-    async def _advance(self, timeout: float | None) -> bool:
-        box = self._box
-        if box is None:
-            box = self._start()
-        loop = box.loop
-        give_up = None if timeout is None else loop.time() + timeout
-        outbox = self._outbox
-        coalescer = self._coalescer
-        while not outbox:
-            if self._finished:  # closed from another task while this one waited
-                raise StopAsyncIteration
-            # The events the reader already has are mapped in one go (up to _BATCH of them).
-            if box.items:
-                self._take(box)
-                continue
-            now = loop.time()
-            deadline = give_up
-            if coalescer:
-                assert coalescer.deadline is not None
-                if coalescer.deadline <= now:
-                    self._emit_all(coalescer.flush())
-                    continue
-                deadline = (
-                    coalescer.deadline if deadline is None else min(deadline, coalescer.deadline)
-                )
-            if self._idle_timeout is not None:
-                idle_at = box.last_arrival + self._idle_timeout
-                if idle_at <= now:
-                    await self._time_out()
-                    continue
-                deadline = idle_at if deadline is None else min(deadline, idle_at)
-            if give_up is not None and give_up <= now:
-                return False
-            await box.wait(deadline)
-        return True
 
     def _start(self) -> _Mailbox:
         loop = asyncio.get_running_loop()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 from ._errors import ConfigurationError, DecodeError
 from ._events import EVENT_TYPES, Event, parse_event
-from ._normalize import text_events
+from ._normalize import EventStream, text_events
 from ._streams import (
     DEFAULT_MAX_EVENT_BYTES,
     TextDecoder,
@@ -105,11 +105,10 @@ class SSEWriter:
         "_envelope",
         "_exact",
         "_head",
-        "_head_quoted",
         "_message_id",
         "_run_id",
         "_tail",
-        "_tail_quoted",
+        "_timestamp",
     )
 
     def __init__(self) -> None:
@@ -117,7 +116,8 @@ class SSEWriter:
         self._agent: object = _UNSET
         self._run_id: object = _UNSET
         self._message_id: object = _UNSET
-        self._envelope = self._head = self._tail = self._head_quoted = self._tail_quoted = ""
+        self._timestamp: object = _UNSET
+        self._envelope = self._head = self._tail = ""
         self._exact = True
 
     def frames(self, batch: Iterable[EventBase | TextRun]) -> Iterator[str]:
@@ -146,13 +146,16 @@ class SSEWriter:
         if not (self._exact and (text.isascii() or _encodable(text))):
             # Lazily: the frames before the delta that cannot be written come out first.
             return map(sse_frame, text_events(run))
+        if len(deltas) == 1:  # events that come one at a time: no loop to set up
+            digits = repr(seq)
+            return [f"id: {digits}{_TEXT_HEAD}{digits}{self._head}{_json_str(text)}{self._tail}"]
         # The digits of each seq once (an int's `repr` is its `str`), in a C loop: per frame,
         # the comprehension only joins the pieces.
         seqs = map(repr, range(seq, seq + len(deltas)))
         if len(_json_str(text)) == len(text) + 2:
             # Nothing in the run's text needs escaping, so each delta is its own JSON string
             # between quotes (the quotes are in the head and the tail): one escape per run.
-            head, tail = self._head_quoted, self._tail_quoted
+            head, tail = f'{self._head}"', f'"{self._tail}'
             return [
                 f"id: {digits}{_TEXT_HEAD}{digits}{head}{delta}{tail}"
                 for digits, delta in zip(seqs, deltas, strict=True)
@@ -164,7 +167,10 @@ class SSEWriter:
         ]
 
     def _enter(self, context: TextContext) -> None:
-        """Take the shared parts of a new context; format again only those that changed."""
+        """Take the shared parts of a new context; format again only those that changed.
+
+        Runs mapped within the same millisecond differ only in their context object.
+        """
         self._context = context
         timestamp, message_id, agent, run_id = context
         changed = False
@@ -176,11 +182,11 @@ class SSEWriter:
         if message_id != self._message_id:
             self._message_id, changed = message_id, True
             self._tail = f',"message_id":{_json_str_or_null(message_id)}}}\n\n'
-            self._tail_quoted = '"' + self._tail
         if changed:
             self._exact = _encodable(self._envelope) and _encodable(self._tail)
-        self._head = f'{self._envelope}{timestamp},"delta":'
-        self._head_quoted = self._head + '"'
+        if changed or timestamp != self._timestamp:
+            self._timestamp = timestamp
+            self._head = f'{self._envelope}{timestamp},"delta":'
 
 
 def sse_frames(batch: Iterable[EventBase | TextRun]) -> Iterator[str]:
@@ -229,8 +235,15 @@ async def _frames(
         if retry is not None:
             yield f"retry: {retry}\n\n"
         writer = SSEWriter()
-        async with aclosing(lazy_ticks(events, heartbeat)) as batches:
-            async for batch in batches:
+        if isinstance(events, EventStream):
+            # The stream's batches straight from it, without `lazy_ticks` in between: when
+            # events come one at a time, each level between here and the wait costs per event.
+            next_batch = events._lazy_batch
+            while True:
+                try:
+                    batch = await next_batch(heartbeat)
+                except StopAsyncIteration:
+                    return
                 if batch is None:
                     yield PING
                     continue
@@ -240,6 +253,13 @@ async def _frames(
                             yield frame
                     else:
                         yield sse_frame(item)  # type: ignore[arg-type]
+        async with aclosing(lazy_ticks(events, heartbeat)) as batches:
+            async for any_batch in batches:
+                if any_batch is None:
+                    yield PING
+                    continue
+                for event in any_batch:
+                    yield sse_frame(event)  # type: ignore[arg-type]  # no runs: not a stream
     finally:
         await close_source(events)
 
