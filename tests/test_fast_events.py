@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,7 +25,7 @@ from agentstream import (
 )
 from agentstream._mapping import Draft, Mapper, TextRun, UsageMark
 from agentstream._normalize import _trusted_delta, _validated, built, text_events
-from agentstream._sse import SSEWriter, sse_frame, sse_frames
+from agentstream._sse import _DIGITS, _DIGITS_LIMIT, SSEWriter, _digits, sse_frame, sse_frames
 
 from .strategies import events, optional, texts
 
@@ -236,3 +237,24 @@ def test_usage_is_reported_once_per_model_call_from_the_latest_mark() -> None:
 def test_run_frames_escape_as_the_model_does(deltas: list[str]) -> None:
     run: TextRun = (7, deltas, "".join(deltas), (1, "m", "a", "r"))
     assert SSEWriter().text_frames(run) == [sse_frame(e) for e in validated_texts(run)]
+
+
+def test_the_digits_table_gives_every_seq_its_decimal_text() -> None:
+    assert _digits(0, 300) == [str(i) for i in range(300)]
+    assert _digits(5, 1) == ["5"]
+    assert _digits(_DIGITS_LIMIT - 2, 4) == [str(_DIGITS_LIMIT - 2 + i) for i in range(4)]
+    assert _digits(2**53, 2) == [str(2**53), str(2**53 + 1)]
+    assert len(_DIGITS) <= _DIGITS_LIMIT
+
+
+def test_the_digits_table_grows_right_from_many_threads() -> None:
+    def grow(start: int) -> list[str]:
+        return [d for seq in range(start, 20_000, 97) for d in _digits(seq, 50)]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(grow, range(4)))
+    for start, got in enumerate(results):
+        assert got == [str(s + i) for s in range(start, 20_000, 97) for i in range(50)]
+    assert len(_DIGITS) >= 20_000
+    table = list(_DIGITS)
+    assert table == [str(i) for i in range(len(table))]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -72,6 +73,26 @@ _TEXT_HEAD: Final = _HEADS["text_delta"] + '{"type":"text_delta","seq":'
 _json_str: Final[Callable[[str], str]] = json.encoder.encode_basestring
 """A `str` as a JSON string, escaped as pydantic escapes it (non-ASCII kept, not `\\u` escaped)."""
 _UNSET: Final = object()
+
+
+_DIGITS: Final[list[str]] = []
+"""The decimal digits of 0, 1, 2, ...: every stream numbers its events from 0, so each frame's
+`id` and `seq` come from here instead of an int-to-text conversion per frame, the costliest part
+of a text frame. It grows as far as streams need it, up to `_DIGITS_LIMIT` (about 3.5 MB)."""
+_DIGITS_LIMIT: Final = 1 << 16
+_DIGITS_LOCK: Final = threading.Lock()
+
+
+def _digits(seq: int, count: int) -> list[str]:
+    """The decimal digits of `seq`, `seq + 1`, ... (`count` of them)."""
+    end = seq + count
+    if end > len(_DIGITS):
+        if end > _DIGITS_LIMIT:
+            return list(map(repr, range(seq, end)))
+        with _DIGITS_LOCK:  # streams on other threads' loops may grow it too
+            start = len(_DIGITS)
+            _DIGITS.extend(map(repr, range(start, max(end, start))))
+    return _DIGITS[seq:end]
 
 
 def _json_str_or_null(value: str | None) -> str:
@@ -147,11 +168,11 @@ class SSEWriter:
             # Lazily: the frames before the delta that cannot be written come out first.
             return map(sse_frame, text_events(run))
         if len(deltas) == 1:  # events that come one at a time: no loop to set up
-            digits = repr(seq)
+            digits = _digits(seq, 1)[0]
             return [f"id: {digits}{_TEXT_HEAD}{digits}{self._head}{_json_str(text)}{self._tail}"]
-        # The digits of each seq once (an int's `repr` is its `str`), in a C loop: per frame,
-        # the comprehension only joins the pieces.
-        seqs = map(repr, range(seq, seq + len(deltas)))
+        # The digits of each seq once, from the shared table: per frame, the comprehension only
+        # joins the pieces.
+        seqs = _digits(seq, len(deltas))
         if len(_json_str(text)) == len(text) + 2:
             # Nothing in the run's text needs escaping, so each delta is its own JSON string
             # between quotes (the quotes are in the head and the tail): one escape per run.
