@@ -129,8 +129,8 @@ async def _rounds(contenders: list[Any], n: int, rounds: int) -> tuple[dict[Any,
 
 async def run(smoke: bool = False) -> dict[str, Any]:
     n = 200 if smoke else 20_000
-    # Per-pair ratios spread by ±20% and more on a shared machine: the median of 51 pairs
-    # moves by about ±0.02 from run to run, the median of 21 by twice that.
+    # Single pairs spread from 0.7 to 1.5 on a noisy shared machine; for independent pairs the
+    # median of 51 spreads about 1.6 times less than the median of 21 (still a few hundredths).
     pairs, stage_rounds = (2, 1) if smoke else (51, 7)
     # Warm imports and caches, as in a service that has streamed before: the two contenders at
     # full size (agentstream's table of seq digits then holds what a run of n needs), the
