@@ -244,6 +244,7 @@ def test_the_digits_table_gives_every_seq_its_decimal_text() -> None:
     assert _digits(5, 1) == ["5"]
     assert _digits(_DIGITS_LIMIT - 2, 4) == [str(_DIGITS_LIMIT - 2 + i) for i in range(4)]
     assert _digits(2**53, 2) == [str(2**53), str(2**53 + 1)]
+    assert _digits(-2, 3) == ["-2", "-1", "0"]  # no stream numbers so, but the writer is general
     assert len(_DIGITS) <= _DIGITS_LIMIT
 
 

@@ -86,8 +86,8 @@ _DIGITS_LOCK: Final = threading.Lock()
 def _digits(seq: int, count: int) -> list[str]:
     """The decimal digits of `seq`, `seq + 1`, ... (`count` of them)."""
     end = seq + count
-    if end > len(_DIGITS):
-        if end > _DIGITS_LIMIT:
+    if end > len(_DIGITS) or seq < 0:
+        if end > _DIGITS_LIMIT or seq < 0:
             return list(map(repr, range(seq, end)))
         with _DIGITS_LOCK:  # streams on other threads' loops may grow it too
             start = len(_DIGITS)
