@@ -24,9 +24,9 @@ from ._streams import (
     check_heartbeat,
     check_limit,
     close_source,
-    lazy_ticks,
     one_line,
     snippet,
+    ticks,
     utf8_size,
 )
 
@@ -86,9 +86,9 @@ _DIGITS_LOCK: Final = threading.Lock()
 def _digits(seq: int, count: int) -> list[str]:
     """The decimal digits of `seq`, `seq + 1`, ... (`count` of them)."""
     end = seq + count
-    if end > len(_DIGITS) or seq < 0:
-        if end > _DIGITS_LIMIT or seq < 0:
-            return list(map(repr, range(seq, end)))
+    if seq < 0 or end > _DIGITS_LIMIT:
+        return list(map(repr, range(seq, end)))
+    if end > len(_DIGITS):
         with _DIGITS_LOCK:  # streams on other threads' loops may grow it too
             start = len(_DIGITS)
             _DIGITS.extend(map(repr, range(start, max(end, start))))
@@ -257,7 +257,7 @@ async def _frames(
             yield f"retry: {retry}\n\n"
         writer = SSEWriter()
         if isinstance(events, EventStream):
-            # The stream's batches straight from it, without `lazy_ticks` in between: when
+            # The stream's batches straight from it, without `ticks` in between: when
             # events come one at a time, each level between here and the wait costs per event.
             next_batch = events._lazy_batch
             while True:
@@ -274,13 +274,13 @@ async def _frames(
                             yield frame
                     else:
                         yield sse_frame(item)  # type: ignore[arg-type]
-        async with aclosing(lazy_ticks(events, heartbeat)) as batches:
-            async for any_batch in batches:
-                if any_batch is None:
+        async with aclosing(ticks(events, heartbeat)) as batches:
+            async for plain_batch in batches:
+                if plain_batch is None:
                     yield PING
                     continue
-                for event in any_batch:
-                    yield sse_frame(event)  # type: ignore[arg-type]  # no runs: not a stream
+                for event in plain_batch:
+                    yield sse_frame(event)
     finally:
         await close_source(events)
 
