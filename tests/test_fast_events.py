@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ from agents.stream_events import RawResponsesStreamEvent
 from hypothesis import given
 from hypothesis import strategies as st
 from openai.types.responses import ResponseCompletedEvent, ResponseTextDeltaEvent
-from pydantic_core import PydanticSerializationError
+from pydantic_core import PydanticSerializationError, to_json
 
 from agentstream import (
     ReasoningDelta,
@@ -25,7 +26,15 @@ from agentstream import (
 )
 from agentstream._mapping import Draft, Mapper, TextRun, UsageMark
 from agentstream._normalize import _trusted_delta, _validated, built, text_events
-from agentstream._sse import _DIGITS, _DIGITS_LIMIT, SSEWriter, _digits, sse_frame, sse_frames
+from agentstream._sse import (
+    _PREFIXES,
+    _PREFIXES_LIMIT,
+    SSEWriter,
+    _needs_no_escape,
+    _prefixes,
+    sse_frame,
+    sse_frames,
+)
 
 from .strategies import events, optional, texts
 
@@ -239,23 +248,41 @@ def test_run_frames_escape_as_the_model_does(deltas: list[str]) -> None:
     assert SSEWriter().text_frames(run) == [sse_frame(e) for e in validated_texts(run)]
 
 
-def test_the_digits_table_gives_every_seq_its_decimal_text() -> None:
-    assert _digits(0, 300) == [str(i) for i in range(300)]
-    assert _digits(5, 1) == ["5"]
-    assert _digits(_DIGITS_LIMIT - 2, 4) == [str(_DIGITS_LIMIT - 2 + i) for i in range(4)]
-    assert _digits(2**53, 2) == [str(2**53), str(2**53 + 1)]
-    assert _digits(-2, 3) == ["-2", "-1", "0"]  # no stream numbers so, but the writer is general
-    assert len(_DIGITS) <= _DIGITS_LIMIT
+def _start(seq: int) -> str:
+    return f'id: {seq}\nevent: text_delta\ndata: {{"type":"text_delta","seq":{seq}'
 
 
-def test_the_digits_table_grows_right_from_many_threads() -> None:
+def test_the_prefix_table_gives_every_seq_the_start_of_its_text_frame() -> None:
+    assert _prefixes(0, 300) == [_start(i) for i in range(300)]
+    assert _prefixes(5, 1) == [_start(5)]
+    assert _prefixes(_PREFIXES_LIMIT - 2, 4) == [_start(_PREFIXES_LIMIT - 2 + i) for i in range(4)]
+    assert _prefixes(2**53, 2) == [_start(2**53), _start(2**53 + 1)]
+    assert _prefixes(-2, 3) == [_start(-2), _start(-1), _start(0)]  # no stream numbers so
+    assert len(_PREFIXES) <= _PREFIXES_LIMIT
+
+
+def test_the_prefix_table_grows_right_from_many_threads() -> None:
     def grow(start: int) -> list[str]:
-        return [d for seq in range(start, 20_000, 97) for d in _digits(seq, 50)]
+        return [p for seq in range(start, 20_000, 97) for p in _prefixes(seq, 50)]
 
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(grow, range(4)))
     for start, got in enumerate(results):
-        assert got == [str(s + i) for s in range(start, 20_000, 97) for i in range(50)]
-    assert len(_DIGITS) >= 20_000
-    table = list(_DIGITS)
-    assert table == [str(i) for i in range(len(table))]
+        assert got == [_start(s + i) for s in range(start, 20_000, 97) for i in range(50)]
+    assert len(_PREFIXES) >= 20_000
+    table = list(_PREFIXES)
+    assert table == [_start(i) for i in range(len(table))]
+
+
+def test_no_escape_is_claimed_for_a_character_pydantic_escapes() -> None:
+    # Every code point but the lone surrogates, which take the models' way before the check.
+    claimed = [
+        char
+        for char in map(chr, itertools.chain(range(0xD800), range(0xE000, 0x110000)))
+        if _needs_no_escape(char)
+    ]
+    assert len(claimed) > 100_000  # the fast way is the common one, non-ASCII text included
+    wrong = [c for c in claimed if to_json(c).decode() != f'"{c}"']
+    assert wrong == []
+    for char in ['"', "\\", "\n", "\x00", "\x1f", "\x7f"]:
+        assert not _needs_no_escape(f"text {char} text")

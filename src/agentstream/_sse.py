@@ -75,24 +75,40 @@ _json_str: Final[Callable[[str], str]] = json.encoder.encode_basestring
 _UNSET: Final = object()
 
 
-_DIGITS: Final[list[str]] = []
-"""The decimal digits of 0, 1, 2, ...: every stream numbers its events from 0, so each frame's
-`id` and `seq` come from here instead of an int-to-text conversion per frame, the costliest part
-of a text frame. It grows as far as streams need it, up to `_DIGITS_LIMIT` (about 3.5 MB)."""
-_DIGITS_LIMIT: Final = 1 << 16
-_DIGITS_LOCK: Final = threading.Lock()
+_PREFIXES: Final[list[str]] = []
+"""What starts the text frame of seq 0, 1, 2, ...: `id: <seq>`, the `event:` line and the JSON
+up to the seq's digits (`_prefix(seq)`). Every stream numbers its events from 0, so each frame's
+start comes from here instead of an int-to-text conversion (the costliest part of a frame, once
+for `id` and once for `seq`) and two more pieces to join. It grows as far as streams need it, up
+to `_PREFIXES_LIMIT` entries (about 4 MB)."""
+_PREFIXES_LIMIT: Final = 1 << 15
+_PREFIXES_LOCK: Final = threading.Lock()
 
 
-def _digits(seq: int, count: int) -> list[str]:
-    """The decimal digits of `seq`, `seq + 1`, ... (`count` of them)."""
+def _prefix(seq: int) -> str:
+    digits = repr(seq)
+    return f"id: {digits}{_TEXT_HEAD}{digits}"
+
+
+def _prefixes(seq: int, count: int) -> list[str]:
+    """The text-frame prefixes of `seq`, `seq + 1`, ... (`count` of them)."""
     end = seq + count
-    if seq < 0 or end > _DIGITS_LIMIT:
-        return list(map(repr, range(seq, end)))
-    if end > len(_DIGITS):
-        with _DIGITS_LOCK:  # streams on other threads' loops may grow it too
-            start = len(_DIGITS)
-            _DIGITS.extend(map(repr, range(start, max(end, start))))
-    return _DIGITS[seq:end]
+    if seq < 0 or end > _PREFIXES_LIMIT:
+        return list(map(_prefix, range(seq, end)))
+    if end > len(_PREFIXES):
+        with _PREFIXES_LOCK:  # streams on other threads' loops may grow it too
+            start = len(_PREFIXES)
+            _PREFIXES.extend(map(_prefix, range(start, max(end, start))))
+    return _PREFIXES[seq:end]
+
+
+def _needs_no_escape(text: str) -> bool:
+    """Whether `text` is its own JSON string body: no quote, backslash or control character.
+
+    `isprintable()` is False for every control character (and for some characters that need
+    no escaping, which only sends `text` the way that escapes each delta).
+    """
+    return text.isprintable() and '"' not in text and "\\" not in text
 
 
 def _json_str_or_null(value: str | None) -> str:
@@ -168,23 +184,22 @@ class SSEWriter:
             # Lazily: the frames before the delta that cannot be written come out first.
             return map(sse_frame, text_events(run))
         if len(deltas) == 1:  # events that come one at a time: no loop to set up
-            digits = _digits(seq, 1)[0]
-            return [f"id: {digits}{_TEXT_HEAD}{digits}{self._head}{_json_str(text)}{self._tail}"]
-        # The digits of each seq once, from the shared table: per frame, the comprehension only
-        # joins the pieces.
-        seqs = _digits(seq, len(deltas))
-        if len(_json_str(text)) == len(text) + 2:
-            # Nothing in the run's text needs escaping, so each delta is its own JSON string
-            # between quotes (the quotes are in the head and the tail): one escape per run.
+            return [f"{_prefixes(seq, 1)[0]}{self._head}{_json_str(text)}{self._tail}"]
+        # The start of each frame from the shared table: per frame, the comprehension only
+        # joins four pieces.
+        prefixes = _prefixes(seq, len(deltas))
+        if _needs_no_escape(text):
+            # Each delta is its own JSON string between quotes (the quotes are in the head and
+            # the tail): no escape per delta.
             head, tail = f'{self._head}"', f'"{self._tail}'
             return [
-                f"id: {digits}{_TEXT_HEAD}{digits}{head}{delta}{tail}"
-                for digits, delta in zip(seqs, deltas, strict=True)
+                f"{prefix}{head}{delta}{tail}"
+                for prefix, delta in zip(prefixes, deltas, strict=True)
             ]
         head, tail = self._head, self._tail
         return [
-            f"id: {digits}{_TEXT_HEAD}{digits}{head}{delta}{tail}"
-            for digits, delta in zip(seqs, map(_json_str, deltas), strict=True)
+            f"{prefix}{head}{delta}{tail}"
+            for prefix, delta in zip(prefixes, map(_json_str, deltas), strict=True)
         ]
 
     def _enter(self, context: TextContext) -> None:
