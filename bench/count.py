@@ -7,8 +7,9 @@ With `BENCH_NOGC=1` the collector is off while the side runs: a collection costs
 heap holds at that moment, so where one falls moves a count by more than a small change does.
 
 Both sides warm up the same way first, so the difference of two counts (`ours` minus `bare`,
-divided by the deltas) is what agentstream adds per delta. Sides: `bare`, `hop`, `mapped`,
-`encoded`, `ours`, `bare_paced`, `ours_paced` (see `bench/overhead.py`).
+divided by the deltas) is what agentstream adds per delta. With `BENCH_PREFILL=1` the SSE
+frame-start table is filled first, as in a service that has streamed before. Sides: `bare`,
+`hop`, `mapped`, `encoded`, `ours`, `bare_paced`, `ours_paced` (see `bench/overhead.py`).
 """
 
 from __future__ import annotations
