@@ -4,7 +4,8 @@ Options: `--only NAME ...` picks benchmarks (overhead, encoders, buffering, memo
 `--json PATH` also writes the figures as JSON; `--budget SECONDS` (default 570) is the time the
 whole run may take: the HTTP benchmark, which runs last, skips the levels that the time left
 cannot hold (at the rate its previous level ran) and says so; `--http-levels N ...` picks its
-levels (default 200 500 1000 concurrent clients).
+levels (default 200 500 1000 concurrent clients); `--pairs N` sets the overhead benchmark's
+number of pairs (default 51), for repeated shorter runs.
 """
 
 from __future__ import annotations
@@ -60,7 +61,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--http-levels", type=int, nargs="+", default=None, help="concurrent clients per level"
     )
+    parser.add_argument(
+        "--pairs", type=int, default=None, help="pairs of the overhead benchmark (default 51)"
+    )
     args = parser.parse_args(argv)
+    if args.pairs is not None and args.pairs < 1:
+        parser.error("--pairs must be at least 1")
     started = time.monotonic()
     info = machine()
     print(
@@ -76,6 +82,8 @@ def main(argv: list[str]) -> int:
             left = args.budget - (t0 - started)
             levels = tuple(args.http_levels) if args.http_levels else None
             result = asyncio.run(module.run(smoke=args.smoke, budget=left, levels=levels))
+        elif name == "overhead":
+            result = asyncio.run(module.run(smoke=args.smoke, pairs=args.pairs))
         else:
             result = asyncio.run(module.run(smoke=args.smoke))
         result["seconds"] = round(time.monotonic() - t0, 1)

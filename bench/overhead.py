@@ -127,11 +127,12 @@ async def _rounds(contenders: list[Any], n: int, rounds: int) -> tuple[dict[Any,
     return cpu, wall
 
 
-async def run(smoke: bool = False) -> dict[str, Any]:
+async def run(smoke: bool = False, pairs: int | None = None) -> dict[str, Any]:
     n = 200 if smoke else 20_000
     # Single pairs spread from 0.7 to 1.5 on a noisy shared machine; for independent pairs the
     # median of 51 spreads about 1.6 times less than the median of 21 (still a few hundredths).
-    pairs, stage_rounds = (2, 1) if smoke else (51, 7)
+    default_pairs, stage_rounds = (2, 1) if smoke else (51, 7)
+    pairs = pairs or default_pairs
     # Warm imports and caches, as in a service that has streamed before: the two contenders at
     # full size (agentstream's table of seq digits then holds what a run of n needs), the
     # others smaller.

@@ -10,7 +10,9 @@ import os
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
 import asyncio
+import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -90,3 +92,16 @@ def test_report_formats_every_result() -> None:
     )
     assert text.splitlines()[0] == "== x: PASS   (target: t)"
     assert "case=a  frames=3" in text
+
+
+def test_pairs_option_sets_the_overhead_pairs(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    assert cli.main(["--smoke", "--only", "overhead", "--pairs", "3", "--json", str(out)]) == 0
+    (result,) = json.loads(out.read_text(encoding="utf-8"))["results"]
+    assert result["pairs"] == 3
+    assert len(result["ratios_cpu"]) == 3
+
+
+def test_pairs_option_rejects_less_than_one() -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["--smoke", "--only", "overhead", "--pairs", "0"])
