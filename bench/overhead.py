@@ -132,9 +132,10 @@ async def run(smoke: bool = False, pairs: int | None = None) -> dict[str, Any]:
     # Single pairs spread from 0.7 to 1.5 on a noisy shared machine; for independent pairs the
     # median of 51 spreads about 1.6 times less than the median of 21 (still a few hundredths).
     default_pairs, stage_rounds = (2, 1) if smoke else (51, 7)
-    pairs = pairs or default_pairs
+    if pairs is None:
+        pairs = default_pairs
     # Warm imports and caches, as in a service that has streamed before: the two contenders at
-    # full size (agentstream's table of seq digits then holds what a run of n needs), the
+    # full size (agentstream's table of text-frame starts then holds what a run of n needs), the
     # others smaller.
     for fn in [bare, ours]:
         await fn(n)
