@@ -21,7 +21,7 @@ from agentstream import (
     normalize,
 )
 from agentstream._buffering import Coalescer
-from agentstream._mapping import Draft
+from agentstream._builders import Draft
 from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
 from .compat import ScriptedModel, requires_sdk_scripted_model

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 from typing import Any
 
@@ -24,17 +23,10 @@ from agentstream import (
     UsageUpdated,
     parse_event,
 )
-from agentstream._mapping import Draft, Mapper, TextRun, UsageMark
-from agentstream._normalize import _trusted_delta, _validated, built, text_events
-from agentstream._sse import (
-    _PREFIXES,
-    _PREFIXES_LIMIT,
-    SSEWriter,
-    _needs_no_escape,
-    _prefixes,
-    sse_frame,
-    sse_frames,
-)
+from agentstream._builders import Draft, _trusted, validated
+from agentstream._mapping import Mapper, UsageMark
+from agentstream._sse import SSEWriter, sse_frame, sse_frames
+from agentstream._textrun import SSETextWriter, TextContext, TextRun, _needs_no_escape, built
 
 from .strategies import events, optional, texts
 
@@ -51,8 +43,8 @@ def delta_drafts(draft: st.DrawFn) -> Draft:
 
 @given(delta_drafts(), st.integers(0, 2**53), texts, st.integers(0, 2**53))
 def test_the_short_way_builds_the_same_event(draft: Draft, seq: int, run_id: str, ts: int) -> None:
-    fast = _trusted_delta(draft, seq, run_id, ts)
-    slow = _validated(draft, seq, run_id, ts)
+    fast = _trusted(draft, seq, run_id, ts)
+    slow = validated(draft, seq, run_id, ts)
     assert fast is not None
     assert type(fast) is type(slow)
     assert fast == slow
@@ -65,24 +57,29 @@ def test_the_short_way_builds_the_same_event(draft: Draft, seq: int, run_id: str
 @given(st.sampled_from(list(KEYS)), st.sampled_from([1, b"x", 2.5, ["x"]]))
 def test_a_field_of_another_type_takes_the_validating_way(kind: Any, odd: Any) -> None:
     draft = Draft(kind, {"delta": odd, KEYS[kind]: "id"}, "agent")
-    assert _trusted_delta(draft, 0, "r", 1) is None
+    assert _trusted(draft, 0, "r", 1) is None
 
 
 # Text deltas kept in `TextRun`s until needed, and their SSE frames written straight from them.
 
-contexts = st.tuples(st.integers(0, 2**53), optional, optional, texts.filter(bool))
-"""`(timestamp, message_id, agent, run_id)`."""
+contexts = st.builds(TextContext, st.integers(0, 2**53), optional, optional, texts.filter(bool))
 
 
 @st.composite
 def text_runs(draw: st.DrawFn) -> TextRun:
-    """`(seq, deltas, text, context)`, as `Mapper.text_run` makes them."""
+    """Text runs as `Mapper.text_run` makes them."""
     deltas = draw(st.lists(texts, min_size=1, max_size=5))
-    return (draw(st.integers(0, 2**53)), deltas, "".join(deltas), draw(contexts))
+    return TextRun(draw(st.integers(0, 2**53)), deltas, "".join(deltas), draw(contexts))
+
+
+def as_tuple(run: TextRun | None) -> tuple[Any, ...] | None:
+    """A run's fields, to compare runs in assertions."""
+    return None if run is None else (run.seq, run.deltas, run.text, tuple(run.context))
 
 
 def validated_texts(run: TextRun) -> list[TextDelta]:
-    seq, deltas, _, (timestamp, message_id, agent, run_id) = run
+    seq, deltas = run.seq, run.deltas
+    timestamp, message_id, agent, run_id = run.context
     return [
         TextDelta(
             seq=seq + i,
@@ -98,7 +95,7 @@ def validated_texts(run: TextRun) -> list[TextDelta]:
 
 @given(text_runs())
 def test_a_text_run_builds_the_events_validation_builds(run: TextRun) -> None:
-    fast, slow = text_events(run), validated_texts(run)
+    fast, slow = run.events(), validated_texts(run)
     assert fast == slow
     for one, other in zip(fast, slow, strict=True):
         assert one.model_fields_set == other.model_fields_set
@@ -109,7 +106,9 @@ def test_a_text_run_builds_the_events_validation_builds(run: TextRun) -> None:
 
 
 def model_events(items: list[Any]) -> list[Any]:
-    return [e for item in items for e in (validated_texts(item) if type(item) is tuple else [item])]
+    return [
+        e for item in items for e in (validated_texts(item) if type(item) is TextRun else [item])
+    ]
 
 
 @given(st.lists(text_runs() | events, max_size=8), st.data())
@@ -117,11 +116,13 @@ def test_run_frames_are_the_frames_of_the_events(items: list[Any], data: st.Data
     # Neighbours share their context object often, as in a real stream, or an equal copy of
     # it, so the encoder's per-context cache is exercised both ways.
     for i in range(1, len(items)):
-        if type(items[i]) is tuple and type(items[i - 1]) is tuple:
-            shared = items[i - 1][3]
+        if type(items[i]) is TextRun and type(items[i - 1]) is TextRun:
+            shared = items[i - 1].context
             how = data.draw(st.sampled_from(["same", "copy", "own"]))
             if how != "own":
-                items[i] = (*items[i][:3], shared if how == "same" else (shared[0], *shared[1:]))
+                run = items[i]
+                context = shared if how == "same" else TextContext(*shared)
+                items[i] = TextRun(run.seq, run.deltas, run.text, context)
     expected = [sse_frame(event) for event in model_events(items)]
     # One writer over batches split anywhere, as a stream's batches come.
     writer, frames, start = SSEWriter(), [], 0
@@ -141,9 +142,9 @@ def test_run_frames_are_the_frames_of_the_events(items: list[Any], data: st.Data
 )
 def test_text_without_a_utf8_form_fails_as_the_model_would(odd: str, where: str) -> None:
     fields = {"delta": "x", "message_id": "m", "agent": "a", "run_id": "r", where: odd}
-    context = (1, fields["message_id"], fields["agent"], fields["run_id"])
+    context = TextContext(1, fields["message_id"], fields["agent"], fields["run_id"])
     deltas = ["fine", fields["delta"]]
-    run: TextRun = (0, deltas, "".join(deltas), context)
+    run = TextRun(0, deltas, "".join(deltas), context)
 
     def frames(write: Callable[[], Any]) -> list[Any]:
         got: list[Any] = []
@@ -155,7 +156,10 @@ def test_text_without_a_utf8_form_fails_as_the_model_would(odd: str, where: str)
 
     expected = frames(lambda: (sse_frame(event) for event in validated_texts(run)))
     assert frames(lambda: sse_frames([run])) == expected  # the frames before it come out
-    assert frames(lambda: SSEWriter().text_frames(run)) == expected
+    # The run writer declines what it cannot write, and the writer takes the models' way.
+    direct = SSETextWriter().frames(run)
+    assert (direct is None) == (PydanticSerializationError in expected)
+    assert direct is None or direct == expected
 
 
 def test_only_plain_text_deltas_take_the_short_way() -> None:
@@ -167,9 +171,9 @@ def test_only_plain_text_deltas_take_the_short_way() -> None:
         )
         return RawResponsesStreamEvent(data=data)
 
-    def take(*events: Any, limit: int = 10) -> tuple[TextRun | None, list[Any]]:
+    def take(*events: Any, limit: int = 10) -> tuple[tuple[Any, ...] | None, list[Any]]:
         pending = deque(events)
-        return mapper.text_run(pending, 3, 4, "r", limit), list(pending)
+        return as_tuple(mapper.text_run(pending, 3, 4, "r", limit)), list(pending)
 
     def missing(name: str) -> RawResponsesStreamEvent:
         event = raw()
@@ -244,34 +248,15 @@ def test_usage_is_reported_once_per_model_call_from_the_latest_mark() -> None:
     ],
 )
 def test_run_frames_escape_as_the_model_does(deltas: list[str]) -> None:
-    run: TextRun = (7, deltas, "".join(deltas), (1, "m", "a", "r"))
-    assert SSEWriter().text_frames(run) == [sse_frame(e) for e in validated_texts(run)]
+    run = TextRun(7, deltas, "".join(deltas), TextContext(1, "m", "a", "r"))
+    assert SSETextWriter().frames(run) == [sse_frame(e) for e in validated_texts(run)]
 
 
-def _start(seq: int) -> str:
-    return f'id: {seq}\nevent: text_delta\ndata: {{"type":"text_delta","seq":{seq}'
-
-
-def test_the_prefix_table_gives_every_seq_the_start_of_its_text_frame() -> None:
-    assert _prefixes(0, 300) == [_start(i) for i in range(300)]
-    assert _prefixes(5, 1) == [_start(5)]
-    assert _prefixes(_PREFIXES_LIMIT - 2, 4) == [_start(_PREFIXES_LIMIT - 2 + i) for i in range(4)]
-    assert _prefixes(2**53, 2) == [_start(2**53), _start(2**53 + 1)]
-    assert _prefixes(-2, 3) == [_start(-2), _start(-1), _start(0)]  # no stream numbers so
-    assert len(_PREFIXES) <= _PREFIXES_LIMIT
-
-
-def test_the_prefix_table_grows_right_from_many_threads() -> None:
-    def grow(start: int) -> list[str]:
-        return [p for seq in range(start, 20_000, 97) for p in _prefixes(seq, 50)]
-
-    with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(grow, range(4)))
-    for start, got in enumerate(results):
-        assert got == [_start(s + i) for s in range(start, 20_000, 97) for i in range(50)]
-    assert len(_PREFIXES) >= 20_000
-    table = list(_PREFIXES)
-    assert table == [_start(i) for i in range(len(table))]
+def test_run_frames_hold_any_seq_as_the_model_does() -> None:
+    # Streams number from 0, but the frames are the models' for any int the envelope holds.
+    for seq in (0, 9, 10, 99_999, 2**53, 2**63):
+        run = TextRun(seq, ["a", "b"], "ab", TextContext(1, "m", None, "r"))
+        assert SSETextWriter().frames(run) == [sse_frame(e) for e in validated_texts(run)]
 
 
 def test_no_escape_is_claimed_for_a_character_pydantic_escapes() -> None:

@@ -27,7 +27,7 @@ from agentstream import DecodeError, Event, parse_event
 from agentstream._events import EVENT_TYPES
 from agentstream._ndjson import from_ndjson, ndjson_line
 from agentstream._sse import from_sse, sse_frame
-from agentstream._streams import DEFAULT_MAX_EVENT_BYTES
+from agentstream._chunks import DEFAULT_MAX_EVENT_BYTES
 
 from .strategies import events
 

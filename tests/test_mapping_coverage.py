@@ -13,7 +13,7 @@ from pathlib import Path
 from agents.items import TResponseStreamEvent
 from agents.stream_events import RunItemStreamEvent, StreamEvent
 
-from agentstream._mapping import ITEM_MAPPING, RAW_DROPPED, RAW_MAPPING
+from agentstream._mapping import ITEM_EVENTS, RAW_EVENTS
 
 DOC = (Path(__file__).parent.parent / "docs" / "events.md").read_text(encoding="utf-8")
 
@@ -42,17 +42,22 @@ def sdk_raw_types() -> set[str]:
 def test_every_run_item_name_has_a_mapping() -> None:
     names = sdk_item_names()
     assert "handoff_occured" in names  # the SDK's spelling, kept forever
-    missing = names - set(ITEM_MAPPING)
+    missing = names - set(ITEM_EVENTS)
     assert not missing, f"run item names with no mapping: {sorted(missing)}"
+    for name, rule in ITEM_EVENTS.items():
+        assert bool(rule.becomes) != bool(rule.why), name  # mapped, or dropped for a reason
+        assert (rule.handler is not None) == bool(rule.becomes), name
 
 
 def test_every_raw_event_type_is_mapped_or_dropped_for_a_reason() -> None:
     raw = sdk_raw_types()
     assert len(raw) > 20
-    unknown = raw - set(RAW_MAPPING) - set(RAW_DROPPED)
+    unknown = raw - set(RAW_EVENTS)
     assert not unknown, f"raw Responses events with no decision: {sorted(unknown)}"
-    assert not set(RAW_MAPPING) & set(RAW_DROPPED)
-    assert all(RAW_DROPPED.values())
+    for raw_type, rule in RAW_EVENTS.items():
+        assert bool(rule.becomes) != bool(rule.why), raw_type  # mapped, or dropped for a reason
+        if rule.becomes:
+            assert rule.handler is not None, raw_type
 
 
 def test_every_wrapper_kind_is_handled() -> None:
@@ -61,7 +66,7 @@ def test_every_wrapper_kind_is_handled() -> None:
 
 
 def test_the_docs_table_names_every_mapping() -> None:
-    for name in ITEM_MAPPING:
+    for name in ITEM_EVENTS:
         assert f"| `{name}` |" in DOC, name
-    for raw_type in RAW_MAPPING:
+    for raw_type in RAW_EVENTS:  # the dropped ones too, each with its reason
         assert f"`{raw_type}`" in DOC, raw_type

@@ -61,8 +61,9 @@ from ._events import (
     event_json_schema,
     parse_event,
 )
+from ._failures import describe_failure
 from ._ndjson import NDJSONDecoder, from_ndjson, to_ndjson
-from ._normalize import EventStream, describe_failure, normalize
+from ._normalize import EventStream, normalize
 from ._resume import (
     LeaseLostError,
     Publication,

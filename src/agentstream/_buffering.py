@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._builders import DELTA_KINDS, Draft
 from ._checks import check_seconds
 from ._errors import ConfigurationError
-from ._mapping import DELTA_KINDS, Draft
 
 __all__ = ["BufferPolicy"]
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._chunks import DEFAULT_MAX_EVENT_BYTES
 from ._errors import ConfigurationError, DecodeError, MissingExtraError
 from ._ndjson import NDJSONDecoder, from_ndjson
 from ._sse import SSEDecoder, from_sse, sse_to_event
-from ._streams import DEFAULT_MAX_EVENT_BYTES
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator

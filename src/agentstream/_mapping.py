@@ -1,9 +1,10 @@
 """From the SDK's stream events to agentstream drafts: the one place that knows the SDK's shapes.
 
-A *draft* is an event without its envelope: the event class, its payload, and the agent that was
-active. `normalize()` turns drafts into events once buffering has decided how to group them.
-The table in `docs/events.md` mirrors `RAW_MAPPING` and `ITEM_MAPPING` below; a test keeps the
-three in step with the SDK that is installed.
+`RAW_EVENTS` and `ITEM_EVENTS` are the mapping: for every raw Responses event type and every run
+item name, what it becomes (or why it is dropped) and the `Mapper` method that handles it. The
+same tables document the mapping (`docs/events.md` shows them; a test checks that they cover
+every event kind of the installed SDK) and dispatch it. The SDK is imported only when a run is
+mapped, so `import agentstream` does not load it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
-from agents.stream_events import RawResponsesStreamEvent
-from openai.types.responses import ResponseTextDeltaEvent
 from pydantic_core import to_jsonable_python
 
+from ._builders import Draft
 from ._events import (
     ApprovalRequested,
     EventBase,
@@ -32,6 +32,7 @@ from ._events import (
     Usage,
     UsageUpdated,
 )
+from ._textrun import FAKE_ITEM_ID, TextRun, take_text_run
 
 if TYPE_CHECKING:
     from collections import deque
@@ -70,135 +71,6 @@ def usage_mark(result: Any) -> UsageMark:
     return UsageMark(sdk_usage(field(field(result, "context_wrapper"), "usage")))
 
 
-class Draft(NamedTuple):
-    """An event before its envelope is known."""
-
-    kind: type[EventBase]
-    """The event class to build."""
-    fields: dict[str, Any]
-    """The payload fields."""
-    agent: str | None
-    """The agent active when the SDK event arrived."""
-
-
-TextContext: TypeAlias = "tuple[int, str | None, str | None, str]"
-"""What consecutive text deltas share: `(timestamp, message_id, agent, run_id)`."""
-
-TextRun: TypeAlias = "tuple[int, list[str], str, TextContext]"
-"""Text deltas not built yet as `TextDelta` events: `(seq, deltas, text, context)`.
-
-Consecutive text deltas of one message, mapped in one go: the `seq` of the first (the others
-follow it), the deltas, their text joined, and the context they share. Text deltas are most of a
-stream; `normalize()` keeps them in this form until someone needs the models, and `to_sse()`
-writes their frames straight from it, byte for byte the models' frames, in one pass per run.
-"""
-
-DELTA_KINDS: dict[type[EventBase], str] = {
-    TextDelta: "message_id",
-    ReasoningDelta: "reasoning_id",
-    ToolArgumentsDelta: "call_id",
-}
-"""Delta event classes that buffering may coalesce, with the field that keys a run of them."""
-
-RAW_MAPPING: dict[str, str] = {
-    "response.output_text.delta": "text_delta",
-    "response.refusal.delta": "text_delta (a refusal is the text the user sees)",
-    "response.output_item.added": "tool_call_started, for function and custom tool calls "
-    "(not for handoff calls, which surface as `handoff`)",
-    "response.function_call_arguments.delta": "tool_arguments_delta",
-    "response.custom_tool_call_input.delta": "tool_arguments_delta",
-    "response.reasoning_summary_text.delta": "reasoning_delta",
-    "response.reasoning_text.delta": "reasoning_delta",
-    "response.completed": "usage_updated (emitted once the SDK has counted the call)",
-}
-"""Raw Responses events that produce agentstream events; every other raw type is dropped."""
-
-_LIFECYCLE = "a lifecycle marker: the deltas and run items already say it"
-_DONE = "repeats the deltas before it; the run item that follows carries the whole"
-_HOSTED = "hosted-tool progress: the run items `tool_called`/`tool_output` report the call"
-_END = "ends the model call: the SDK raises, and the stream ends with `done`"
-_MEDIA = "audio and images are not part of the text stream; the final output carries them"
-
-RAW_DROPPED: dict[str, str] = {
-    "response.created": _LIFECYCLE,
-    "response.in_progress": _LIFECYCLE,
-    "response.queued": _LIFECYCLE,
-    "response.output_item.done": _DONE,
-    "response.content_part.added": _LIFECYCLE,
-    "response.content_part.done": _DONE,
-    "response.output_text.done": _DONE,
-    "response.output_text.annotation.added": "annotations arrive with `message_output`'s item",
-    "response.refusal.done": _DONE,
-    "response.function_call_arguments.done": _DONE,
-    "response.custom_tool_call_input.done": _DONE,
-    "response.reasoning_summary_part.added": _LIFECYCLE,
-    "response.reasoning_summary_part.done": _DONE,
-    "response.reasoning_summary_text.done": _DONE,
-    "response.reasoning_text.done": _DONE,
-    "response.failed": _END,
-    "response.incomplete": _END,
-    "error": _END,
-    "response.audio.delta": _MEDIA,
-    "response.audio.done": _MEDIA,
-    "response.audio.transcript.delta": _MEDIA,
-    "response.audio.transcript.done": _MEDIA,
-    "response.image_generation_call.partial_image": _MEDIA,
-    "response.image_generation_call.completed": _HOSTED,
-    "response.image_generation_call.generating": _HOSTED,
-    "response.image_generation_call.in_progress": _HOSTED,
-    "response.code_interpreter_call.completed": _HOSTED,
-    "response.code_interpreter_call.in_progress": _HOSTED,
-    "response.code_interpreter_call.interpreting": _HOSTED,
-    "response.code_interpreter_call_code.delta": _HOSTED,
-    "response.code_interpreter_call_code.done": _HOSTED,
-    "response.file_search_call.completed": _HOSTED,
-    "response.file_search_call.in_progress": _HOSTED,
-    "response.file_search_call.searching": _HOSTED,
-    "response.web_search_call.completed": _HOSTED,
-    "response.web_search_call.in_progress": _HOSTED,
-    "response.web_search_call.searching": _HOSTED,
-    "response.mcp_call.completed": _HOSTED,
-    "response.mcp_call.failed": _HOSTED,
-    "response.mcp_call.in_progress": _HOSTED,
-    "response.mcp_call_arguments.delta": _HOSTED,
-    "response.mcp_call_arguments.done": _HOSTED,
-    "response.mcp_list_tools.completed": _HOSTED,
-    "response.mcp_list_tools.failed": _HOSTED,
-    "response.mcp_list_tools.in_progress": _HOSTED,
-    "response.shell_call_command.added": _HOSTED,
-    "response.shell_call_command.delta": _HOSTED,
-    "response.shell_call_command.done": _HOSTED,
-    "response.shell_call_output_content.delta": _HOSTED,
-    "response.shell_call_output_content.done": _HOSTED,
-    "response.compaction.compacting": _LIFECYCLE,
-}
-"""Raw Responses event types known to be dropped, each with its reason."""
-
-RAW_DROPPED_REASON = (
-    "lifecycle markers and `.done` events repeat what the deltas and the run items already say; "
-    "hosted-tool progress (web/file search, code interpreter, image generation, MCP call "
-    "progress) is reported by the run items `tool_called`/`tool_output`; `response.failed`, "
-    "`response.incomplete` and `error` end the model call, and the SDK raises, which ends the "
-    "stream with `done`"
-)
-"""Why the other raw Responses events are dropped."""
-
-ITEM_MAPPING: dict[str, str] = {
-    "message_output_created": "message_output",
-    "tool_called": "tool_called",
-    "tool_output": "tool_output",
-    "tool_search_called": "tool_called (name `tool_search`)",
-    "tool_search_output_created": "tool_output (name `tool_search`)",
-    "handoff_requested": "dropped: the handoff is reported once, as `handoff`, when it happened",
-    "handoff_occured": "handoff",
-    "reasoning_item_created": "reasoning_output",
-    "mcp_approval_requested": "approval_requested (kind `mcp`)",
-    "mcp_approval_response": "dropped: it echoes the approval the caller gave",
-    "mcp_list_tools": "dropped: tool discovery is internal to the agent",
-}
-"""What each `RunItemStreamEvent` name becomes."""
-
-
 _IS_MAPPING: dict[type, bool] = {}
 """Whether a class is a `Mapping`: an ABC check per call is a large part of mapping an event."""
 
@@ -225,10 +97,6 @@ def to_json_value(value: Any) -> JsonValue:
     except (TypeError, ValueError):
         return str(value)
     return jsonable
-
-
-FAKE_ITEM_ID = "__fake_id__"
-"""The id the SDK gives every item it builds from Chat Completions chunks: it identifies none."""
 
 
 def _item_id(obj: Any, name: str) -> str | None:
@@ -309,12 +177,6 @@ def sdk_usage(usage: Any) -> Usage:
 _JOIN_EVERY = 256
 """Pieces of a message's text (deltas, or runs of them) kept before they are joined into one."""
 
-_NO_MESSAGE: Final = object()
-
-
-def _is_id(value: object) -> bool:
-    return value is None or type(value) is str
-
 
 class Mapper:
     """Turns SDK stream events into drafts, remembering what later events need.
@@ -338,27 +200,6 @@ class Mapper:
         self._usage = Usage()
         self._usage_owed = False
         self._set_agent(agent)
-        self._raw: dict[str, Callable[[Any], Draft | None]] = {
-            "response.output_text.delta": self._text_delta,
-            "response.refusal.delta": self._text_delta,
-            "response.output_item.added": self._item_added,
-            "response.function_call_arguments.delta": self._arguments_delta,
-            "response.custom_tool_call_input.delta": self._arguments_delta,
-            "response.reasoning_summary_text.delta": self._reasoning_delta,
-            "response.reasoning_text.delta": self._reasoning_delta,
-            "response.created": self._model_call_started,
-            "response.completed": self._completed,
-        }
-        self._items: dict[str, Callable[[Any], Draft | None]] = {
-            "message_output_created": self._message_output,
-            "tool_called": self._tool_called,
-            "tool_search_called": self._tool_called,
-            "tool_output": self._tool_output,
-            "tool_search_output_created": self._tool_output,
-            "handoff_occured": self._handoff,
-            "reasoning_item_created": self._reasoning_output,
-            "mcp_approval_requested": self._mcp_approval,
-        }
 
     def _set_agent(self, agent: Any) -> None:
         if agent is None:
@@ -388,32 +229,24 @@ class Mapper:
         return owed + drafts if owed else drafts
 
     def _map(self, event: Any) -> list[Draft]:
-        cls = type(event)
-        if cls is RawResponsesStreamEvent:
-            data = event.data
-            if data.type == "response.output_text.delta":  # most of a stream: the short way
-                return [self._text_delta(data)]
-        drafts: list[Draft] = []
         kind = field(event, "type")
-        handler: Callable[[Any], Draft | None] | None
+        rule: Rule | None
         if kind == "raw_response_event":
-            data = field(event, "data")
-            handler = self._raw.get(field(data, "type"))
-            payload = data
+            payload = field(event, "data")
+            rule = RAW_EVENTS.get(field(payload, "type"))
         elif kind == "run_item_stream_event":
-            handler = self._items.get(field(event, "name"))
             payload = field(event, "item")
+            rule = ITEM_EVENTS.get(field(event, "name"))
         elif kind == "agent_updated_stream_event":
             self._set_agent(field(event, "new_agent"))
-            return drafts
+            return []
         else:
             logger.debug("dropping an SDK stream event of unknown type %r", kind)
-            return drafts
-        if handler is not None:
-            draft = handler(payload)
-            if draft is not None:
-                drafts.append(draft)
-        return drafts
+            return []
+        if rule is None or rule.handler is None:
+            return []
+        draft = rule.handler(self, payload)
+        return [] if draft is None else [draft]
 
     def _draft(self, event_class: type[EventBase], /, **fields: Any) -> Draft:
         return Draft(event_class, fields, self.agent)
@@ -423,47 +256,18 @@ class Mapper:
     def text_run(
         self, events: deque[Any], seq: int, timestamp: int, run_id: str, limit: int
     ) -> TextRun | None:
-        """Take the plain text deltas at the head of `events` as one `TextRun`, from `seq` on.
+        """Take the plain text deltas at the head of `events` as one `TextRun` (`take_text_run`).
 
-        At most `limit` of them, all of one message; None if the head is not one. Plain is the
-        SDK's raw `ResponseTextDeltaEvent` of type `response.output_text.delta`, with a `str`
-        delta and a `str` (or no) item id, under an agent whose name is a `str` (or none):
-        every field then has the exact type the event declares, so it needs no validation. The
-        rest take `map()`. This is the path of most of a stream, one call per batch, so the
-        loop reads each event's fields straight from the model's `__dict__`, at one attribute
-        lookup per event.
+        None when the head is not one, or when the next drafts must come from `map()`: the
+        usage owed for a model call, or an agent whose name is not a `str`.
         """
         agent = self.agent
         if self._usage_owed or (agent is not None and type(agent) is not str):
-            return None  # `map()` reports the usage owed first
-        deltas: list[str] = []
-        put, take = deltas.append, events.popleft
-        raw, text_delta = RawResponsesStreamEvent, ResponseTextDeltaEvent
-        message: object = _NO_MESSAGE  # the item id of the run's message, once known
-        for _ in range(min(limit, len(events))):
-            event = take()
-            try:
-                if type(event) is raw and type(data := event.data) is text_delta:
-                    fields = data.__dict__
-                    delta, item_id = fields["delta"], fields["item_id"]
-                    if (
-                        type(delta) is str
-                        and fields["type"] == "response.output_text.delta"
-                        and (item_id == message or (not deltas and _is_id(item_id)))
-                    ):
-                        message = item_id
-                        put(delta)
-                        continue
-            except Exception:  # a field missing (`model_construct`), or an odd one's `==`
-                pass
-            events.appendleft(event)  # not one of this run's: the next message's, or map()'s
-            break
-        if not deltas:
             return None
-        text = "".join(deltas)
-        self._record_text(text)
-        message_id = None if message == FAKE_ITEM_ID else message
-        return seq, deltas, text, (timestamp, message_id, agent, run_id)  # type: ignore[return-value]
+        run = take_text_run(events, seq, (timestamp, agent, run_id), limit)
+        if run is not None:
+            self._record_text(run.text)
+        return run
 
     def _join_text(self) -> None:
         # Keep the text, not one object per delta: a long message must not cost memory per
@@ -606,3 +410,127 @@ class Mapper:
                 )
             )
         return drafts
+
+
+# The mapping: what each SDK event becomes, and who handles it.
+
+
+class Rule(NamedTuple):
+    """What one kind of SDK event becomes, and the `Mapper` method that handles it."""
+
+    becomes: str | None
+    """The agentstream event it produces, in words (with conditions); None when it produces none."""
+    why: str = ""
+    """Why it produces nothing (for a dropped kind)."""
+    handler: Callable[[Mapper, Any], Draft | None] | None = None
+    """The method that maps it (given the raw event, or the run item); None for no work."""
+
+
+def _dropped(why: str, handler: Callable[[Mapper, Any], Draft | None] | None = None) -> Rule:
+    return Rule(None, why, handler)
+
+
+_LIFECYCLE = "a lifecycle marker: the deltas and run items already say it"
+_DONE = "repeats the deltas before it; the run item that follows carries the whole"
+_HOSTED = "hosted-tool progress: the run items `tool_called`/`tool_output` report the call"
+_END = "ends the model call: the SDK raises, and the stream ends with `done`"
+_MEDIA = "audio and images are not part of the text stream; the final output carries them"
+
+RAW_EVENTS: Final[dict[str, Rule]] = {
+    "response.output_text.delta": Rule("text_delta", handler=Mapper._text_delta),
+    "response.refusal.delta": Rule(
+        "text_delta (a refusal is the text the user sees)", handler=Mapper._text_delta
+    ),
+    "response.output_item.added": Rule(
+        "tool_call_started, for function and custom tool calls "
+        "(not for handoff calls, which surface as `handoff`)",
+        handler=Mapper._item_added,
+    ),
+    "response.function_call_arguments.delta": Rule(
+        "tool_arguments_delta", handler=Mapper._arguments_delta
+    ),
+    "response.custom_tool_call_input.delta": Rule(
+        "tool_arguments_delta", handler=Mapper._arguments_delta
+    ),
+    "response.reasoning_summary_text.delta": Rule(
+        "reasoning_delta", handler=Mapper._reasoning_delta
+    ),
+    "response.reasoning_text.delta": Rule("reasoning_delta", handler=Mapper._reasoning_delta),
+    "response.completed": Rule(
+        "usage_updated (emitted once the SDK has counted the call)", handler=Mapper._completed
+    ),
+    "response.created": _dropped(_LIFECYCLE, Mapper._model_call_started),
+    "response.in_progress": _dropped(_LIFECYCLE),
+    "response.queued": _dropped(_LIFECYCLE),
+    "response.output_item.done": _dropped(_DONE),
+    "response.content_part.added": _dropped(_LIFECYCLE),
+    "response.content_part.done": _dropped(_DONE),
+    "response.output_text.done": _dropped(_DONE),
+    "response.output_text.annotation.added": _dropped(
+        "annotations arrive with `message_output`'s item"
+    ),
+    "response.refusal.done": _dropped(_DONE),
+    "response.function_call_arguments.done": _dropped(_DONE),
+    "response.custom_tool_call_input.done": _dropped(_DONE),
+    "response.reasoning_summary_part.added": _dropped(_LIFECYCLE),
+    "response.reasoning_summary_part.done": _dropped(_DONE),
+    "response.reasoning_summary_text.done": _dropped(_DONE),
+    "response.reasoning_text.done": _dropped(_DONE),
+    "response.failed": _dropped(_END),
+    "response.incomplete": _dropped(_END),
+    "error": _dropped(_END),
+    "response.audio.delta": _dropped(_MEDIA),
+    "response.audio.done": _dropped(_MEDIA),
+    "response.audio.transcript.delta": _dropped(_MEDIA),
+    "response.audio.transcript.done": _dropped(_MEDIA),
+    "response.image_generation_call.partial_image": _dropped(_MEDIA),
+    "response.image_generation_call.completed": _dropped(_HOSTED),
+    "response.image_generation_call.generating": _dropped(_HOSTED),
+    "response.image_generation_call.in_progress": _dropped(_HOSTED),
+    "response.code_interpreter_call.completed": _dropped(_HOSTED),
+    "response.code_interpreter_call.in_progress": _dropped(_HOSTED),
+    "response.code_interpreter_call.interpreting": _dropped(_HOSTED),
+    "response.code_interpreter_call_code.delta": _dropped(_HOSTED),
+    "response.code_interpreter_call_code.done": _dropped(_HOSTED),
+    "response.file_search_call.completed": _dropped(_HOSTED),
+    "response.file_search_call.in_progress": _dropped(_HOSTED),
+    "response.file_search_call.searching": _dropped(_HOSTED),
+    "response.web_search_call.completed": _dropped(_HOSTED),
+    "response.web_search_call.in_progress": _dropped(_HOSTED),
+    "response.web_search_call.searching": _dropped(_HOSTED),
+    "response.mcp_call.completed": _dropped(_HOSTED),
+    "response.mcp_call.failed": _dropped(_HOSTED),
+    "response.mcp_call.in_progress": _dropped(_HOSTED),
+    "response.mcp_call_arguments.delta": _dropped(_HOSTED),
+    "response.mcp_call_arguments.done": _dropped(_HOSTED),
+    "response.mcp_list_tools.completed": _dropped(_HOSTED),
+    "response.mcp_list_tools.failed": _dropped(_HOSTED),
+    "response.mcp_list_tools.in_progress": _dropped(_HOSTED),
+    "response.shell_call_command.added": _dropped(_HOSTED),
+    "response.shell_call_command.delta": _dropped(_HOSTED),
+    "response.shell_call_command.done": _dropped(_HOSTED),
+    "response.shell_call_output_content.delta": _dropped(_HOSTED),
+    "response.shell_call_output_content.done": _dropped(_HOSTED),
+    "response.compaction.compacting": _dropped(_LIFECYCLE),
+}
+"""Every raw Responses event type the SDK streams: what it becomes, or why it is dropped.
+
+A type missing here is dropped too, with a debug log; a test fails when the installed SDK has one.
+"""
+
+ITEM_EVENTS: Final[dict[str, Rule]] = {
+    "message_output_created": Rule("message_output", handler=Mapper._message_output),
+    "tool_called": Rule("tool_called", handler=Mapper._tool_called),
+    "tool_output": Rule("tool_output", handler=Mapper._tool_output),
+    "tool_search_called": Rule("tool_called (name `tool_search`)", handler=Mapper._tool_called),
+    "tool_search_output_created": Rule(
+        "tool_output (name `tool_search`)", handler=Mapper._tool_output
+    ),
+    "handoff_requested": _dropped("the handoff is reported once, as `handoff`, when it happened"),
+    "handoff_occured": Rule("handoff", handler=Mapper._handoff),
+    "reasoning_item_created": Rule("reasoning_output", handler=Mapper._reasoning_output),
+    "mcp_approval_requested": Rule("approval_requested (kind `mcp`)", handler=Mapper._mcp_approval),
+    "mcp_approval_response": _dropped("it echoes the approval the caller gave"),
+    "mcp_list_tools": _dropped("tool discovery is internal to the agent"),
+}
+"""Every `RunItemStreamEvent` name: what it becomes, or why it is dropped."""

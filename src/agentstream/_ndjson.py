@@ -10,27 +10,25 @@ import json
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Final
 
-from ._errors import DecodeError
-from ._events import EVENT_TYPES, Event, parse_event, reject_json_constant
-from ._streams import (
+from ._chunks import (
     DEFAULT_MAX_EVENT_BYTES,
     TextDecoder,
     aiter_chunks,
     check_chunks,
-    check_heartbeat,
     check_limit,
-    close_source,
     one_line,
     snippet,
-    ticks,
     utf8_size,
 )
+from ._errors import DecodeError
+from ._events import EVENT_TYPES, Event, parse_event, reject_json_constant
+from ._streams import check_heartbeat, close_source, ticks
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator
 
+    from ._chunks import Chunks
     from ._events import EventBase
-    from ._streams import Chunks
 
 __all__ = ["KEEPALIVE", "NDJSONDecoder", "from_ndjson", "to_ndjson"]
 

@@ -1,11 +1,10 @@
 """`normalize()`: one SDK run in, one well-formed event stream out, whatever happens.
 
-Tasks (see `docs/lifecycle.md` for the picture):
+Tasks (see `docs/architecture.md` for the picture):
 
 - the SDK's run loop task, started by `Runner.run_streamed()`, fills the SDK's queue;
-- the *reader* task, started on the first read, drains `result.stream_events()` into a mailbox as
-  fast as events come, so a slow consumer never makes the SDK drop events on failure and timed
-  waits never touch the SDK's pending read;
+- the *reader* task (`_reader`) drains `result.stream_events()` into a mailbox as fast as events
+  come, so a slow consumer never makes the SDK drop events on failure;
 - the consumer (whoever iterates the `EventStream`) maps, buffers and numbers events. It waits on
   the mailbox with a deadline (idle timeout, buffer flush, or the caller's own timeout) and never
   cancels the reader unless the stream is ending.
@@ -24,45 +23,30 @@ import uuid
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
+from typing_extensions import Unpack
+
 from ._buffering import BufferPolicy, Coalescer
+from ._builders import Draft, build
 from ._checks import check_seconds
 from ._errors import AgentStreamError, ConfigurationError, IdleTimeoutError
-from ._events import (
-    Done,
-    DoneStatus,
-    ErrorInfo,
-    Event,
-    EventBase,
-    ReasoningDelta,
-    TextDelta,
-    ToolArgumentsDelta,
-)
-from ._mapping import (
-    Draft,
-    Mapper,
-    TextRun,
-    field,
-    sdk_usage,
-    to_json_value,
-    usage_counts,
-    usage_mark,
-)
+from ._events import Done, DoneStatus, ErrorInfo, Event
+from ._failures import describe_failure
+from ._mapping import Mapper, field, sdk_usage, to_json_value
+from ._options import RUN_OPTION_NAMES, RunOptions
+from ._reader import END, Mailbox, cancel, read, run_task, running_loop, settle
+from ._streams import Batch, BatchedSource
+from ._textrun import TextRun, built
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
     from types import TracebackType
 
     from agents.result import RunResultStreaming
     from typing_extensions import Self
 
+
 __all__ = ["EventStream", "normalize"]
 
 logger = logging.getLogger("agentstream")
-
-SETTLE_TIMEOUT: Final = 5.0
-"""Seconds the stream waits for a cancelled run to finish before it gives up on it."""
-
-_END: Final = object()
 
 _BATCH: Final = 256
 """Most SDK events mapped in one call when the reader has more waiting."""
@@ -72,322 +56,11 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-_set = object.__setattr__
-_ENVELOPE: Final = frozenset(EventBase.model_fields)
-
-
-def _delta_spec(cls: type[EventBase]) -> tuple[str, tuple[str, ...], frozenset[str]]:
-    names = tuple(name for name in cls.model_fields if name not in _ENVELOPE)
-    nullable = frozenset(n for n in names if cls.model_fields[n].annotation is not str)
-    return cls.model_fields["type"].default, names, nullable
-
-
-_TRUSTED: Final[dict[type[EventBase], tuple[str, tuple[str, ...], frozenset[str]]]] = {
-    cls: _delta_spec(cls) for cls in (TextDelta, ReasoningDelta, ToolArgumentsDelta)
-}
-"""The delta events, which are most of a stream: `type` tag, payload fields, nullable fields."""
-
-
-def _trusted_delta(draft: Draft, seq: int, run_id: str, timestamp: int) -> Event | None:
-    """Build a delta event without validating it, when validation could only accept it as is.
-
-    That is when every field already has the exact type it is declared with (`str`, or None
-    where None is allowed); the result is then the same model validation would build (same
-    fields, same `model_fields_set`). Anything else returns None, for the validating path.
-    """
-    spec = _TRUSTED.get(draft.kind)
-    if spec is None:
-        return None
-    tag, names, nullable = spec
-    fields = draft.fields
-    agent = draft.agent
-    if len(fields) != len(names) or type(run_id) is not str or seq < 0 or timestamp < 0:
-        return None
-    if agent is not None and type(agent) is not str:
-        return None
-    values = {"type": tag, "seq": seq, "run_id": run_id, "agent": agent, "timestamp": timestamp}
-    for name in names:
-        value = fields.get(name, _END)
-        if type(value) is not str and (value is not None or name not in nullable):
-            return None
-        values[name] = value
-    event = draft.kind.__new__(draft.kind)
-    _set(event, "__dict__", values)
-    _set(event, "__pydantic_fields_set__", {"seq", "run_id", "agent", "timestamp", *names})
-    _set(event, "__pydantic_extra__", None)
-    _set(event, "__pydantic_private__", None)
-    return event  # type: ignore[return-value]
-
-
-_TEXT_FIELDS_SET: Final = frozenset(
-    {"seq", "run_id", "agent", "timestamp", *_TRUSTED[TextDelta][1]}
-)
-
-
-def text_events(run: TextRun) -> list[TextDelta]:
-    """Build the `TextDelta`s a `TextRun` stands for, the short way `_trusted_delta` takes.
-
-    `Mapper.text_run` made it only from fields of the exact declared types, so validation
-    could only accept them as they are.
-    """
-    seq, deltas, _, (timestamp, message_id, agent, run_id) = run
-    events = []
-    for delta in deltas:
-        event = TextDelta.__new__(TextDelta)
-        _set(
-            event,
-            "__dict__",
-            {
-                "type": "text_delta",
-                "seq": seq,
-                "run_id": run_id,
-                "agent": agent,
-                "timestamp": timestamp,
-                "delta": delta,
-                "message_id": message_id,
-            },
-        )
-        _set(event, "__pydantic_fields_set__", set(_TEXT_FIELDS_SET))
-        _set(event, "__pydantic_extra__", None)
-        _set(event, "__pydantic_private__", None)
-        events.append(event)
-        seq += 1
-    return events
-
-
-def built(batch: list[Event | TextRun]) -> list[Event]:
-    """The events of a batch: each `Event` as it is, each `TextRun` built."""
-    if not any(type(item) is tuple for item in batch):
-        return batch  # type: ignore[return-value]
-    events: list[Event] = []
-    for item in batch:
-        if type(item) is tuple:
-            events += text_events(item)
-        else:
-            events.append(item)  # type: ignore[arg-type]
-    return events
-
-
 def _first_seq(item: Event | TextRun) -> int:
-    return item[0] if type(item) is tuple else item.seq  # type: ignore[union-attr]
+    return item.seq
 
 
-def _validated(draft: Draft, seq: int, run_id: str, timestamp: int) -> Event:
-    return draft.kind(  # type: ignore[return-value]
-        seq=seq, run_id=run_id, agent=draft.agent, timestamp=timestamp, **draft.fields
-    )
-
-
-class _Mailbox:
-    """What the reader task hands to the consumer: SDK events in order, then `_END`.
-
-    It also holds the consumer's one timer (the *alarm*) for its waits with a deadline.
-    """
-
-    __slots__ = (
-        "alarm",
-        "alarm_at",
-        "deadline",
-        "error",
-        "items",
-        "last_arrival",
-        "loop",
-        "waiter",
-    )
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.items: deque[Any] = deque()
-        self.waiter: asyncio.Future[None] | None = None
-        self.last_arrival = loop.time()
-        self.error: BaseException | None = None
-        self.deadline: float | None = None
-        self.alarm: asyncio.TimerHandle | None = None
-        self.alarm_at = 0.0
-
-    def arm(self, deadline: float | None) -> asyncio.Future[None]:
-        """The future to await until the reader puts something, or until `deadline` (loop time).
-
-        The consumer waits once per event when events come one at a time, and the deadline (the
-        caller's heartbeat, the idle timeout) mostly moves a little later with each. So the
-        alarm is not a timer per wait: it is set again only when a wait needs it sooner than it
-        is set, and when it goes off before the current deadline it sets itself for that one.
-        Waking up for it cancels nothing. After the wait, the consumer calls `disarm_wait()`.
-        """
-        waiter: asyncio.Future[None] = self.loop.create_future()
-        self.waiter = waiter
-        self.deadline = deadline
-        if deadline is not None and (self.alarm is None or self.alarm_at > deadline):
-            if self.alarm is not None:
-                self.alarm.cancel()
-            self.alarm_at = deadline
-            self.alarm = self.loop.call_at(deadline, self._ring)
-        return waiter
-
-    def disarm_wait(self) -> None:
-        """The consumer's wait is over (woken, timed out or cancelled)."""
-        self.waiter = None
-        self.deadline = None
-
-    def _ring(self) -> None:
-        self.alarm = None
-        deadline = self.deadline
-        if deadline is None:
-            return  # nobody waits: the next wait sets the alarm again
-        if deadline > self.loop.time():
-            self.alarm_at = deadline
-            self.alarm = self.loop.call_at(deadline, self._ring)
-            return
-        self.wake()
-
-    def wake(self) -> None:
-        """Wake the consumer, if it waits; once woken, it needs no more waking."""
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def disarm(self) -> None:
-        """Stop the alarm: the stream has ended."""
-        if self.alarm is not None:
-            self.alarm.cancel()
-            self.alarm = None
-
-    def put(self, item: Any) -> None:
-        self.items.append(item)
-        self.last_arrival = self.loop.time()
-        self.wake()
-
-
-async def _read(result: Any, box: _Mailbox, idle_timeout: float | None) -> None:
-    """The reader task: it holds the mailbox and the result, never the `EventStream`."""
-    items = box.items
-    # Arrival times serve the idle timeout only.
-    clock = box.loop.time if idle_timeout is not None else None
-    requests, tokens = counted = usage_counts(result)
-    items.append(usage_mark(result))
-    try:
-        async for event in result.stream_events():
-            # `box.put(event)`, spelled out, with a usage mark first when the SDK counted
-            # usage since the last event: this runs once per token, and reads no event field.
-            try:
-                usage = result.context_wrapper.usage
-                counts_changed = usage.requests != requests or usage.total_tokens != tokens
-            except AttributeError:  # not the SDK's own objects: the general way
-                counts_changed = usage_counts(result) != counted
-            if counts_changed:
-                requests, tokens = counted = usage_counts(result)
-                items.append(usage_mark(result))
-            items.append(event)
-            if clock is not None:
-                box.last_arrival = clock()
-            if box.waiter is not None:
-                box.wake()
-        # A failure before the first event may not be raised by stream_events().
-        box.error = getattr(result, "run_loop_exception", None)
-    except Exception as exc:
-        box.error = exc
-    if usage_counts(result) != counted:
-        box.put(usage_mark(result))
-    box.put(_END)
-
-
-_SAFE_MESSAGES: Final = {
-    "MaxTurnsExceeded": "the run exceeded its maximum number of turns",
-    "InputGuardrailTripwireTriggered": "an input guardrail tripped",
-    "OutputGuardrailTripwireTriggered": "an output guardrail tripped",
-    "ToolInputGuardrailTripwireTriggered": "a tool input guardrail tripped",
-    "ToolOutputGuardrailTripwireTriggered": "a tool output guardrail tripped",
-    "ModelBehaviorError": "the model produced output the run could not use",
-    "UserError": "the agent is misconfigured",
-    # The `openai` client's errors; a subclass without an entry takes its base class's.
-    "APITimeoutError": "the request to the model provider timed out",
-    "APIConnectionError": "the model provider could not be reached",
-    "RateLimitError": "the model provider rate-limited the request",
-    "InternalServerError": "the model provider had a server error",
-    "BadRequestError": "the model provider rejected the request",
-    "AuthenticationError": "the model provider did not accept the credentials",
-    "PermissionDeniedError": "the model provider denied access",
-    "NotFoundError": "the model provider did not find the model or endpoint",
-    "ConflictError": "the model provider reported a conflict",
-    "UnprocessableEntityError": "the model provider could not process the request",
-    "APIStatusError": "the model provider answered with an error",
-    "APIResponseValidationError": "the model provider sent a response the client could not read",
-    "APIError": "the model provider reported an error",
-}
-
-_CLIENT_MESSAGES: Final = {
-    "JSONDecodeError": "the model provider sent a malformed stream",
-    "TimeoutException": _SAFE_MESSAGES["APITimeoutError"],
-    "TransportError": _SAFE_MESSAGES["APIConnectionError"],
-}
-"""Errors that blame the model provider only when the `openai` client raised them: its SSE
-parser's, and the HTTP library's (httpx) that openai 2.x lets through while streaming."""
-
-_TOOL_FAILED: Final = "Error running tool "
-"""How the SDK starts the `UserError` it raises for a tool whose errors are not handled."""
-
-
-def _raised_by_openai(exc: BaseException) -> bool:
-    """Whether `exc` came out of the `openai` client (its traceback passes through it)."""
-    tb = exc.__traceback__
-    while tb is not None:
-        module = tb.tb_frame.f_globals.get("__name__", "")
-        if module == "openai" or module.startswith("openai."):
-            return True
-        tb = tb.tb_next
-    return False
-
-
-def _safe_message(exc: BaseException) -> str | None:
-    kind = type(exc).__name__
-    if kind == "UserError":
-        text = str(exc)
-        name, sep, _ = text[len(_TOOL_FAILED) :].partition(": ")
-        if (
-            text.startswith(_TOOL_FAILED)
-            and sep
-            and name.replace("_", "").replace("-", "").isalnum()
-        ):
-            return f"a tool failed: {name}"
-    names = [cls.__name__ for cls in type(exc).__mro__]
-    for name in names:
-        message = _SAFE_MESSAGES.get(name)
-        if message is not None:
-            return message
-    client_messages = [_CLIENT_MESSAGES[name] for name in names if name in _CLIENT_MESSAGES]
-    if client_messages and _raised_by_openai(exc):
-        return client_messages[0]
-    return None
-
-
-def describe_failure(exc: BaseException, *, expose: bool = False) -> ErrorInfo:
-    """Build the `ErrorInfo` a client may see for an exception raised by a run.
-
-    By default the message is a fixed sentence per known error kind (with a guardrail's name, a
-    failed tool's name, or an HTTP status, which are safe), and a generic sentence for anything
-    else: exception text can hold secrets, paths or stack details. `expose=True` uses the
-    exception's own text.
-    """
-    kind = type(exc).__name__
-    if expose:
-        return ErrorInfo(type=kind, message=str(exc) or kind)
-    message = _safe_message(exc)
-    guardrail = field(field(field(exc, "guardrail_result"), "guardrail"), "name")
-    if isinstance(guardrail, str) and message is not None:
-        message = f"{message}: {guardrail}"
-    status = getattr(exc, "status_code", None)
-    if message is None and isinstance(status, int):
-        message = f"the model provider answered HTTP {status}"
-    elif isinstance(status, int):
-        message = f"{message} (HTTP {status})"
-    if message is None:
-        message = "the run failed"
-    return ErrorInfo(type=kind, message=message)
-
-
-class EventStream:
+class EventStream(BatchedSource):
     """The normalized events of one run: an async iterator and an async context manager.
 
     Iterate it (`async for event in stream`) or read it with a timeout (`next_event`). The last
@@ -396,21 +69,21 @@ class EventStream:
     cancelling the task that reads it) cancels the run.
     """
 
-    def __init__(
-        self,
-        result: RunResultStreaming,
-        *,
-        idle_timeout: float | None = None,
-        buffer: BufferPolicy | None = None,
-        run_id: str | None = None,
-        expose_errors: bool = False,
-    ) -> None:
+    def __init__(self, result: RunResultStreaming, **options: Unpack[RunOptions]) -> None:
         if not callable(getattr(result, "stream_events", None)):
             raise ConfigurationError(
                 "normalize() takes the result of Runner.run_streamed(...), "
                 f"got {type(result).__name__}"
             )
-        idle = check_seconds("idle_timeout", idle_timeout)
+        unknown = sorted(set(options) - RUN_OPTION_NAMES)
+        if unknown:
+            raise ConfigurationError(
+                f"unknown run options {unknown}; the options are {sorted(RUN_OPTION_NAMES)}"
+            )
+        idle = check_seconds("idle_timeout", options.get("idle_timeout"))
+        buffer = options.get("buffer")
+        run_id = options.get("run_id")
+        expose_errors = options.get("expose_errors", False)
         if buffer is not None and not isinstance(buffer, BufferPolicy):
             raise ConfigurationError(f"buffer must be a BufferPolicy or None, got {buffer!r}")
         if run_id is not None and (not isinstance(run_id, str) or not run_id):
@@ -424,13 +97,13 @@ class EventStream:
         # Events ready to hand out; text deltas stay in `TextRun`s until someone needs the models.
         self._outbox: deque[Event | TextRun] = deque()
         self._seq = 0
-        self._box: _Mailbox | None = None
+        self._box: Mailbox | None = None
         self._reader: asyncio.Task[None] | None = None
         self._finished = False
         self._reading = False
         self._done: Done | None = None
         self._exception: BaseException | None = None
-        if _running_loop() is None:
+        if running_loop() is None:
             return  # no loop yet: the reader starts on the first read
         # The SDK drops the events still queued when a run fails, so the reader must be
         # draining from the start, not from whenever the consumer first reads.
@@ -487,21 +160,14 @@ class EventStream:
         burst of events instead of one per event. Raises `StopAsyncIteration` once the stream
         has ended.
         """
-        batch = await self._next_lazy_batch(timeout)
+        batch = await self._read_batch(check_seconds("timeout", timeout, allow_zero=True))
         return None if batch is None else built(batch)
 
-    def _next_lazy_batch(
-        self, timeout: float | None
-    ) -> Coroutine[Any, Any, list[Event | TextRun] | None]:
-        """`next_batch`, with text deltas left in their `TextRun`s.
+    async def _read_batch(self, timeout: float | None) -> Batch | None:
+        """`next_batch` with text deltas left in their `TextRun`s, for agentstream's encoders.
 
-        For the encoders that write text deltas straight from their fields (`to_sse`); they
-        `built()` the rest.
+        `timeout` is checked by the caller (once per stream, not per call).
         """
-        return self._lazy_batch(check_seconds("timeout", timeout, allow_zero=True))
-
-    async def _lazy_batch(self, timeout: float | None) -> list[Event | TextRun] | None:
-        """`_next_lazy_batch` for a `timeout` already checked (once per stream, not per call)."""
         outbox = self._outbox
         if not outbox and not await self._pull(timeout):
             return None
@@ -513,9 +179,9 @@ class EventStream:
         """Take the next event from the outbox, building its text run if it is in one."""
         outbox = self._outbox
         item = outbox.popleft()
-        if type(item) is not tuple:
-            return item  # type: ignore[return-value]
-        first, *rest = text_events(item)
+        if type(item) is not TextRun:
+            return item
+        first, *rest = item.events()
         outbox.extendleft(reversed(rest))
         return first
 
@@ -541,7 +207,7 @@ class EventStream:
             return
         pending = self._cancel_run()
         self._end_cancelled()
-        await _settle(pending)
+        await settle(pending)
 
     def __del__(self) -> None:
         # Dropping an unfinished stream (say, `break` out of `async for` without `async with`)
@@ -552,10 +218,10 @@ class EventStream:
         # Collection may run in any thread (a tool's executor, say): cancel on the loop's own.
         box = self._box
         try:
-            if box is None or _running_loop() is box.loop:
+            if box is None or running_loop() is box.loop:
                 self._cancel_run()
             elif not box.loop.is_closed():
-                box.loop.call_soon_threadsafe(_cancel, self._reader, self._result)
+                box.loop.call_soon_threadsafe(cancel, self._reader, self._result)
         except Exception:  # the loop may be closed already
             logger.debug("could not cancel an abandoned run", exc_info=True)
 
@@ -618,20 +284,20 @@ class EventStream:
             # scopes the cancellation is delivered again at every await.
             pending = self._cancel_run()
             self._end_cancelled()
-            await _settle(pending)
+            await settle(pending)
             raise
         finally:
             self._reading = False
 
-    def _start(self) -> _Mailbox:
+    def _start(self) -> Mailbox:
         loop = asyncio.get_running_loop()
-        box = self._box = _Mailbox(loop)
+        box = self._box = Mailbox(loop)
         self._reader = loop.create_task(
-            _read(self._result, box, self._idle_timeout), name="agentstream-reader"
+            read(self._result, box, self._idle_timeout), name="agentstream-reader"
         )
         return box
 
-    def _take(self, box: _Mailbox) -> None:
+    def _take(self, box: Mailbox) -> None:
         """Map the SDK events the reader has, up to _BATCH of them, into the outbox.
 
         Plain text deltas, most of a stream, become `TextRun`s (unless buffering may merge
@@ -646,14 +312,14 @@ class EventStream:
             if runs:
                 run = self._mapper.text_run(items, self._seq, stamp, self._run_id, _BATCH - taken)
                 if run is not None:
-                    moved = len(run[1])
+                    moved = len(run.deltas)
                     self._seq += moved
                     taken += moved
                     self._outbox.append(run)
                     continue
             item = items.popleft()
             taken += 1
-            if item is _END:
+            if item is END:
                 self._finish(box.error)
                 return
             self._process(item, box.loop)
@@ -687,9 +353,7 @@ class EventStream:
 
     def _emit(self, draft: Draft) -> Event:
         timestamp = _now_ms()
-        event = _trusted_delta(draft, self._seq, self._run_id, timestamp)
-        if event is None:
-            event = _validated(draft, self._seq, self._run_id, timestamp)
+        event = build(draft, self._seq, self._run_id, timestamp)
         self._seq += 1
         self._outbox.append(event)
         return event
@@ -712,9 +376,9 @@ class EventStream:
                 partial_text=True,
             )
             return
-        run_task = _run_task(result)
+        task = run_task(result)
         if field(result, "_cancel_mode", "none") != "none" or (
-            isinstance(run_task, asyncio.Future) and run_task.cancelled()
+            isinstance(task, asyncio.Future) and task.cancelled()
         ):
             # Someone called result.cancel() directly: the run stopped, it did not complete.
             self._end("cancelled", partial_text=True)
@@ -733,7 +397,7 @@ class EventStream:
 
     async def _time_out(self) -> None:
         assert self._idle_timeout is not None
-        await _settle(self._cancel_run())
+        await settle(self._cancel_run())
         self._flush_owed()
         error = IdleTimeoutError(f"no event from the run for {self._idle_timeout:g} s")
         self._exception = error
@@ -790,75 +454,22 @@ class EventStream:
 
     def _cancel_run(self) -> list[asyncio.Future[Any]]:
         """Cancel the reader and the run; return the tasks still finishing."""
-        return _cancel(self._reader, self._result)
+        return cancel(self._reader, self._result)
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-
-
-def _cancel(reader: asyncio.Task[None] | None, result: Any) -> list[asyncio.Future[Any]]:
-    """Cancel the reader task and the run; return the tasks still finishing."""
-    if reader is not None and not reader.done():
-        reader.cancel()
-    try:
-        result.cancel()
-    except Exception:
-        logger.warning("result.cancel() failed", exc_info=True)
-    return [
-        task
-        for task in (reader, _run_task(result))
-        if isinstance(task, asyncio.Future) and not task.done()
-    ]
-
-
-async def _settle(pending: list[asyncio.Future[Any]]) -> None:
-    """Wait, bounded, for cancelled tasks to finish, so none outlives the stream."""
-    if pending:
-        _, still = await asyncio.wait(pending, timeout=SETTLE_TIMEOUT)
-        if still:
-            logger.warning("the cancelled run did not finish within %s s", SETTLE_TIMEOUT)
-
-
-def _run_task(result: Any) -> Any:
-    # `run_loop_task` in current SDKs, `_run_impl_task` in older releases.
-    task = field(result, "run_loop_task")
-    return task if task is not None else field(result, "_run_impl_task")
-
-
-def normalize(
-    result: RunResultStreaming,
-    *,
-    idle_timeout: float | None = None,
-    buffer: BufferPolicy | None = None,
-    run_id: str | None = None,
-    expose_errors: bool = False,
-) -> EventStream:
+def normalize(result: RunResultStreaming, **options: Unpack[RunOptions]) -> EventStream:
     """Normalize a streamed run (`Runner.run_streamed(...)`) into agentstream events.
 
     Args:
         result: The streaming result of `Runner.run_streamed(...)`.
-        idle_timeout: Seconds without any SDK event after which the run is cancelled and the
-            stream ends with `Done(status="timeout")`. None waits forever.
-        buffer: Coalesce consecutive deltas (see `BufferPolicy`). None sends each delta as is.
-        run_id: The `run_id` of every event; a random one by default.
-        expose_errors: Put the text of a failed run's exception in `Done.error.message`. Off by
-            default: exception text can hold secrets. Known SDK errors get safe messages anyway.
+        **options: How the run is normalized: `idle_timeout`, `buffer`, `run_id`,
+            `expose_errors` (see `RunOptions`).
 
     Returns:
         An `EventStream`: iterate it, and close it (or use `async with`) if you stop early.
 
     Raises:
-        ConfigurationError: an argument has a value that cannot work.
+        ConfigurationError: an option is unknown or has a value that cannot work.
 
     """
-    return EventStream(
-        result,
-        idle_timeout=idle_timeout,
-        buffer=buffer,
-        run_id=run_id,
-        expose_errors=expose_errors,
-    )
+    return EventStream(result, **options)

@@ -25,8 +25,9 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 from ._errors import ConfigurationError, MissingExtraError
 from ._eventlog import AppendError, EventLog, EventLogError, check_after, check_run_id
 from ._events import Done, ErrorInfo, Event
-from ._normalize import SETTLE_TIMEOUT, EventStream, describe_failure, normalize
-from ._streams import check_heartbeat, close_shielded
+from ._failures import describe_failure
+from ._normalize import EventStream, normalize
+from ._streams import SETTLE_TIMEOUT, check_heartbeat, close_shielded
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -6,36 +6,31 @@ decoder follows the WHATWG "event stream interpretation" rules, for any chunking
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from ._errors import ConfigurationError, DecodeError
-from ._events import EVENT_TYPES, Event, parse_event
-from ._normalize import EventStream, text_events
-from ._streams import (
+from ._chunks import (
     DEFAULT_MAX_EVENT_BYTES,
     TextDecoder,
     aiter_chunks,
     check_chunks,
-    check_heartbeat,
     check_limit,
-    close_source,
     one_line,
     snippet,
-    ticks,
     utf8_size,
 )
+from ._errors import ConfigurationError, DecodeError
+from ._events import EVENT_TYPES, Event, parse_event
+from ._streams import check_heartbeat, close_source, lazy_ticks
+from ._textrun import SSETextWriter, TextRun
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+    from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 
+    from ._chunks import Chunks
     from ._events import EventBase
-    from ._mapping import TextContext, TextRun
-    from ._streams import Chunks
 
 __all__ = ["PING", "SSEDecoder", "SSEWriter", "ServerSentEvent", "from_sse", "sse_frames", "to_sse"]
 
@@ -69,160 +64,34 @@ def sse_frame(event: EventBase) -> str:
     return f"id: {_field(str(seq))}\nevent: {_field(event.type)}\ndata: {data}\n\n"
 
 
-_TEXT_HEAD: Final = _HEADS["text_delta"] + '{"type":"text_delta","seq":'
-_json_str: Final[Callable[[str], str]] = json.encoder.encode_basestring
-"""A `str` as a JSON string, escaped as pydantic escapes it (non-ASCII kept, not `\\u` escaped)."""
-_UNSET: Final = object()
-
-
-_PREFIXES: Final[list[str]] = []
-"""What starts the text frame of seq 0, 1, 2, ...: `id: <seq>`, the `event:` line and the JSON
-up to the seq's digits (`_prefix(seq)`). Every stream numbers its events from 0, so each frame's
-start comes from here instead of an int-to-text conversion (the costliest part of a frame, once
-for `id` and once for `seq`) and two more pieces to join. It grows as far as streams need it, up
-to `_PREFIXES_LIMIT` entries (about 4 MB)."""
-_PREFIXES_LIMIT: Final = 1 << 15
-_PREFIXES_LOCK: Final = threading.Lock()
-
-
-def _prefix(seq: int) -> str:
-    digits = repr(seq)
-    return f"id: {digits}{_TEXT_HEAD}{digits}"
-
-
-def _prefixes(seq: int, count: int) -> list[str]:
-    """The text-frame prefixes of `seq`, `seq + 1`, ... (`count` of them)."""
-    end = seq + count
-    if seq < 0 or end > _PREFIXES_LIMIT:
-        return list(map(_prefix, range(seq, end)))
-    if end > len(_PREFIXES):
-        with _PREFIXES_LOCK:  # streams on other threads' loops may grow it too
-            start = len(_PREFIXES)
-            _PREFIXES.extend(map(_prefix, range(start, max(end, start))))
-    return _PREFIXES[seq:end]
-
-
-def _needs_no_escape(text: str) -> bool:
-    """Whether `text` is its own JSON string body: no quote, backslash or control character.
-
-    `isprintable()` is False for every control character (and for some characters that need
-    no escaping, which only sends `text` the way that escapes each delta).
-    """
-    return text.isprintable() and '"' not in text and "\\" not in text
-
-
-def _json_str_or_null(value: str | None) -> str:
-    return "null" if value is None else _json_str(value)
-
-
-def _encodable(text: str) -> bool:
-    """Whether `text` has a UTF-8 form (no lone surrogates); free for ASCII text."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
 class SSEWriter:
     """Writes the SSE frames of one stream's batches, in order: `sse_frame()` of each event.
 
-    Text deltas still in a `TextRun` are written straight from it, in one pass per run: the
-    same bytes as `sse_frame()` of each of its events, as a test checks for any text. What a
-    run's deltas share (the envelope, the message id) is formatted once per run, and kept for
-    the next run while it does not change. Text with no UTF-8 form takes the models' way, which
-    raises as the model's would.
+    Text deltas still in a `TextRun` are written by `SSETextWriter`, straight from the run; a
+    run with text that has no UTF-8 form takes the models' way, which raises as the model's
+    would, after the frames of the deltas before it.
     """
 
-    __slots__ = (
-        "_agent",
-        "_context",
-        "_envelope",
-        "_exact",
-        "_head",
-        "_message_id",
-        "_run_id",
-        "_tail",
-        "_timestamp",
-    )
+    __slots__ = ("_text",)
 
     def __init__(self) -> None:
-        self._context: object = _UNSET
-        self._agent: object = _UNSET
-        self._run_id: object = _UNSET
-        self._message_id: object = _UNSET
-        self._timestamp: object = _UNSET
-        self._envelope = self._head = self._tail = ""
-        self._exact = True
+        self._text = SSETextWriter()
 
     def frames(self, batch: Iterable[EventBase | TextRun]) -> Iterator[str]:
         """The frames of `batch`, one per event."""
         for item in batch:
-            if type(item) is tuple:
-                yield from self.text_frames(item)
+            if type(item) is TextRun:
+                yield from self._run_frames(item)
             else:
-                yield sse_frame(item)  # type: ignore[arg-type]
+                yield sse_frame(item)
 
     def chunk(self, batch: Iterable[EventBase | TextRun]) -> str:
         """The frames of `batch` in one string, for a body written a batch at a time."""
-        frames: list[str] = []
-        for item in batch:
-            if type(item) is tuple:
-                frames += self.text_frames(item)
-            else:
-                frames.append(sse_frame(item))  # type: ignore[arg-type]
-        return "".join(frames)
+        return "".join(self.frames(batch))
 
-    def text_frames(self, run: TextRun) -> Iterable[str]:
-        """The frames of the text deltas of `run`, one per delta."""
-        seq, deltas, text, context = run
-        if context is not self._context:
-            self._enter(context)
-        if not (self._exact and (text.isascii() or _encodable(text))):
-            # Lazily: the frames before the delta that cannot be written come out first.
-            return map(sse_frame, text_events(run))
-        if len(deltas) == 1:  # events that come one at a time: no loop to set up
-            return [f"{_prefixes(seq, 1)[0]}{self._head}{_json_str(text)}{self._tail}"]
-        # The start of each frame from the shared table: per frame, the comprehension only
-        # joins four pieces.
-        prefixes = _prefixes(seq, len(deltas))
-        if _needs_no_escape(text):
-            # Each delta is its own JSON string between quotes (the quotes are in the head and
-            # the tail): no escape per delta.
-            head, tail = f'{self._head}"', f'"{self._tail}'
-            return [
-                f"{prefix}{head}{delta}{tail}"
-                for prefix, delta in zip(prefixes, deltas, strict=True)
-            ]
-        head, tail = self._head, self._tail
-        return [
-            f"{prefix}{head}{delta}{tail}"
-            for prefix, delta in zip(prefixes, map(_json_str, deltas), strict=True)
-        ]
-
-    def _enter(self, context: TextContext) -> None:
-        """Take the shared parts of a new context; format again only those that changed.
-
-        Runs mapped within the same millisecond differ only in their context object.
-        """
-        self._context = context
-        timestamp, message_id, agent, run_id = context
-        changed = False
-        if agent != self._agent or run_id != self._run_id:
-            self._agent, self._run_id, changed = agent, run_id, True
-            self._envelope = (
-                f',"run_id":{_json_str(run_id)},"agent":{_json_str_or_null(agent)},"timestamp":'
-            )
-        if message_id != self._message_id:
-            self._message_id, changed = message_id, True
-            self._tail = f',"message_id":{_json_str_or_null(message_id)}}}\n\n'
-        if changed:
-            self._exact = _encodable(self._envelope) and _encodable(self._tail)
-        if changed or timestamp != self._timestamp:
-            self._timestamp = timestamp
-            self._head = f'{self._envelope}{timestamp},"delta":'
+    def _run_frames(self, run: TextRun) -> Iterable[str]:
+        frames = self._text.frames(run)
+        return map(sse_frame, run.events()) if frames is None else frames
 
 
 def sse_frames(batch: Iterable[EventBase | TextRun]) -> Iterator[str]:
@@ -257,11 +126,16 @@ def to_sse(
 
     """
     interval = check_heartbeat(heartbeat)
+    check_retry(retry)
+    return _frames(events, interval, retry)
+
+
+def check_retry(retry: object) -> None:
+    """Validate an SSE `retry` value: None, or a whole number of milliseconds >= 0."""
     if retry is not None and (isinstance(retry, bool) or not isinstance(retry, int) or retry < 0):
         raise ConfigurationError(
             f"retry must be a whole number of milliseconds >= 0, got {retry!r}"
         )
-    return _frames(events, interval, retry)
 
 
 async def _frames(
@@ -271,31 +145,13 @@ async def _frames(
         if retry is not None:
             yield f"retry: {retry}\n\n"
         writer = SSEWriter()
-        if isinstance(events, EventStream):
-            # The stream's batches straight from it, without `ticks` in between: when
-            # events come one at a time, each level between here and the wait costs per event.
-            next_batch = events._lazy_batch
-            while True:
-                try:
-                    batch = await next_batch(heartbeat)
-                except StopAsyncIteration:
-                    return
+        async with aclosing(lazy_ticks(events, heartbeat)) as batches:
+            async for batch in batches:
                 if batch is None:
                     yield PING
                     continue
-                for item in batch:
-                    if type(item) is tuple:
-                        for frame in writer.text_frames(item):
-                            yield frame
-                    else:
-                        yield sse_frame(item)  # type: ignore[arg-type]
-        async with aclosing(ticks(events, heartbeat)) as batches:
-            async for plain_batch in batches:
-                if plain_batch is None:
-                    yield PING
-                    continue
-                for event in plain_batch:
-                    yield sse_frame(event)
+                for frame in writer.frames(batch):
+                    yield frame
     finally:
         await close_source(events)
 
