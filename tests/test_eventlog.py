@@ -22,22 +22,24 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import Route
 
-from agentstream import ConfigurationError, Done, Event, TextDelta, normalize
-from agentstream._eventlog import (
+from agentstream import ConfigurationError, Done, Event, TextDelta, from_sse, normalize, to_sse
+from agentstream.resume import (
     PRODUCER_LOST,
     AppendError,
     EventLog,
     EventsTrimmedError,
     LeaseHeldError,
+    LeaseLostError,
     MemoryEventLog,
     RunNotFoundError,
+    publish,
+    resumable_sse_endpoint,
+    subscribe,
 )
-from agentstream._resume import LeaseLostError, publish, resumable_sse_endpoint, subscribe
-from agentstream._sse import from_sse, to_sse
 from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
-from .conftest import assert_well_formed
-from .redis_server import serve_redis
+from .support.checks import assert_well_formed
+from .support.redis_server import serve_redis
 
 WAIT = 10.0
 """Bound of every wait in these tests; reaching it fails the test."""

@@ -19,14 +19,13 @@ import redis.asyncio as aioredis
 from agents import Agent, Runner, function_tool
 
 from agentstream import ConfigurationError, Done, Event, TextDelta
-from agentstream._eventlog import PRODUCER_LOST, EventsTrimmedError
-from agentstream._resume import publish, subscribe
 from agentstream._sse import SSEDecoder, sse_to_event
 from agentstream.redis import RedisEventLog
+from agentstream.resume import PRODUCER_LOST, EventsTrimmedError, publish, subscribe
 from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
-from .conftest import assert_well_formed
-from .redis_server import LEASE_TTL, read_line_until, serve_redis, spawn
+from .support.checks import assert_well_formed
+from .support.redis_server import LEASE_TTL, read_line_until, serve_redis, spawn
 
 pytestmark = pytest.mark.redis
 

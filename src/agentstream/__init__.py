@@ -8,16 +8,20 @@ async with normalize(result) as stream:
     async for event in stream:
         print(event.model_dump_json())
 ```
+
+Here: the events, `normalize()` and its `EventStream`, the SSE, NDJSON and callback adapters, the
+decoders, the client, the errors. By capability, in their own modules: `agentstream.ai_sdk` and
+`agentstream.agui` (the protocol bridges), `agentstream.resume` (event logs, resumable streams),
+`agentstream.redis`, `agentstream.web` and `agentstream.testing`. Importing this module does not
+import the SDK: a service that only decodes events does not pay for it.
 """
 
-from ._agui import AGUI_HEADERS, agui_endpoint, agui_messages_to_input, run_agui, to_agui
-from ._ai_sdk import (
-    AI_SDK_HEADERS,
-    ai_sdk_endpoint,
-    run_ai_sdk,
-    to_ai_sdk,
-    ui_messages_to_input,
-)
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Any
+
 from ._buffering import BufferPolicy
 from ._callbacks import EventSink, to_callbacks
 from ._client import aiter_events, iter_events
@@ -27,17 +31,6 @@ from ._errors import (
     DecodeError,
     IdleTimeoutError,
     MissingExtraError,
-)
-from ._eventlog import (
-    PRODUCER_LOST,
-    AppendError,
-    EventLog,
-    EventLogError,
-    EventsTrimmedError,
-    LeaseHeldError,
-    MemoryEventLog,
-    RunInfo,
-    RunNotFoundError,
 )
 from ._events import (
     SCHEMA_VERSION,
@@ -64,25 +57,13 @@ from ._events import (
 from ._failures import describe_failure
 from ._ndjson import NDJSONDecoder, from_ndjson, to_ndjson
 from ._normalize import EventStream, normalize
-from ._resume import (
-    LeaseLostError,
-    Publication,
-    publish,
-    resumable_sse_endpoint,
-    resume_position,
-    resume_response,
-    subscribe,
-)
+from ._options import RunOptions
 from ._sse import ServerSentEvent, SSEDecoder, from_sse, to_sse
 from ._version import __version__
 
 __all__ = [
-    "AGUI_HEADERS",
-    "AI_SDK_HEADERS",
-    "PRODUCER_LOST",
     "SCHEMA_VERSION",
     "AgentStreamError",
-    "AppendError",
     "ApprovalRequested",
     "BufferPolicy",
     "ConfigurationError",
@@ -92,24 +73,16 @@ __all__ = [
     "ErrorInfo",
     "Event",
     "EventBase",
-    "EventLog",
-    "EventLogError",
     "EventSink",
     "EventStream",
-    "EventsTrimmedError",
     "Handoff",
     "IdleTimeoutError",
-    "LeaseHeldError",
-    "LeaseLostError",
-    "MemoryEventLog",
     "MessageOutput",
     "MissingExtraError",
     "NDJSONDecoder",
-    "Publication",
     "ReasoningDelta",
     "ReasoningOutput",
-    "RunInfo",
-    "RunNotFoundError",
+    "RunOptions",
     "SSEDecoder",
     "ServerSentEvent",
     "TextDelta",
@@ -120,9 +93,6 @@ __all__ = [
     "Usage",
     "UsageUpdated",
     "__version__",
-    "agui_endpoint",
-    "agui_messages_to_input",
-    "ai_sdk_endpoint",
     "aiter_events",
     "describe_failure",
     "event_json_schema",
@@ -131,17 +101,57 @@ __all__ = [
     "iter_events",
     "normalize",
     "parse_event",
-    "publish",
-    "resumable_sse_endpoint",
-    "resume_position",
-    "resume_response",
-    "run_agui",
-    "run_ai_sdk",
-    "subscribe",
-    "to_agui",
-    "to_ai_sdk",
     "to_callbacks",
     "to_ndjson",
     "to_sse",
-    "ui_messages_to_input",
 ]
+
+_MOVED: dict[str, tuple[str, str]] = {
+    "AGUI_HEADERS": ("agui", "HEADERS"),
+    "agui_endpoint": ("agui", "endpoint"),
+    "agui_messages_to_input": ("agui", "messages_to_input"),
+    "run_agui": ("agui", "run"),
+    "to_agui": ("agui", "encode"),
+    "AI_SDK_HEADERS": ("ai_sdk", "HEADERS"),
+    "ai_sdk_endpoint": ("ai_sdk", "endpoint"),
+    "run_ai_sdk": ("ai_sdk", "run"),
+    "to_ai_sdk": ("ai_sdk", "encode"),
+    "ui_messages_to_input": ("ai_sdk", "messages_to_input"),
+    **{
+        name: ("resume", name)
+        for name in (
+            "PRODUCER_LOST",
+            "AppendError",
+            "EventLog",
+            "EventLogError",
+            "EventsTrimmedError",
+            "LeaseHeldError",
+            "LeaseLostError",
+            "MemoryEventLog",
+            "Publication",
+            "RunInfo",
+            "RunNotFoundError",
+            "publish",
+            "resumable_sse_endpoint",
+            "resume_position",
+            "resume_response",
+            "subscribe",
+        )
+    },
+}
+"""Names that moved to a module by capability in 0.2: still importable from here, with a
+`DeprecationWarning`, until 0.3."""
+
+
+def __getattr__(name: str) -> Any:
+    moved = _MOVED.get(name)
+    if moved is None:
+        raise AttributeError(f"module 'agentstream' has no attribute {name!r}")
+    module, new_name = moved
+    warnings.warn(
+        f"agentstream.{name} moved to agentstream.{module}.{new_name}; "
+        "the old name goes away in agentstream 0.3",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(f"agentstream.{module}"), new_name)

@@ -158,7 +158,7 @@ class EventLog(ABC):
 
     Writing: a producer takes the run's lease (`acquire_lease`), renews it more often than
     `lease_ttl`, appends events with consecutive `seq` from 0, ends with a `Done`, then releases
-    the lease. `agentstream.publish()` does all of this for a run.
+    the lease. `agentstream.resume.publish()` does all of this for a run.
 
     Reading: `read(run_id, after)` yields the events with `seq > after`, stored ones first, then
     new ones as they are appended, and stops after `Done`. When the run has no `Done` and no live

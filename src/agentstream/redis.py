@@ -1,8 +1,8 @@
 """`RedisEventLog`: runs' events in Redis Streams, readable and resumable from any process.
 
 ```python
-from agentstream import publish, subscribe
 from agentstream.redis import RedisEventLog
+from agentstream.resume import publish, subscribe
 
 log = RedisEventLog.from_url("redis://localhost:6379/0")
 publication = await publish(Runner.run_streamed(agent, "Hello"), log)  # in a worker

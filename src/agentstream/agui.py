@@ -1,0 +1,21 @@
+"""The AG-UI bridge: runs as AG-UI event streams, for CopilotKit and other AG-UI clients.
+
+```python
+from agentstream import agui
+
+app = Starlette(routes=[Route("/agent", agui.endpoint(agent), methods=["POST"])])
+```
+
+The same verbs as `agentstream.ai_sdk`: `encode` events as protocol frames, `run` an agent on a
+`RunAgentInput`, serve an `endpoint`, turn the client's `messages_to_input`, and the `HEADERS` a
+response sends. Needs the `agui` extra for `run` and `endpoint` (`ag-ui-protocol`). See
+`docs/agui.md`.
+"""
+
+from ._agui import AGUI_HEADERS as HEADERS
+from ._agui import agui_endpoint as endpoint
+from ._agui import agui_messages_to_input as messages_to_input
+from ._agui import run_agui as run
+from ._agui import to_agui as encode
+
+__all__ = ["HEADERS", "encode", "endpoint", "messages_to_input", "run"]
