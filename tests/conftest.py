@@ -1,4 +1,4 @@
-"""Shared fixtures: real SDK runs on scripted models, and checks every stream must pass."""
+"""Fixtures and hypothesis profiles. The helpers the tests share live in `tests/support`."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import os
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
-from collections.abc import Sequence
-
 import pytest
 from hypothesis import HealthCheck, settings
 
-from agentstream import Done, Event
+# The support modules check with `assert`: rewrite them as pytest does test modules, so that a
+# failing check says what it compared.
+pytest.register_assert_rewrite("tests.support")
 
 # Machines here are shared and noisy: no per-example deadlines. `fuzz` is the long profile
 # (HYPOTHESIS_PROFILE=fuzz), run outside the default test command.
@@ -20,18 +20,6 @@ settings.register_profile(
     "fuzz", deadline=None, max_examples=100_000, suppress_health_check=list(HealthCheck)
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
-
-
-def assert_well_formed(events: Sequence[Event]) -> Done:
-    """Check the envelope rules every stream obeys; return its Done."""
-    assert events, "a stream always has at least its Done"
-    assert [e.seq for e in events] == list(range(len(events))), "seq is contiguous from 0"
-    assert len({e.run_id for e in events}) == 1, "one run_id per stream"
-    dones = [e for e in events if isinstance(e, Done)]
-    assert len(dones) == 1, f"exactly one Done, got {len(dones)}"
-    assert isinstance(events[-1], Done), "Done is last"
-    assert all(e.timestamp > 0 for e in events)
-    return dones[0]
 
 
 @pytest.fixture

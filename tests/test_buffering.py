@@ -24,9 +24,9 @@ from agentstream._buffering import Coalescer
 from agentstream._builders import Draft
 from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
-from .compat import ScriptedModel, requires_sdk_scripted_model
-from .conftest import assert_well_formed
-from .scenarios import chunked_text
+from .support.checks import assert_well_formed
+from .support.compat import ScriptedModel, requires_sdk_scripted_model
+from .support.scenarios import chunked_text
 
 
 async def run(model: Any, policy: BufferPolicy, **kwargs: Any) -> list[Event]:
@@ -77,7 +77,7 @@ async def test_max_chars_sends_the_buffer_at_once() -> None:
 
 
 async def test_another_kind_of_event_flushes_first() -> None:
-    from .scenarios import get_weather
+    from .support.scenarios import get_weather
 
     model = ScriptedStreamModel(
         [turn(text("Let me check."), tool_call("get_weather", {"city": "Oslo"})), text("Sunny.")]

@@ -30,7 +30,7 @@ from agentstream import (
 from agentstream._callbacks import EventSink, to_callbacks
 from agentstream.testing import ScriptedStreamModel, text, tool_call
 
-from .conftest import assert_well_formed
+from .support.checks import assert_well_formed
 from .test_sse import BOUND, Gate
 
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "adapters.md"

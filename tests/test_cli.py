@@ -36,7 +36,7 @@ from agentstream._demo import find_order
 from agentstream._ndjson import from_ndjson
 from agentstream._sse import from_sse
 
-from .conftest import assert_well_formed
+from .support.checks import assert_well_formed
 
 WAIT = 30.0
 """Bound of every wait on a child process (it imports the SDK: seconds on a busy machine)."""

@@ -20,7 +20,7 @@ from agentstream import (
     parse_event,
 )
 
-from .strategies import events
+from .support.strategies import events
 
 ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 

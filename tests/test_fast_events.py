@@ -28,7 +28,7 @@ from agentstream._mapping import Mapper, UsageMark
 from agentstream._sse import SSEWriter, sse_frame, sse_frames
 from agentstream._textrun import SSETextWriter, TextContext, TextRun, _needs_no_escape, built
 
-from .strategies import events, optional, texts
+from .support.strategies import events, optional, texts
 
 KEYS = {TextDelta: "message_id", ReasoningDelta: "reasoning_id", ToolArgumentsDelta: "call_id"}
 

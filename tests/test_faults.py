@@ -49,7 +49,7 @@ from agentstream.testing import (
     tool_call_turn,
 )
 
-from .conftest import assert_well_formed
+from .support.checks import assert_well_formed
 from .test_wire_paths import KINDS, LIMIT, SDK_VERSION, SETTINGS, WireRun, run_on_wire, texts
 
 SECRET = "sk-live-9f8e7d6c"

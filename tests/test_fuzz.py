@@ -29,7 +29,7 @@ from agentstream._ndjson import from_ndjson, ndjson_line
 from agentstream._sse import from_sse, sse_frame
 from agentstream._chunks import DEFAULT_MAX_EVENT_BYTES
 
-from .strategies import events
+from .support.strategies import events
 
 Outcome: TypeAlias = "list[str] | type[DecodeError]"
 

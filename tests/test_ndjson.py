@@ -13,7 +13,7 @@ from agentstream import ConfigurationError, DecodeError, Event, TextDelta, Usage
 from agentstream._ndjson import KEEPALIVE, NDJSONDecoder, from_ndjson, to_ndjson
 from agentstream.testing import ScriptedStreamModel, text, tool_call
 
-from .conftest import assert_well_formed
+from .support.checks import assert_well_formed
 from .test_sse import BOUND, Gate
 
 BASE = {"run_id": "run-1", "agent": None, "timestamp": 1}

@@ -36,9 +36,9 @@ from agentstream import (
 )
 from agentstream.testing import ScriptedStreamModel, fail, handoff, text, tool_call, turn
 
-from .compat import ScriptedModel, function_call, requires_sdk_scripted_model
-from .conftest import assert_well_formed
-from .scenarios import SlowTool, chunked_text, triage_run
+from .support.checks import assert_well_formed
+from .support.compat import ScriptedModel, function_call, requires_sdk_scripted_model
+from .support.scenarios import SlowTool, chunked_text, triage_run
 
 
 async def collect(result: Any, **kwargs: Any) -> list[Event]:
@@ -228,7 +228,7 @@ async def test_tool_error_handled_by_the_sdk_is_a_tool_output() -> None:
 async def test_max_turns_exceeded() -> None:
     model = ScriptedStreamModel([tool_call("get_weather", {"city": "A"})] * 3)
     billing = Agent(name="billing", model=model)
-    from .scenarios import get_weather
+    from .support.scenarios import get_weather
 
     agent = Agent(name="triage", model=model, tools=[get_weather], handoffs=[billing])
     events = await collect(Runner.run_streamed(agent, "q", max_turns=2))

@@ -13,7 +13,7 @@ from agentstream import Event
 from agentstream._ndjson import KEEPALIVE, from_ndjson, to_ndjson
 from agentstream._sse import PING, from_sse, to_sse
 
-from .strategies import event_streams, events
+from .support.strategies import event_streams, events
 
 
 async def aiter_list(items: Iterable[Any]) -> AsyncIterator[Any]:

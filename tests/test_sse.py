@@ -24,7 +24,7 @@ from agentstream import (
 from agentstream._sse import PING, ServerSentEvent, SSEDecoder, from_sse, to_sse
 from agentstream.testing import ScriptedStreamModel, fail, text, tool_call, turn
 
-from .conftest import assert_well_formed
+from .support.checks import assert_well_formed
 
 BOUND = 10.0  # seconds any single wait in this file may take before the test fails
 

@@ -45,8 +45,8 @@ from agentstream._ndjson import to_ndjson
 from agentstream._sse import PING, SSEDecoder, to_sse
 from agentstream.testing import ScriptedStreamModel, handoff, text, tool_call
 
-from .conftest import assert_well_formed
-from .scenarios import get_weather
+from .support.checks import assert_well_formed
+from .support.scenarios import get_weather
 
 BOUND = 30.0
 ROOT = Path(__file__).resolve().parent.parent

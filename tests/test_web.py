@@ -39,7 +39,7 @@ from agentstream.web import (
     stream_response,
 )
 
-from .conftest import assert_well_formed
+from .support.checks import assert_well_formed
 
 WAIT = 10.0
 """Bound of every wait in these tests; reaching it fails the test."""

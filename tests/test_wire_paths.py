@@ -57,7 +57,7 @@ from agentstream.testing import (
     tool_calls_turn,
 )
 
-from .conftest import assert_well_formed
+from .support.checks import assert_well_formed
 
 if TYPE_CHECKING:
     from agents.models.interface import Model

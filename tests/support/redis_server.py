@@ -4,10 +4,10 @@
 the `redis_url` fixture starts one per test session and stops it at the end. Run as a module, this
 file is one of the helper processes:
 
-- `python -m tests.redis_server web REDIS_URL`: a uvicorn server with the resumable SSE endpoint
-  on a random port, which it prints first;
-- `python -m tests.redis_server produce REDIS_URL RUN_ID`: a paced agent run published to Redis,
-  printing `published` once its first event is stored.
+- `python -m tests.support.redis_server web REDIS_URL`: a uvicorn server with the resumable SSE
+  endpoint on a random port, which it prints first;
+- `python -m tests.support.redis_server produce REDIS_URL RUN_ID`: a paced agent run published to
+  Redis, printing `published` once its first event is stored.
 """
 
 from __future__ import annotations
@@ -145,10 +145,10 @@ def serve_redis() -> Iterator[str]:
 
 
 def spawn(*args: str) -> subprocess.Popen[str]:
-    """Start `python -m tests.redis_server ARGS` from the repository root."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    """Start `python -m tests.support.redis_server ARGS` from the repository root."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.redis_server", *args],
+        [sys.executable, "-m", "tests.support.redis_server", *args],
         cwd=root,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
