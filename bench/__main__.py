@@ -1,11 +1,11 @@
 """Run the benchmarks: `python -m bench` (all, full size) or `python -m bench --smoke` (tiny).
 
-Options: `--only NAME ...` picks benchmarks (overhead, encoders, buffering, memory, http);
-`--json PATH` also writes the figures as JSON; `--budget SECONDS` (default 570) is the time the
-whole run may take: the HTTP benchmark, which runs last, skips the levels that the time left
-cannot hold (at the rate its previous level ran) and says so; `--http-levels N ...` picks its
-levels (default 200 500 1000 concurrent clients); `--pairs N` sets the overhead benchmark's
-number of pairs (default 51), for repeated shorter runs.
+Options: `--only NAME ...` picks benchmarks (overhead, realwire, encoders, buffering, memory,
+http); `--json PATH` also writes the figures as JSON; `--budget SECONDS` (default 660) is the
+time the whole run may take: the HTTP benchmark, which runs last, skips the levels that the time
+left cannot hold (at the rate its previous level ran) and says so; `--http-levels N ...` picks its
+levels (default 200 500 1000 concurrent clients); `--pairs N` sets the number of pairs of the
+overhead and real-wire benchmarks (default 51 and 61), for repeated shorter runs.
 """
 
 from __future__ import annotations
@@ -17,11 +17,12 @@ import sys
 import time
 from typing import Any
 
-from . import buffering, encoders, http_load, memory, overhead
+from . import buffering, encoders, http_load, memory, overhead, realwire
 from ._common import machine
 
 BENCHMARKS = {
     "overhead": overhead,
+    "realwire": realwire,
     "encoders": encoders,
     "buffering": buffering,
     "memory": memory,
@@ -57,12 +58,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks, not figures")
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), default=None)
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--budget", type=float, default=570.0, help="seconds for the whole run")
+    parser.add_argument("--budget", type=float, default=660.0, help="seconds for the whole run")
     parser.add_argument(
         "--http-levels", type=int, nargs="+", default=None, help="concurrent clients per level"
     )
     parser.add_argument(
-        "--pairs", type=int, default=None, help="pairs of the overhead benchmark (default 51)"
+        "--pairs",
+        type=int,
+        default=None,
+        help="pairs of the overhead and realwire benchmarks (default 51 and 61)",
     )
     args = parser.parse_args(argv)
     if args.pairs is not None and args.pairs < 1:
@@ -82,7 +86,7 @@ def main(argv: list[str]) -> int:
             left = args.budget - (t0 - started)
             levels = tuple(args.http_levels) if args.http_levels else None
             result = asyncio.run(module.run(smoke=args.smoke, budget=left, levels=levels))
-        elif name == "overhead":
+        elif name in ("overhead", "realwire"):
             result = asyncio.run(module.run(smoke=args.smoke, pairs=args.pairs))
         else:
             result = asyncio.run(module.run(smoke=args.smoke))

@@ -12,12 +12,13 @@ os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 import asyncio
 import json
 import math
+import socket
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bench import __main__ as cli
-from bench import _memrun, buffering, encoders, http_load, overhead
+from bench import _memrun, _wire_run, buffering, encoders, http_load, overhead, realwire
 
 VERDICTS = {"PASS", "FAIL"}
 
@@ -31,6 +32,38 @@ async def test_overhead_smoke() -> None:
     assert result["verdict"] in VERDICTS
     assert positive(result["ratio_cpu"])
     assert len(result["ratios_cpu"]) == result["pairs"]
+
+
+async def test_realwire_smoke() -> None:
+    result = await asyncio.wait_for(realwire.run(smoke=True), 240)
+    assert result["verdict"] in VERDICTS
+    n = result["deltas"]
+    # Every run streamed the whole answer over HTTP, and ours ended with a completed `done`.
+    assert result["checks"] == {"bare_deltas": n, "ours_deltas": n, "ours_done": True}
+    for key in ("bare_us_per_delta", "ours_us_per_delta", "ratio_cpu", "ratio_wall"):
+        assert positive(result[key]), key
+    assert len(result["ratios_cpu"]) == result["pairs"]
+    low, high = result["ratio_cpu_quartiles"]
+    assert low <= result["ratio_cpu"] <= high
+    # The measured process holds the client side only: no server module, no listening socket,
+    # and no part of a web stack beyond what the SDK imports by itself.
+    process = result["measured_process"]
+    assert process["server_modules"] == []
+    assert process["listening_sockets"] in (0, None)
+    assert set(process["web_stack"]) <= set(process["web_stack_from_sdk"])
+    assert "agentstream" in process["agentstream_adds"]
+
+
+def test_wire_run_counts_a_listening_socket() -> None:
+    # The check the real-wire report relies on can see a server when there is one.
+    before = _wire_run.listening_sockets()
+    if before is None:
+        pytest.skip("no /proc to read sockets from")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        assert _wire_run.listening_sockets() == before + 1
+    assert _wire_run.listening_sockets() == before
 
 
 async def test_encoders_smoke() -> None:
@@ -94,10 +127,12 @@ def test_report_formats_every_result() -> None:
     assert "case=a  frames=3" in text
 
 
-def test_pairs_option_sets_the_overhead_pairs(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["overhead", "realwire"])
+def test_pairs_option_sets_the_pairs(tmp_path: Path, name: str) -> None:
     out = tmp_path / "results.json"
-    assert cli.main(["--smoke", "--only", "overhead", "--pairs", "3", "--json", str(out)]) == 0
+    assert cli.main(["--smoke", "--only", name, "--pairs", "3", "--json", str(out)]) == 0
     (result,) = json.loads(out.read_text(encoding="utf-8"))["results"]
+    assert result["name"] == name
     assert result["pairs"] == 3
     assert len(result["ratios_cpu"]) == 3
 
