@@ -7,9 +7,8 @@ With `BENCH_NOGC=1` the collector is off while the side runs: a collection costs
 heap holds at that moment, so where one falls moves a count by more than a small change does.
 
 Both sides warm up the same way first, so the difference of two counts (`ours` minus `bare`,
-divided by the deltas) is what agentstream adds per delta. With `BENCH_PREFILL=1` the SSE
-frame-start table is filled first, as in a service that has streamed before. Sides: `bare`,
-`hop`, `mapped`, `encoded`, `ours`, `bare_paced`, `ours_paced` (see `bench/overhead.py`).
+divided by the deltas) is what agentstream adds per delta. Sides: `bare`, `hop`, `mapped`,
+`encoded`, `ours`, `bare_paced`, `ours_paced` (see `bench/overhead.py`).
 """
 
 from __future__ import annotations
@@ -25,10 +24,6 @@ from . import overhead
 async def main(side: str, n: int) -> None:
     await overhead.bare(200)
     await overhead.ours(200)
-    if os.environ.get("BENCH_PREFILL"):
-        from agentstream._sse import _prefixes
-
-        _prefixes(0, 16_000)  # the table as a long-running service holds it
     gc.collect()
     if os.environ.get("BENCH_NOGC"):
         gc.disable()  # a collection's cost depends on when it falls, not on the code counted

@@ -81,7 +81,7 @@ async def mapped(n: int) -> None:
     stream = normalize(delta_run(n))
     try:
         while True:
-            await stream._next_lazy_batch(15.0)
+            await stream._read_batch(15.0)
     except StopAsyncIteration:
         pass
 
@@ -90,7 +90,7 @@ async def encoded(n: int) -> None:
     stream = normalize(delta_run(n))
     try:
         while True:
-            batch = await stream._next_lazy_batch(15.0)
+            batch = await stream._read_batch(15.0)
             assert batch is not None
             for _ in sse_frames(batch):
                 pass
@@ -135,8 +135,7 @@ async def run(smoke: bool = False, pairs: int | None = None) -> dict[str, Any]:
     if pairs is None:
         pairs = default_pairs
     # Warm imports and caches, as in a service that has streamed before: the two contenders at
-    # full size (agentstream's table of text-frame starts then holds what a run of n needs), the
-    # others smaller.
+    # full size, the others smaller.
     for fn in [bare, ours]:
         await fn(n)
     for fn in [*STAGES.values(), bare_paced, ours_paced]:
