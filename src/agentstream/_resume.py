@@ -27,7 +27,7 @@ from ._eventlog import AppendError, EventLog, EventLogError, check_after, check_
 from ._events import Done, ErrorInfo, Event
 from ._failures import describe_failure
 from ._normalize import EventStream, normalize
-from ._streams import SETTLE_TIMEOUT, check_heartbeat, close_shielded
+from ._streams import SETTLE_TIMEOUT, check_heartbeat
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -404,7 +404,6 @@ def resume_position(request: Request) -> int:
 
 def _web() -> None:
     try:
-        import sse_starlette  # noqa: F401
         import starlette  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise MissingExtraError("resumable SSE endpoints", "web") from exc
@@ -420,6 +419,7 @@ async def resume_response(
     encode: Encoder | None = None,
     media_type: str = "text/event-stream",
     headers: Mapping[str, str] | None = None,
+    send_timeout: float | None = None,
 ) -> Response:
     """Answer a (re)connecting client with the run's events after the last one it saw.
 
@@ -431,7 +431,8 @@ async def resume_response(
     - `204` when the log holds no such run (the AI SDK's "no active stream");
     - `400` when the position is not a number, `410` when the events after it were trimmed.
 
-    A client that disconnects only stops its own reading: the run goes on in its producer.
+    A client that disconnects, or does not read for `send_timeout` seconds, only stops its own
+    reading: the run goes on in its producer.
 
     Args:
         log: The log holding the run.
@@ -440,22 +441,27 @@ async def resume_response(
         heartbeat: Seconds without an event after which `: ping` is sent (`to_sse` only).
         retry: The `retry:` field sent first: the browser's reconnection delay, in ms.
         encode: Turns events into frames instead of `to_sse` (e.g. `to_ai_sdk` for `useChat`,
-            which resumes from the start); `heartbeat` and `retry` are then not used.
-        media_type: The response's content type.
-        headers: More response headers.
+            which resumes from the start, and sends its own pings); `heartbeat` and `retry` are
+            then not used.
+        media_type: The response's content type, as sent.
+        headers: More response headers; they may override the defaults.
+        send_timeout: Seconds one write may wait for a client that does not read; then the
+            response stops. None waits as long as it takes.
 
     Raises:
         MissingExtraError: the `web` extra is not installed.
-        ConfigurationError: `heartbeat` or `retry` is invalid, or a heartbeat or retry is asked
-            for with a custom `encode`.
+        ConfigurationError: `heartbeat`, `retry` or `send_timeout` is invalid, or a retry is
+            asked for with a custom `encode`.
 
     """
     _web()
     from starlette.responses import PlainTextResponse, Response
 
-    from .web import _sse_body, _StreamResponse
+    from ._checks import check_seconds
+    from ._transport import SSE_HEADERS, StreamedResponse, merged_headers, sse_body
 
     heartbeat = check_heartbeat(heartbeat)
+    send_timeout = check_seconds("send_timeout", send_timeout)
     if encode is not None and retry is not None:
         raise ConfigurationError(f"retry applies to to_sse only, got retry={retry!r} with encode")
     check_run_id(run_id)
@@ -473,25 +479,19 @@ async def resume_response(
             status_code=410,
         )
     events = log.read(run_id, after)
-    # `stream_response`'s response: every event ready at once in one write, the same frames as
-    # `to_sse`; however it ends (client gone, server shutting down), it stops reading the log.
-    body = _sse_body(events, heartbeat, retry) if encode is None else _encoded(encode(events))
-    return _StreamResponse(
+    # `stream_response`'s body: every event ready at once in one write, the same frames as
+    # `to_sse`; however the response ends (client gone, send timeout, server shutting down),
+    # it stops reading the log.
+    body = sse_body(events, heartbeat, retry) if encode is None else encode(events)
+    base = SSE_HEADERS
+    if media_type != "text/event-stream":
+        base = merged_headers(SSE_HEADERS, {"content-type": media_type})
+    return StreamedResponse(
         body,
-        events,
-        status_code=200,
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **(headers or {})},
-        media_type=media_type,
-        send_timeout=None,
+        closables=(events,),
+        headers=merged_headers(base, headers),
+        send_timeout=send_timeout,
     )
-
-
-async def _encoded(frames: AsyncIterator[str]) -> AsyncIterator[bytes]:
-    try:
-        async for frame in frames:
-            yield frame.encode("utf-8")
-    finally:
-        await close_shielded(frames)
 
 
 RunIdSource: TypeAlias = "str | Callable[[Request], Awaitable[str | None]]"
@@ -507,6 +507,7 @@ def resumable_sse_endpoint(
     encode: Encoder | None = None,
     media_type: str = "text/event-stream",
     headers: Mapping[str, str] | None = None,
+    send_timeout: float | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette/FastAPI endpoint that streams a run from a log, resuming after `Last-Event-ID`.
 
@@ -524,6 +525,7 @@ def resumable_sse_endpoint(
         encode: As for `resume_response()`.
         media_type: As for `resume_response()`.
         headers: As for `resume_response()`.
+        send_timeout: As for `resume_response()`.
 
     Raises:
         MissingExtraError: the `web` extra is not installed.
@@ -533,6 +535,8 @@ def resumable_sse_endpoint(
     _web()
     from starlette.responses import Response
 
+    from ._checks import check_seconds
+
     if not isinstance(log, EventLog):
         raise ConfigurationError(f"log must be an EventLog, got {type(log).__name__}")
     if not (isinstance(run_id, str) and run_id) and not callable(run_id):
@@ -540,6 +544,7 @@ def resumable_sse_endpoint(
             f"run_id must be a path parameter name or an async function, got {run_id!r}"
         )
     check_heartbeat(heartbeat)
+    check_seconds("send_timeout", send_timeout)
     if encode is not None and retry is not None:
         raise ConfigurationError(f"retry applies to to_sse only, got retry={retry!r} with encode")
 
@@ -559,6 +564,7 @@ def resumable_sse_endpoint(
             encode=encode,
             media_type=media_type,
             headers=headers,
+            send_timeout=send_timeout,
         )
 
     return endpoint
