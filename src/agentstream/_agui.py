@@ -23,6 +23,7 @@ from ._bridge import (
 )
 from ._errors import ConfigurationError, MissingExtraError
 from ._streams import check_heartbeat
+from ._transport import SSE_HEADERS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -37,11 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = ["AGUI_HEADERS", "agui_endpoint", "agui_messages_to_input", "run_agui", "to_agui"]
 
-AGUI_HEADERS: Final[Mapping[str, str]] = {
-    "cache-control": "no-cache",
-    "x-accel-buffering": "no",
-}
-"""Response headers for an AG-UI stream (besides `content-type: text/event-stream`)."""
+AGUI_HEADERS: Final[Mapping[str, str]] = SSE_HEADERS
+"""Response headers of an AG-UI stream: those of every SSE response (`content-type:
+text/event-stream; charset=utf-8`, no caching, no proxy buffering)."""
 
 HANDOFF_METADATA_KEY: Final = "agentstream.handoff"
 """Key of the handoff details in the `metadata` of the `STEP_STARTED` that follows a handoff."""
@@ -440,6 +439,7 @@ def agui_endpoint(
     agent: Agent[Any] | Callable[[RunAgentInput], Agent[Any]],
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    send_timeout: float | None = None,
     **options: Any,
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette (or FastAPI) endpoint that serves `agent` to AG-UI clients.
@@ -452,6 +452,8 @@ def agui_endpoint(
     Args:
         agent: The agent, or a function that picks one for each input.
         max_body_bytes: The largest request body read, in bytes (1 MiB by default).
+        send_timeout: Seconds one write may wait for a client that does not read; then the
+            response stops and the run is cancelled. None waits as long as it takes.
         **options: Keyword arguments of `run_agui` (`context`, `max_turns`, `idle_timeout`,
             `heartbeat`, ...).
 
@@ -473,6 +475,7 @@ def agui_endpoint(
         start=start,
         headers=AGUI_HEADERS,
         max_body_bytes=max_body_bytes,
+        send_timeout=send_timeout,
     )
 
 

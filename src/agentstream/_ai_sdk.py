@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from ._bridge import (
@@ -23,6 +24,7 @@ from ._bridge import (
 )
 from ._errors import ConfigurationError
 from ._streams import check_heartbeat
+from ._transport import SSE_HEADERS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
@@ -36,12 +38,11 @@ if TYPE_CHECKING:
 
 __all__ = ["AI_SDK_HEADERS", "ai_sdk_endpoint", "run_ai_sdk", "to_ai_sdk", "ui_messages_to_input"]
 
-AI_SDK_HEADERS: Final[Mapping[str, str]] = {
-    "x-vercel-ai-ui-message-stream": "v1",
-    "cache-control": "no-cache",
-    "x-accel-buffering": "no",
-}
-"""Response headers of a UI message stream (besides `content-type: text/event-stream`)."""
+AI_SDK_HEADERS: Final[Mapping[str, str]] = MappingProxyType(
+    {**SSE_HEADERS, "x-vercel-ai-ui-message-stream": "v1"}
+)
+"""Response headers of a UI message stream: those of every SSE response (`content-type:
+text/event-stream; charset=utf-8`, no caching, no proxy buffering) and the stream's version."""
 
 DONE_FRAME: Final = "data: [DONE]\n\n"
 """The frame that ends every UI message stream."""
@@ -417,6 +418,7 @@ def ai_sdk_endpoint(
     agent: Agent[Any] | Callable[[Mapping[str, Any]], Agent[Any]],
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    send_timeout: float | None = None,
     **options: Any,
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette (or FastAPI) endpoint for `useChat` (`DefaultChatTransport({api: URL})`).
@@ -430,6 +432,8 @@ def ai_sdk_endpoint(
     Args:
         agent: The agent, or a function that picks one for each request body.
         max_body_bytes: The largest request body read, in bytes (1 MiB by default).
+        send_timeout: Seconds one write may wait for a client that does not read; then the
+            response stops and the run is cancelled. None waits as long as it takes.
         **options: Keyword arguments of `run_ai_sdk` (`context`, `max_turns`, `idle_timeout`,
             `heartbeat`, ...).
 
@@ -461,4 +465,5 @@ def ai_sdk_endpoint(
         start=start,
         headers=AI_SDK_HEADERS,
         max_body_bytes=max_body_bytes,
+        send_timeout=send_timeout,
     )

@@ -26,8 +26,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-import anyio
-
 from ._errors import ConfigurationError, MissingExtraError
 from ._events import (
     ApprovalRequested,
@@ -44,7 +42,8 @@ from ._events import (
     ToolOutput,
     UsageUpdated,
 )
-from ._streams import close_shielded, ticks, until_disconnected
+from ._sse import PING
+from ._streams import close_shielded, ticks
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping
@@ -60,9 +59,6 @@ __all__ = ["Bridge", "ToolCallState"]
 PartKind = Literal["text", "reasoning"]
 
 logger = logging.getLogger("agentstream")
-
-PING_FRAME: Final = ": ping\n\n"
-"""The SSE comment a bridge sends when no event came for `heartbeat` seconds."""
 
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 """The default request body limit of the bridge endpoints: 1 MiB."""
@@ -201,7 +197,7 @@ class Bridge:
     ) -> AsyncIterator[str]:
         """Translate `events` to frames; the source is closed when this generator ends.
 
-        With `heartbeat` (seconds, checked by the caller), `PING_FRAME` is sent whenever that
+        With `heartbeat` (seconds, checked by the caller), `PING` is sent whenever that
         long passes without an event; waiting for it never cancels the pending read. However
         the generator ends (closed, cancelled), the source is closed shielded and bounded.
         """
@@ -212,7 +208,7 @@ class Bridge:
                 yield frame
             async for batch in batches:
                 if batch is None:
-                    yield PING_FRAME
+                    yield PING
                     continue
                 for event in batch:
                     for frame in self.handle(event):
@@ -473,25 +469,31 @@ def make_endpoint(
     start: Callable[[Any], AsyncIterator[str]],
     headers: Mapping[str, str],
     max_body_bytes: int,
+    send_timeout: float | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette endpoint that streams the frames of `start(parse(body))`.
 
     A body past `max_body_bytes` gets a 413; `parse` raising `ConfigurationError` or `ValueError`
-    a 422; each with a JSON `{"error": reason}`. The response stops when the client
-    disconnects; the frames are then closed, shielded and bounded in time, which cancels the
-    run and waits for it.
+    a 422; each with a JSON `{"error": reason}`. Anything else is a `StreamedResponse` of the
+    frames: a client that disconnects, or does not read for `send_timeout` seconds, stops it,
+    and the frames are closed, shielded and bounded in time, which cancels the run and waits
+    for it. A `HEAD` request gets the headers; the run is never started.
 
     Raises:
         MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
-        ConfigurationError: `max_body_bytes` is not a whole number > 0.
+        ConfigurationError: `max_body_bytes` is not a whole number > 0, or `send_timeout` is
+            not a number of seconds > 0.
 
     """
     try:
         from starlette.responses import JSONResponse
     except ImportError as exc:
         raise MissingExtraError(name, "web") from exc
+    from ._checks import check_seconds
+    from ._transport import StreamedResponse
+
     limit = check_max_body_bytes(max_body_bytes)
-    response_class = _frames_response_class()
+    send_timeout = check_seconds("send_timeout", send_timeout)
 
     async def endpoint(request: Request) -> Response:
         body = await _read_body(request, limit)
@@ -503,64 +505,6 @@ def make_endpoint(
             parsed = parse(body)
         except (ValueError, ConfigurationError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
-        return response_class(start(parsed), headers)  # type: ignore[no-any-return]
+        return StreamedResponse(start(parsed), headers=headers, send_timeout=send_timeout)
 
     return endpoint
-
-
-_RESPONSE_CLASS: list[Any] = []
-
-
-def _frames_response_class() -> Any:
-    """The response class of the endpoints, built once Starlette is known to be installed."""
-    if _RESPONSE_CLASS:
-        return _RESPONSE_CLASS[0]
-    from starlette.responses import StreamingResponse
-
-    class FramesResponse(StreamingResponse):
-        """Streams SSE frames; a disconnect stops it, and the frames are closed shielded."""
-
-        def __init__(self, frames: AsyncIterator[str], headers: Mapping[str, str]) -> None:
-            super().__init__(frames, media_type="text/event-stream", headers=headers)
-            self._frames = frames
-
-        async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-            frames = self._frames
-            failure: Exception | None = None
-
-            async def write() -> None:
-                nonlocal failure
-                try:
-                    start = {
-                        "type": "http.response.start",
-                        "status": self.status_code,
-                        "headers": self.raw_headers,
-                    }
-                    await send(start)
-                    async for frame in frames:
-                        body = frame.encode()
-                        await send({"type": "http.response.body", "body": body, "more_body": True})
-                    await send({"type": "http.response.body", "body": b""})
-                except OSError:
-                    pass  # the client went away while we wrote (ASGI spec 2.4)
-                except Exception as exc:
-                    failure = exc
-                finally:
-                    await close_shielded(frames)
-                    group.cancel_scope.cancel()
-
-            async def watch() -> None:
-                await until_disconnected(receive, "http.disconnect")
-                group.cancel_scope.cancel()
-
-            try:
-                async with anyio.create_task_group() as group:
-                    group.start_soon(write)
-                    group.start_soon(watch)
-            finally:
-                await close_shielded(frames)  # a no-op after `write` ran
-            if failure is not None:
-                raise failure
-
-    _RESPONSE_CLASS.append(FramesResponse)
-    return FramesResponse
