@@ -22,6 +22,7 @@ import websockets
 from agents import Agent, Runner, function_tool
 from agents.result import RunResultStreaming
 from starlette.applications import Starlette
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route, WebSocketRoute
@@ -487,6 +488,50 @@ async def test_normalize_options_need_a_run(probe: Probe) -> None:
         json_response(stream, idle_timeout=5)
     await wait_task_done(probe.run_task)
     await stream.aclose()
+
+
+async def test_an_unknown_run_option_is_named_and_the_run_cancelled(probe: Probe) -> None:
+    probe.turns = slow_tool_turns()
+    with pytest.raises(ConfigurationError, match="idle_timeot"):
+        stream_response(probe.run(), idle_timeot=5)  # type: ignore[call-arg]
+    await wait_task_done(probe.run_task)
+    assert not probe.tool_finished
+
+
+async def test_an_unknown_run_option_is_named_for_any_source() -> None:
+    async def events() -> AsyncIterator[Event]:
+        yield Done(run_id="r", seq=0, timestamp=1, status="completed")
+
+    with pytest.raises(ConfigurationError, match="idle_timeot"):
+        json_response(events(), idle_timeot=5)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("query", "accept", "content_type"),
+    [
+        ("", "text/event-stream", "text/event-stream; charset=utf-8"),
+        ("", "application/x-ndjson", "application/x-ndjson"),
+        ("?stream=false", "text/event-stream", "application/json"),
+    ],
+)
+async def test_event_response_runs_its_background_once_in_every_format(
+    query: str, accept: str, content_type: str
+) -> None:
+    ran: list[str] = []
+
+    async def events() -> AsyncIterator[Event]:
+        yield Done(run_id="r", seq=0, timestamp=1, status="completed")
+
+    async def endpoint(request: Request) -> Response:
+        return event_response(request, events(), background=BackgroundTask(ran.append, "ran"))
+
+    app = Starlette(routes=[Route("/", endpoint)])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as plain:
+        response = await asyncio.wait_for(plain.get(f"/{query}", headers={"accept": accept}), WAIT)
+    assert response.headers["content-type"] == content_type
+    assert b'"status":"completed"' in response.content
+    assert ran == ["ran"]
 
 
 def test_a_source_that_is_no_stream_is_rejected() -> None:
