@@ -8,65 +8,16 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 from agentstream import Done, Event, TextDelta
-from agentstream._agui import AGUI_HEADERS, agui_endpoint, agui_messages_to_input, to_agui
-from tests.test_agui_helpers import (
-    SCENARIOS,
-    PingWatch,
-    agui_findings,
-    build_scenario,
-    collect_events,
-    disconnect_mid_tool,
-    event_sequences,
-    needs_node,
-    node,
-    read_during_slow_tool,
-    replay,
-    run_node,
-    run_node_batch,
-    scenario_events,
-    serve,
-    slow_tool_agent,
-    sse_payloads,
-    waiting_agent,
-)
+from agentstream._agui import agui_endpoint, agui_messages_to_input, to_agui
 
-
-async def agui_body(events: list[Event], **kwargs: Any) -> str:
-    return "".join([frame async for frame in to_agui(replay(events), **kwargs)])
-
-
-def decode(body: str) -> list[dict[str, Any]]:
-    return [json.loads(p) for p in sse_payloads(body)]
-
-
-def check_structure(events: list[dict[str, Any]]) -> None:
-    """Rules both checkers imply, asserted directly so a failure names the event."""
-    assert events[0]["type"] == "RUN_STARTED"
-    assert events[-1]["type"] in ("RUN_FINISHED", "RUN_ERROR")
-    assert [e["type"] for e in events].count("RUN_STARTED") == 1
-    assert all(isinstance(e.get("timestamp"), int) for e in events)
-    assert all(v is not None for e in events for v in e.values()), "None fields are omitted"
-    open_ids: set[str] = set()
-    for event in events:
-        kind = event["type"]
-        if kind in ("TEXT_MESSAGE_START", "REASONING_MESSAGE_START"):
-            assert event["messageId"] not in open_ids
-            open_ids.add(event["messageId"])
-        elif kind in ("TEXT_MESSAGE_END", "REASONING_MESSAGE_END"):
-            open_ids.remove(event["messageId"])
-        elif kind in ("TEXT_MESSAGE_CONTENT", "REASONING_MESSAGE_CONTENT"):
-            assert event["messageId"] in open_ids
-            assert event["delta"]
-    assert not open_ids, "every message is closed before the run ends"
-
+from .support.agui import agui_body, agui_findings, by_role, check_structure, decode
+from .support.http import serve
+from .support.node import needs_node, node, run_node
+from .support.scenarios import build_scenario, collect_events, replay
 
 # Unit level: exact mapping
 
@@ -240,17 +191,6 @@ def test_bad_arguments_are_named() -> None:
         to_agui(replay([]), thread_id="")
 
 
-# Property: any valid event sequence gives a stream both checks accept
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(event_sequences())
-async def test_any_valid_sequence_gives_a_valid_agui_stream(events: list[Event]) -> None:
-    decoded = decode(await agui_body(events, thread_id="t"))
-    check_structure(decoded)
-    assert agui_findings(decoded) == []
-
-
 # The server side: RunAgentInput to SDK input
 
 
@@ -342,110 +282,7 @@ async def test_endpoint_rejects_a_bad_body_with_422() -> None:
     assert "runId" in response.json()["error"] or "run_id" in response.json()["error"]
 
 
-async def test_endpoint_cancels_the_run_when_the_client_goes_away() -> None:
-    agent, started, cancelled = waiting_agent()
-    app = Starlette(routes=[Route("/agent", agui_endpoint(agent), methods=["POST"])])
-    body = {
-        "threadId": "t",
-        "runId": "r",
-        "messages": [{"id": "u", "role": "user", "content": "go"}],
-    }
-    async with serve(app) as base, httpx.AsyncClient(timeout=30) as client:
-        async with client.stream("POST", f"{base}/agent", json=body) as response:
-            assert response.headers["content-type"].startswith("text/event-stream")
-            assert response.headers["cache-control"] == "no-cache"
-            await asyncio.wait_for(started.wait(), 10)
-        await asyncio.wait_for(cancelled.wait(), 10)
-
-
-def test_endpoint_rejects_unknown_options() -> None:
-    agent, _, _ = build_scenario("text")
-    with pytest.raises(ValueError, match=r"unknown options \['max_turn'\]"):
-        agui_endpoint(agent, max_turn=3)
-
-
-# Over HTTP, read by the protocol's own client
-
-
-def scenario_app() -> Starlette:
-    async def run(request: Request) -> StreamingResponse:
-        body = await request.json()
-        frames = to_agui(
-            scenario_events(request.path_params["name"]),
-            thread_id=body["threadId"],
-            run_id=body["runId"],
-        )
-        return StreamingResponse(frames, media_type="text/event-stream", headers=AGUI_HEADERS)
-
-    return Starlette(routes=[Route("/agui/{name}", run, methods=["POST"])])
-
-
-def by_role(messages: list[dict[str, Any]], role: str) -> list[dict[str, Any]]:
-    return [m for m in messages if m["role"] == role]
-
-
-@node
-@needs_node
-@pytest.mark.parametrize("name", SCENARIOS)
-async def test_scenario_read_by_ag_ui_client(name: str) -> None:
-    async with serve(scenario_app()) as base:
-        report = await run_node("agui_read.mjs", f"{base}/agui/{name}")
-    events = report["events"]
-    assert report["terminated"]
-    assert report["warnings"] == []
-    assert agui_findings(events) == []
-    check_structure(events)
-    assert events[0]["threadId"] == "thread-1" and events[0]["runId"] == "run-1"
-    new = report["new_messages"] or []
-    assistant_text = "".join(m.get("content") or "" for m in by_role(new, "assistant"))
-    assert report["errors"] == []
-    if name == "failing":
-        assert events[-1]["type"] == "RUN_ERROR"
-        assert events[-1]["code"] == "MaxTurnsExceeded"
-        assert assistant_text == "Let me check."
-        tool_messages = by_role(new, "tool")
-        assert [(m["toolCallId"], m["content"]) for m in tool_messages] == [
-            ("call_o", "sunny in Oslo")
-        ]
-        return
-    assert events[-1]["type"] == "RUN_FINISHED"
-    if name == "cancelled":
-        assert events[-1]["outcome"] == {"type": "cancelled"}
-        assert "one two three four five".startswith(assistant_text)
-        assert assistant_text.startswith("one two ")
-        return
-    assert events[-1]["outcome"] == {"type": "success"}
-    expected = {
-        "text": "Hello there, friend.",
-        "tool": "It is sunny in Paris.",
-        "handoff": "Billing here.",
-        "reasoning": "The answer.",
-        "two_tools": "Both sunny.",
-    }[name]
-    assert assistant_text == expected
-    calls = [c for m in by_role(new, "assistant") for c in m.get("toolCalls") or []]
-    results = {m["toolCallId"]: m["content"] for m in by_role(new, "tool")}
-    if name == "tool":
-        assert [(c["id"], json.loads(c["function"]["arguments"])) for c in calls] == [
-            ("call_w", {"city": "Paris"})
-        ]
-        assert results == {"call_w": "sunny in Paris"}
-        assert sum(e["type"] == "TOOL_CALL_ARGS" for e in events) == 4
-    elif name == "two_tools":
-        assert {c["id"]: json.loads(c["function"]["arguments"]) for c in calls} == {
-            "call_p": {"city": "Paris"},
-            "call_r": {"city": "Rome"},
-        }
-        assert results == {"call_p": "sunny in Paris", "call_r": "sunny in Rome"}
-    elif name == "reasoning":
-        assert [m["content"] for m in by_role(new, "reasoning")] == ["Think it over."]
-    elif name == "handoff":
-        assert [e["stepName"] for e in events if e["type"] == "STEP_STARTED"] == [
-            "triage",
-            "billing",
-        ]
-    else:
-        assert calls == [] and results == {}
+# Over HTTP, read by the protocol's own client (the shared scenarios: test_bridges.py)
 
 
 @node
@@ -481,31 +318,7 @@ async def test_endpoint_runs_an_agent_on_the_clients_history() -> None:
     assert by_role(new, "assistant")[-1]["content"] == "It is sunny in Paris."
 
 
-@node
-@needs_node
-@settings(
-    max_examples=2,
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
-@given(st.lists(event_sequences(), min_size=50, max_size=50))
-async def test_any_valid_sequence_passes_verify_events(batch: list[list[Event]]) -> None:
-    bodies = [await agui_body(events, thread_id="thread-1", run_id="run-1") for events in batch]
-    reports = await run_node_batch("agui_batch.mjs", bodies)
-    for body, report in zip(bodies, reports, strict=True):
-        assert report["errors"] == [], body
-        assert report["warnings"] == [], body
-        assert report["delivered"] == len(sse_payloads(body))
-
-
-# Heartbeats, disconnects, body limits
-
-
-AGUI_BODY = {
-    "threadId": "t",
-    "runId": "r",
-    "messages": [{"id": "u", "role": "user", "content": "go"}],
-}
+# Heartbeats (the endpoint's pings, disconnects and body limits: test_bridges.py)
 
 
 async def test_a_ping_goes_out_while_no_event_is_ready() -> None:
@@ -530,70 +343,3 @@ async def test_a_ping_goes_out_while_no_event_is_ready() -> None:
     assert len(payloads) + len(pings) == len(got)
     assert [p["type"] for p in payloads][-2:] == ["TEXT_MESSAGE_END", "RUN_FINISHED"]
     assert "".join(p.get("delta", "") for p in payloads) == "ab"
-
-
-@pytest.mark.parametrize("heartbeat", [0, -1.0, float("nan"), True, "5"])
-def test_a_bad_heartbeat_is_named(heartbeat: Any) -> None:
-    with pytest.raises(ValueError, match=f"heartbeat must be .*got {heartbeat!r}"):
-        to_agui(replay([]), heartbeat=heartbeat)
-    agent, _, _ = build_scenario("text")
-    with pytest.raises(ValueError, match=f"heartbeat must be .*got {heartbeat!r}"):
-        agui_endpoint(agent, heartbeat=heartbeat)
-
-
-@node
-@needs_node
-async def test_pings_during_a_slow_tool_are_accepted_by_the_ag_ui_client() -> None:
-    agent, release = slow_tool_agent()
-    app = PingWatch(
-        Starlette(routes=[Route("/agent", agui_endpoint(agent, heartbeat=0.05), methods=["POST"])])
-    )
-    report = await read_during_slow_tool(app, release, "agui_read.mjs", "/agent")
-    assert report["errors"] == [] and report["warnings"] == []
-    assert report["terminated"]
-    events = report["events"]
-    assert agui_findings(events) == []
-    check_structure(events)
-    body = app.body.decode()
-    assert body.count(": ping\n\n") >= 1
-    assert len(events) == body.count("data: ")
-    # The pings came while the tool ran: after its call ended, before its result.
-    end = body.index('"TOOL_CALL_END"')
-    assert ": ping\n\n" in body[end : body.index('"TOOL_CALL_RESULT"')]
-    new = report["new_messages"]
-    assert [m["content"] for m in by_role(new, "tool")] == ["sunny in Paris"]
-    assert by_role(new, "assistant")[-1]["content"] == "It is sunny."
-
-
-async def test_a_disconnect_mid_tool_cancels_the_tool_and_leaves_no_task() -> None:
-    sent = await disconnect_mid_tool(agui_endpoint, AGUI_BODY)
-    assert b'"TOOL_CALL_END"' in sent and b": ping\n\n" in sent
-
-
-async def test_a_body_over_the_limit_gets_413_before_it_is_read() -> None:
-    agent, _, _ = build_scenario("text")
-    endpoint = agui_endpoint(agent, max_body_bytes=100)
-    app = Starlette(routes=[Route("/agent", endpoint, methods=["POST"])])
-    big = {**AGUI_BODY, "state": {"pad": "x" * 200}}
-
-    async def chunked() -> Any:
-        raw = json.dumps(big).encode()
-        for i in range(0, len(raw), 50):
-            yield raw[i : i + 50]
-
-    async with serve(app) as base, httpx.AsyncClient(timeout=30) as client:
-        declared = await client.post(f"{base}/agent", json=big)
-        streamed = await client.post(f"{base}/agent", content=chunked())
-        small = await client.post(f"{base}/agent", json=AGUI_BODY)
-    for response in (declared, streamed):
-        assert response.status_code == 413
-        assert response.json() == {"error": "the request body is larger than 100 bytes"}
-    assert "content-length" not in streamed.request.headers
-    assert small.status_code == 200
-
-
-@pytest.mark.parametrize("limit", [0, -1, 1.5, True, None])
-def test_a_bad_body_limit_is_named(limit: Any) -> None:
-    agent, _, _ = build_scenario("text")
-    with pytest.raises(ValueError, match=f"max_body_bytes must be .*got {limit!r}"):
-        agui_endpoint(agent, max_body_bytes=limit)

@@ -1,5 +1,5 @@
-"""Real SDK workflows used across the tests, on `agents.testing.ScriptedModel` and on our own
-`ScriptedStreamModel`."""
+"""Event sources for the tests: real SDK workflows on `agents.testing.ScriptedModel` and on our
+own `ScriptedStreamModel`, the scenarios both bridges must carry, and replays of given events."""
 
 from __future__ import annotations
 
@@ -16,6 +16,17 @@ from openai.types.responses import (
     ResponseOutputMessage,
     ResponseOutputText,
     ResponseTextDeltaEvent,
+)
+
+from agentstream import Event, TextDelta, normalize
+from agentstream.testing import (
+    ScriptedStreamModel,
+    fail,
+    handoff,
+    reasoning,
+    text,
+    tool_call,
+    turn,
 )
 
 
@@ -125,3 +136,129 @@ class SlowTool:
             return f"found {query}"
 
         self.tool = slow_lookup
+
+
+# The scenarios both bridges must carry, on `ScriptedStreamModel`
+
+
+def build_scenario(name: str) -> tuple[Agent[Any], int | None, dict[str, Any]]:
+    """A real agent on a scripted model for each scenario the bridges must carry, the number
+    of text deltas after which the server cancels the run, and `Runner.run_streamed` options."""
+    cancel_after = None
+    options: dict[str, Any] = {}
+    if name == "text":
+        model = ScriptedStreamModel([text("Hello there, friend.")])
+    elif name == "tool":
+        model = ScriptedStreamModel(
+            [
+                turn(tool_call("get_weather", {"city": "Paris"}, call_id="call_w", chunks=4)),
+                text("It is sunny in Paris."),
+            ]
+        )
+    elif name == "handoff":
+        model = ScriptedStreamModel([handoff("billing", call_id="call_h"), text("Billing here.")])
+    elif name == "reasoning":
+        model = ScriptedStreamModel([turn(reasoning("Think it over."), text("The answer."))])
+    elif name == "two_tools":
+        model = ScriptedStreamModel(
+            [
+                turn(
+                    tool_call("get_weather", {"city": "Paris"}, call_id="call_p", chunks=2),
+                    tool_call("get_weather", {"city": "Rome"}, call_id="call_r", chunks=3),
+                ),
+                text("Both sunny."),
+            ]
+        )
+    elif name == "failing":
+        # MaxTurnsExceeded: the SDK delivers everything streamed before it (see test_secret_*
+        # for a failure raised by the model itself).
+        model = ScriptedStreamModel(
+            [
+                turn(
+                    text("Let me check."),
+                    tool_call("get_weather", {"city": "Oslo"}, call_id="call_o", chunks=2),
+                ),
+                text("never streamed"),
+            ]
+        )
+        options["max_turns"] = 1
+    elif name == "model_error":
+        model = ScriptedStreamModel([turn(fail(RuntimeError("secret internal detail")))])
+    elif name == "cancelled":
+        # The pacing only makes the cut land mid-message; the checks hold wherever it lands.
+        model = ScriptedStreamModel(
+            [turn(text(["one ", "two ", "three ", "four ", "five"]), delay=0.02)]
+        )
+        cancel_after = 2
+    else:
+        raise AssertionError(f"unknown scenario {name!r}")
+    billing = Agent(name="billing", model=model)
+    agent = Agent(name="triage", model=model, tools=[get_weather], handoffs=[billing])
+    return agent, cancel_after, options
+
+
+SCENARIOS = ["text", "tool", "handoff", "reasoning", "two_tools", "failing", "cancelled"]
+"""The scenarios a protocol's client reads over HTTP (`model_error` is checked in process)."""
+
+
+async def scenario_events(name: str, prompt: Any = "hi") -> AsyncIterator[Event]:
+    """The normalized events of a scenario's real run (the server cancels where it says)."""
+    agent, cancel_after, options = build_scenario(name)
+    result = Runner.run_streamed(agent, prompt, **options)
+    seen = 0
+    async with normalize(result) as stream:
+        async for event in stream:
+            yield event
+            if isinstance(event, TextDelta):
+                seen += 1
+                if seen == cancel_after:
+                    result.cancel()
+
+
+async def collect_events(name: str) -> list[Event]:
+    """All the normalized events of a scenario's real run."""
+    return [e async for e in scenario_events(name)]
+
+
+def waiting_agent() -> tuple[Agent[Any], asyncio.Event, asyncio.Event]:
+    """An agent whose tool waits until cancelled: (agent, tool started, tool cancelled)."""
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    @function_tool
+    async def wait_forever() -> str:
+        """Wait until the run is cancelled."""
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "never"
+
+    model = ScriptedStreamModel([tool_call("wait_forever", {}), text("never")])
+    return Agent(name="waiter", model=model, tools=[wait_forever]), started, cancelled
+
+
+def slow_tool_agent() -> tuple[Agent[Any], asyncio.Event]:
+    """An agent whose tool returns only once released: (agent, release)."""
+    release = asyncio.Event()
+
+    @function_tool
+    async def slow_lookup(city: str) -> str:
+        """Look the weather up, slowly."""
+        await release.wait()
+        return f"sunny in {city}"
+
+    model = ScriptedStreamModel(
+        [tool_call("slow_lookup", {"city": "Paris"}, call_id="call_s"), text("It is sunny.")]
+    )
+    return Agent(name="slow", model=model, tools=[slow_lookup]), release
+
+
+# Given events
+
+
+async def replay(events: list[Event]) -> AsyncIterator[Event]:
+    """Yield `events` as a stream, as `normalize()` would."""
+    for event in events:
+        yield event
