@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from agentstream.testing import OpenAIServer, text_turn
+from agentstream.testing import OpenAIServer, text, turn
 
 from ._common import token
 
 
 async def serve(n: int, turns: int) -> None:
-    answer = text_turn([token(i) for i in range(n)], usage=(1, n))
+    answer = turn(text([token(i) for i in range(n)]), input_tokens=1, output_tokens=n)
     async with OpenAIServer([answer] * turns) as server:
         print(server.base_url, flush=True)
         # Stop when the parent closes our stdin (or dies).

@@ -45,8 +45,9 @@ from agentstream.testing import (
     malformed_after,
     reset_after,
     stall_after,
-    text_turn,
-    tool_call_turn,
+    text,
+    tool_call,
+    turn,
 )
 
 from .support.checks import assert_well_formed
@@ -76,8 +77,12 @@ def plain(model: Any, server: OpenAIServer) -> Agent[Any]:
 def second_call_fails(fault: Any) -> list[Any]:
     """A tool call (usage 20 + 6) that completes, then the answer, cut by `fault`."""
     return [
-        tool_call_turn("get_weather", {"city": "Oslo"}, call_id="call_1", usage=(20, 6)),
-        text_turn(ANSWER, usage=(30, 4), fault=fault),
+        turn(
+            tool_call("get_weather", {"city": "Oslo"}, call_id="call_1"),
+            input_tokens=20,
+            output_tokens=6,
+        ),
+        turn(text(ANSWER), input_tokens=30, output_tokens=4, fault=fault),
     ]
 
 
@@ -248,7 +253,7 @@ def explode_loudly(city: str) -> str:
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_tool_that_raises_is_a_tool_output(kind: str) -> None:
-    script = [tool_call_turn("explode", {"city": "Oslo"}, call_id="call_x"), text_turn("Sorry.")]
+    script = [tool_call("explode", {"city": "Oslo"}, call_id="call_x"), text(["Sorry."])]
     agent = lambda m, s: Agent(name="a", model=m, tools=[explode])  # noqa: E731
     run = await run_on_wire(kind, script, agent)
     assert run.done.status == "completed" and run.done.final_output == "Sorry."
@@ -263,8 +268,12 @@ async def test_tool_that_raises_is_a_tool_output(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 async def test_tool_that_raises_with_no_error_function_ends_the_run(kind: str) -> None:
     script = [
-        tool_call_turn("explode_loudly", {"city": "Oslo"}, call_id="call_x", usage=(20, 6)),
-        text_turn("never asked for"),
+        turn(
+            tool_call("explode_loudly", {"city": "Oslo"}, call_id="call_x"),
+            input_tokens=20,
+            output_tokens=6,
+        ),
+        text(["never asked for"]),
     ]
     agent = lambda m, s: Agent(name="a", model=m, model_settings=SETTINGS, tools=[explode_loudly])  # noqa: E731
     run = await run_on_wire(kind, script, agent)
@@ -282,7 +291,7 @@ async def test_input_guardrail_tripwire_before_the_model_call(kind: str) -> None
         return GuardrailFunctionOutput(output_info=SECRET, tripwire_triggered=True)
 
     agent = lambda m, s: Agent(name="a", model=m, input_guardrails=[no_secrets])  # noqa: E731
-    run = await run_on_wire(kind, [text_turn("never asked for")], agent)
+    run = await run_on_wire(kind, [text(["never asked for"])], agent)
     done = assert_error(
         run, "InputGuardrailTripwireTriggered", "an input guardrail tripped: no_secrets"
     )
@@ -302,7 +311,7 @@ async def test_input_guardrail_tripwire_during_the_model_call(kind: str) -> None
 
         return Agent(name="a", model=model, input_guardrails=[no_secrets])
 
-    run = await run_on_wire(kind, [text_turn(ANSWER, delay=0.01)], agent)
+    run = await run_on_wire(kind, [turn(text(ANSWER), delay=0.01)], agent)
     done = assert_error(
         run, "InputGuardrailTripwireTriggered", "an input guardrail tripped: no_secrets"
     )
@@ -328,7 +337,7 @@ async def test_input_guardrail_tripwire_while_the_upstream_stalls(kind: str) -> 
 
         return Agent(name="a", model=model, input_guardrails=[no_secrets])
 
-    script = [text_turn(ANSWER, fault=stall_after(2))]
+    script = [turn(text(ANSWER), fault=stall_after(2))]
     run = await run_on_wire(kind, script, agent, idle_timeout=0.5)
     assert tripped.is_set()
     assert run.done.status == "timeout"
@@ -347,7 +356,7 @@ async def test_output_guardrail_tripwire(kind: str) -> None:
     def agent(model: Any, server: OpenAIServer) -> Agent[Any]:
         return Agent(name="a", model=model, model_settings=SETTINGS, output_guardrails=[polite])
 
-    run = await run_on_wire(kind, [text_turn(ANSWER, usage=(30, 4))], agent)
+    run = await run_on_wire(kind, [turn(text(ANSWER), input_tokens=30, output_tokens=4)], agent)
     done = assert_error(
         run, "OutputGuardrailTripwireTriggered", "an output guardrail tripped: polite"
     )
@@ -360,7 +369,11 @@ async def test_output_guardrail_tripwire(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 async def test_max_turns_exceeded(kind: str) -> None:
     script = [
-        tool_call_turn("get_weather", {"city": "Oslo"}, call_id=f"call_{i}", usage=(20, 6))
+        turn(
+            tool_call("get_weather", {"city": "Oslo"}, call_id=f"call_{i}"),
+            input_tokens=20,
+            output_tokens=6,
+        )
         for i in range(3)
     ]
     run = await run_on_wire(kind, script, plain, run_kwargs={"max_turns": 2})
@@ -493,7 +506,10 @@ async def test_consumer_leaves_while_a_tool_runs(kind: str) -> None:
                 await stream.aclose()
         return events
 
-    script = [tool_call_turn("lookup", {"query": "x"}, usage=(20, 6)), text_turn("never asked for")]
+    script = [
+        turn(tool_call("lookup", {"query": "x"}), input_tokens=20, output_tokens=6),
+        text(["never asked for"]),
+    ]
     agent = lambda m, s: Agent(name="a", model=m, model_settings=SETTINGS, tools=[blocking.tool])  # noqa: E731
     run = await run_on_wire(kind, script, agent, consume=leave)
     done = run.stream.done

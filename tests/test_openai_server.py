@@ -43,23 +43,18 @@ from openai.types.completion_usage import CompletionUsage
 from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import TypeAdapter
 
-from agentstream.testing._openai_server import (
-    FunctionCall,
+from agentstream.testing import (
     OpenAIServer,
-    ServerReasoning,
-    ServerText,
-    ServerTurn,
-    ServerUsage,
+    Turn,
     error_event_after,
-    function_call,
     http_error,
     malformed_after,
-    reasoning_turn,
+    reasoning,
     reset_after,
     stall_after,
-    text_turn,
-    tool_call_turn,
-    tool_calls_turn,
+    text,
+    tool_call,
+    turn,
 )
 
 if TYPE_CHECKING:
@@ -219,15 +214,16 @@ CHAT_BODY = {
 
 
 async def test_responses_stream_wire_shape() -> None:
-    turn = ServerTurn(
-        (
-            ServerReasoning(("Think", "ing.")),
-            ServerText(("Hel", "lo")),
-            FunctionCall("get_weather", '{"city":"Paris"}', call_id="call_x", chunks=3),
-        ),
-        usage=ServerUsage(input_tokens=12, output_tokens=7, reasoning_tokens=3, cached_tokens=2),
+    answer = turn(
+        reasoning(["Think", "ing."]),
+        text(["Hel", "lo"]),
+        tool_call("get_weather", '{"city":"Paris"}', call_id="call_x", chunks=3),
+        input_tokens=12,
+        output_tokens=7,
+        reasoning_tokens=3,
+        cached_tokens=2,
     )
-    async with OpenAIServer([turn]) as server:
+    async with OpenAIServer([answer]) as server:
         status, headers, body = await raw_post(server, "/v1/responses", RESPONSES_BODY)
     assert status == 200
     assert headers["content-type"] == "text/event-stream; charset=utf-8"
@@ -288,9 +284,9 @@ async def test_responses_stream_wire_shape() -> None:
     assert response.model == "gpt-test"
     assert response.output == done_items
     assert response.output_text == "Hello"
-    reasoning, message, call = response.output
-    assert reasoning.type == "reasoning"
-    assert reasoning.summary[0].text == "Thinking."
+    reasoning_item, message, call = response.output
+    assert reasoning_item.type == "reasoning"
+    assert reasoning_item.summary[0].text == "Thinking."
     assert message.type == "message"
     assert message.content[0].type == "output_text"
     assert call.type == "function_call"
@@ -313,15 +309,16 @@ async def test_responses_stream_wire_shape() -> None:
 
 
 async def test_chat_stream_wire_shape() -> None:
-    turn = ServerTurn(
-        (
-            ServerText(("Let me ", "check.")),
-            FunctionCall("get_weather", '{"city":"Paris"}', call_id="call_a", chunks=2),
-            FunctionCall("get_time", '{"city":"Rome"}', call_id="call_b", chunks=2),
-        ),
-        usage=ServerUsage(30, 9, reasoning_tokens=2, cached_tokens=4),
+    answer = turn(
+        text(["Let me ", "check."]),
+        tool_call("get_weather", '{"city":"Paris"}', call_id="call_a", chunks=2),
+        tool_call("get_time", '{"city":"Rome"}', call_id="call_b", chunks=2),
+        input_tokens=30,
+        output_tokens=9,
+        reasoning_tokens=2,
+        cached_tokens=4,
     )
-    async with OpenAIServer([turn]) as server:
+    async with OpenAIServer([answer]) as server:
         status, headers, body = await raw_post(server, "/v1/chat/completions", CHAT_BODY)
     assert status == 200
     assert headers["content-type"].startswith("text/event-stream")
@@ -335,8 +332,8 @@ async def test_chat_stream_wire_shape() -> None:
     assert all(p["usage"] is None for p in payloads[:-1])
     assert chunks[0].choices[0].delta.role == "assistant"
     assert chunks[0].choices[0].delta.content == ""
-    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert text == "Let me check."
+    content = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert content == "Let me check."
     calls: dict[int, dict[str, str]] = {}
     for c in chunks:
         for tc in (c.choices[0].delta.tool_calls or []) if c.choices else []:
@@ -373,7 +370,7 @@ async def test_chat_stream_without_usage_or_obfuscation() -> None:
         "stream": True,
         "stream_options": {"include_obfuscation": False},
     }
-    async with OpenAIServer([text_turn(["a", "b"])]) as server:
+    async with OpenAIServer([text(["a", "b"])]) as server:
         _, _, raw_body = await raw_post(server, "/v1/chat/completions", body)
     payloads = [json.loads(data) for _, data in sse_frames(raw_body)[:-1]]
     assert all("usage" not in p and "obfuscation" not in p for p in payloads)
@@ -382,9 +379,9 @@ async def test_chat_stream_without_usage_or_obfuscation() -> None:
 
 async def test_non_streamed_wire_shapes() -> None:
     script = [
-        text_turn(["Hel", "lo"], usage=(3, 2)),
-        tool_calls_turn([function_call("get_weather", {"city": "Oslo"}, call_id="call_1")]),
-        text_turn(["Hi"], usage=(4, 1)),
+        turn(text(["Hel", "lo"]), input_tokens=3, output_tokens=2),
+        tool_call("get_weather", {"city": "Oslo"}, call_id="call_1"),
+        turn(text(["Hi"]), input_tokens=4, output_tokens=1),
     ]
     async with OpenAIServer(script) as server:
         body = {"model": "gpt-test", "input": "hi"}
@@ -437,14 +434,14 @@ async def test_error_answers_and_bookkeeping() -> None:
         assert status == 500
         assert "No scripted turn left" in json.loads(data)["error"]["message"]
         assert len(server.model_requests) == 2
-        server.add(text_turn("unused"))
+        server.add(text("unused"))
         assert server.remaining == 1
         with pytest.raises(AssertionError, match="1 scripted turn"):
             server.assert_complete()
 
 
 async def test_pacing_delays_each_delta() -> None:
-    async with OpenAIServer([text_turn(["a", "b", "c", "d"], delay=0.05)]) as server:
+    async with OpenAIServer([turn(text(["a", "b", "c", "d"]), delay=0.05)]) as server:
         started = time.monotonic()
         await raw_post(server, "/v1/responses", RESPONSES_BODY)
         assert time.monotonic() - started >= 0.2
@@ -452,7 +449,7 @@ async def test_pacing_delays_each_delta() -> None:
 
 async def test_server_stops_cleanly() -> None:
     before = asyncio.all_tasks()
-    server = OpenAIServer([text_turn(["a"]), text_turn(["b"], fault=stall_after(0))])
+    server = OpenAIServer([text(["a"]), turn(text(["b"]), fault=stall_after(0))])
     async with server:
         assert server.base_url == f"http://127.0.0.1:{server.port}/v1"
         client = server.client()
@@ -483,7 +480,8 @@ async def test_server_stops_cleanly() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_streamed_text_answer(kind: str) -> None:
-    async with OpenAIServer([text_turn(["The ", "answer ", "is ", "42."], usage=(11, 4))]) as s:
+    answer = turn(text(["The ", "answer ", "is ", "42."]), input_tokens=11, output_tokens=4)
+    async with OpenAIServer([answer]) as s:
         agent = Agent(name="assistant", model=make_model(kind, s), model_settings=SETTINGS)
         result = Runner.run_streamed(agent, "question?", run_config=RUN_CONFIG)
         events, error = await collect(result)
@@ -502,8 +500,8 @@ async def test_streamed_text_answer(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 async def test_function_tool_then_answer(kind: str) -> None:
     script = [
-        tool_call_turn("get_weather", {"city": "Paris"}, call_id="call_1", chunks=3),
-        text_turn(["It is ", "sunny."]),
+        tool_call("get_weather", {"city": "Paris"}, call_id="call_1", chunks=3),
+        text(["It is ", "sunny."]),
     ]
     async with OpenAIServer(script) as server:
         model = make_model(kind, server)
@@ -538,13 +536,11 @@ async def test_function_tool_then_answer(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 async def test_parallel_tool_calls(kind: str) -> None:
     script = [
-        tool_calls_turn(
-            [
-                function_call("get_weather", {"city": "Paris"}, call_id="call_w"),
-                function_call("get_time", {"city": "Rome"}, call_id="call_t", chunks=2),
-            ]
+        turn(
+            tool_call("get_weather", {"city": "Paris"}, call_id="call_w"),
+            tool_call("get_time", {"city": "Rome"}, call_id="call_t", chunks=2),
         ),
-        text_turn("Done."),
+        text(["Done."]),
     ]
     async with OpenAIServer(script) as server:
         model = make_model(kind, server)
@@ -564,8 +560,8 @@ async def test_parallel_tool_calls(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 async def test_handoff(kind: str) -> None:
     script = [
-        tool_call_turn("transfer_to_billing", {}, call_id="call_h"),
-        text_turn(["Your invoice ", "is paid."]),
+        tool_call("transfer_to_billing", {}, call_id="call_h"),
+        text(["Your invoice ", "is paid."]),
     ]
     async with OpenAIServer(script) as server:
         model = make_model(kind, server)
@@ -590,9 +586,9 @@ async def test_handoff(kind: str) -> None:
 
 
 async def test_reasoning_on_both_paths() -> None:
-    def script() -> list[ServerTurn]:
-        then = text_turn(["Four."], usage=(8, 2))
-        return [reasoning_turn(["Two plus ", "two."], then=then, reasoning_tokens=5)]
+    def script() -> list[Turn]:
+        answer = [reasoning(["Two plus ", "two."]), text(["Four."])]
+        return [turn(*answer, input_tokens=8, output_tokens=7, reasoning_tokens=5)]
 
     async with OpenAIServer(script()) as server:
         agent = Agent(name="a", model=make_model("responses", server))
@@ -618,11 +614,17 @@ async def test_reasoning_on_both_paths() -> None:
     assert (usage.output_tokens, usage.output_tokens_details.reasoning_tokens) == (7, 5)
 
 
-def conversation() -> list[ServerTurn]:
+def conversation() -> list[Turn]:
     return [
-        tool_call_turn("get_weather", {"city": "Lima"}, call_id="call_1", usage=(20, 6)),
-        tool_call_turn("transfer_to_billing", {}, call_id="call_2", usage=(40, 3)),
-        text_turn(["Lima is ", "sunny; ", "invoice paid."], usage=(60, 9)),
+        turn(
+            tool_call("get_weather", {"city": "Lima"}, call_id="call_1"),
+            input_tokens=20,
+            output_tokens=6,
+        ),
+        turn(
+            tool_call("transfer_to_billing", {}, call_id="call_2"), input_tokens=40, output_tokens=3
+        ),
+        turn(text(["Lima is ", "sunny; ", "invoice paid."]), input_tokens=60, output_tokens=9),
     ]
 
 
@@ -693,7 +695,10 @@ async def test_stream_events_differ_between_paths() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_non_streamed_run(kind: str) -> None:
-    script = [tool_call_turn("get_weather", {"city": "Oslo"}), text_turn(["Cold", "."])]
+    script = [
+        turn(tool_call("get_weather", {"city": "Oslo"}), input_tokens=10, output_tokens=5),
+        turn(text(["Cold", "."]), input_tokens=10, output_tokens=5),
+    ]
     async with OpenAIServer(script) as server:
         agent = Agent(name="a", model=make_model(kind, server), tools=[get_weather])
         result = await asyncio.wait_for(Runner.run(agent, "hi", run_config=RUN_CONFIG), LIMIT)
@@ -703,7 +708,7 @@ async def test_non_streamed_run(kind: str) -> None:
 
 
 async def test_chat_usage_needs_include_usage() -> None:
-    async with OpenAIServer([text_turn(["a", "b"], usage=(7, 3))]) as server:
+    async with OpenAIServer([turn(text(["a", "b"]), input_tokens=7, output_tokens=3)]) as server:
         agent = Agent(name="a", model=make_model("chat", server))
         result = Runner.run_streamed(agent, "hi", run_config=RUN_CONFIG)
         _, error = await collect(result)
@@ -720,8 +725,7 @@ async def test_chat_usage_needs_include_usage() -> None:
 async def run_fault(
     kind: str, fault: Any, **client_options: Any
 ) -> tuple[RunResultStreaming, list[StreamEvent], Exception | None, OpenAIServer]:
-    turn = text_turn(["a", "b", "c", "d"], fault=fault)
-    async with OpenAIServer([turn]) as server:
+    async with OpenAIServer([turn(text(["a", "b", "c", "d"]), fault=fault)]) as server:
         model = make_model(kind, server, **client_options)
         agent = Agent(name="a", model=model, model_settings=SETTINGS)
         result = Runner.run_streamed(agent, "hi", run_config=RUN_CONFIG)
@@ -756,7 +760,7 @@ async def test_fault_http_error(kind: str, status: int, error_type: type[Excepti
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_fault_http_error_then_client_retry(kind: str) -> None:
-    script = [text_turn("late", fault=http_error(429, retry_after=0.01)), text_turn("ok")]
+    script = [turn(text(["late"]), fault=http_error(429, retry_after=0.01)), text(["ok"])]
     async with OpenAIServer(script) as server:
         agent = Agent(name="a", model=make_model(kind, server, max_retries=1))
         result = Runner.run_streamed(agent, "hi", run_config=RUN_CONFIG)
@@ -822,7 +826,7 @@ async def test_fault_stall_until_client_timeout(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_fault_stall_until_server_closes(kind: str) -> None:
-    async with OpenAIServer([text_turn(["a", "b", "c"], fault=stall_after(1))]) as server:
+    async with OpenAIServer([turn(text(["a", "b", "c"]), fault=stall_after(1))]) as server:
         agent = Agent(name="a", model=make_model(kind, server), model_settings=SETTINGS)
         result = Runner.run_streamed(agent, "hi", run_config=RUN_CONFIG)
         consumer = asyncio.ensure_future(collect(result))
@@ -875,8 +879,7 @@ async def test_fault_error_event_chat_always_api_error() -> None:
 @pytest.mark.parametrize("kind", KINDS)
 async def test_slow_consumer_loses_queued_events(kind: str) -> None:
     """Events still queued when the run loop fails are dropped, not delivered."""
-    turn = text_turn(["a", "b", "c"], fault=reset_after(3))
-    async with OpenAIServer([turn]) as server:
+    async with OpenAIServer([turn(text(["a", "b", "c"]), fault=reset_after(3))]) as server:
         agent = Agent(name="a", model=make_model(kind, server), model_settings=SETTINGS)
         result = Runner.run_streamed(agent, "hi", run_config=RUN_CONFIG)
 
@@ -892,8 +895,12 @@ async def test_slow_consumer_loses_queued_events(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 async def test_fault_in_second_call_keeps_first_usage(kind: str) -> None:
     script = [
-        tool_call_turn("get_weather", {"city": "Oslo"}, call_id="call_1", usage=(20, 6)),
-        text_turn(["Col", "d"], usage=(30, 2), fault=reset_after(1)),
+        turn(
+            tool_call("get_weather", {"city": "Oslo"}, call_id="call_1"),
+            input_tokens=20,
+            output_tokens=6,
+        ),
+        turn(text(["Col", "d"]), input_tokens=30, output_tokens=2, fault=reset_after(1)),
     ]
     async with OpenAIServer(script) as server:
         model = make_model(kind, server)
@@ -922,7 +929,7 @@ async def test_fault_in_second_call_keeps_first_usage(kind: str) -> None:
 async def test_faults_on_non_streamed_run(
     kind: str, fault: Any, error_type: type[Exception]
 ) -> None:
-    async with OpenAIServer([text_turn("x", fault=fault)]) as server:
+    async with OpenAIServer([turn(text(["x"]), fault=fault)]) as server:
         agent = Agent(name="a", model=make_model(kind, server, timeout=0.3))
         with pytest.raises(error_type):
             await asyncio.wait_for(Runner.run(agent, "hi", run_config=RUN_CONFIG), LIMIT)

@@ -47,15 +47,7 @@ from agentstream import (
     UsageUpdated,
     normalize,
 )
-from agentstream.testing import (
-    OpenAIServer,
-    ServerTurn,
-    function_call,
-    reasoning_turn,
-    text_turn,
-    tool_call_turn,
-    tool_calls_turn,
-)
+from agentstream.testing import OpenAIServer, Turn, reasoning, text, tool_call, turn
 
 from .support.checks import assert_well_formed
 
@@ -142,7 +134,8 @@ async def run_on_wire(
     Afterwards no task started by the run is left and the SDK's run task is done.
     """
     baseline = asyncio.all_tasks()
-    async with OpenAIServer(script) as server:
+    # Sequential ids: the same script gives the same events, so two runs compare equal.
+    async with OpenAIServer(script, ids="sequential") as server:
         model = make_model(kind, server, **(client_options or {}))
         result = Runner.run_streamed(
             agent(model, server), "hi", run_config=RUN_CONFIG, **(run_kwargs or {})
@@ -183,19 +176,26 @@ def triage(model: Model, server: OpenAIServer) -> Agent[Any]:
     )
 
 
-def conversation() -> list[ServerTurn]:
+def conversation() -> list[Turn]:
     """A tool call with streamed arguments, two calls at once, a handoff, a streamed answer."""
     return [
-        tool_call_turn("get_weather", {"city": "Paris"}, call_id="call_1", chunks=3, usage=(10, 3)),
-        tool_calls_turn(
-            [
-                function_call("get_weather", {"city": "Oslo"}, call_id="call_2", chunks=2),
-                function_call("get_time", {"city": "Rome"}, call_id="call_3", chunks=2),
-            ],
-            usage=(20, 4),
+        turn(
+            tool_call("get_weather", {"city": "Paris"}, call_id="call_1", chunks=3),
+            input_tokens=10,
+            output_tokens=3,
         ),
-        tool_call_turn("transfer_to_billing", "{}", call_id="call_4", usage=(30, 1)),
-        text_turn(["Your ", "invoice ", "is ", "paid."], usage=(40, 4)),
+        turn(
+            tool_call("get_weather", {"city": "Oslo"}, call_id="call_2", chunks=2),
+            tool_call("get_time", {"city": "Rome"}, call_id="call_3", chunks=2),
+            input_tokens=20,
+            output_tokens=4,
+        ),
+        turn(
+            tool_call("transfer_to_billing", "{}", call_id="call_4"),
+            input_tokens=30,
+            output_tokens=1,
+        ),
+        turn(text(["Your ", "invoice ", "is ", "paid."]), input_tokens=40, output_tokens=4),
     ]
 
 
@@ -337,7 +337,7 @@ async def test_both_paths_give_the_same_events_but_message_ids() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_message_ids(kind: str) -> None:
-    run = await run_on_wire(kind, [text_turn(["Hel", "lo"])], lambda m, s: Agent(name="a", model=m))
+    run = await run_on_wire(kind, [text(["Hel", "lo"])], lambda m, s: Agent(name="a", model=m))
     ids = {e.message_id for e in run.of(TextDelta)} | {e.message_id for e in run.of(MessageOutput)}
     assert len(ids) == 1
     (message_id,) = ids
@@ -351,13 +351,11 @@ async def test_message_ids(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 async def test_two_tool_calls_in_one_turn_keep_their_arguments_apart(kind: str) -> None:
     script = [
-        tool_calls_turn(
-            [
-                function_call("get_weather", {"city": "Oslo"}, call_id="call_a", chunks=4),
-                function_call("get_time", {"city": "Rome"}, call_id="call_b", chunks=4),
-            ]
+        turn(
+            tool_call("get_weather", {"city": "Oslo"}, call_id="call_a", chunks=4),
+            tool_call("get_time", {"city": "Rome"}, call_id="call_b", chunks=4),
         ),
-        text_turn("Done."),
+        text(["Done."]),
     ]
     agent = lambda m, s: Agent(name="a", model=m, tools=[get_weather, get_time])  # noqa: E731
     run = await run_on_wire(kind, script, agent)
@@ -403,13 +401,11 @@ async def test_a_handoff_is_not_reported_as_a_tool_call(kind: str) -> None:
 async def test_a_tool_call_and_a_handoff_in_one_turn(kind: str) -> None:
     """The handoff's `{}` must not be appended to the tool call's arguments."""
     script = [
-        tool_calls_turn(
-            [
-                function_call("get_weather", {"city": "Oslo"}, call_id="call_a", chunks=2),
-                function_call("transfer_to_billing", "{}", call_id="call_h"),
-            ]
+        turn(
+            tool_call("get_weather", {"city": "Oslo"}, call_id="call_a", chunks=2),
+            tool_call("transfer_to_billing", "{}", call_id="call_h"),
         ),
-        text_turn("Paid."),
+        text(["Paid."]),
     ]
     run = await run_on_wire(kind, script, triage)
     assert run.done.status == "completed"
@@ -520,7 +516,13 @@ async def test_chat_interleaved_parallel_calls_keep_their_arguments_apart() -> N
 @pytest.mark.parametrize("kind", KINDS)
 async def test_reasoning_streams_on_the_responses_path_only(kind: str) -> None:
     script = [
-        reasoning_turn(["Think", "ing."], then=text_turn("Hi.", usage=(10, 2)), reasoning_tokens=3)
+        turn(
+            reasoning(["Think", "ing."]),
+            text(["Hi."]),
+            input_tokens=10,
+            output_tokens=5,
+            reasoning_tokens=3,
+        )
     ]
     run = await run_on_wire(
         kind, script, lambda m, s: Agent(name="a", model=m, model_settings=SETTINGS)
@@ -538,7 +540,9 @@ async def test_reasoning_streams_on_the_responses_path_only(kind: str) -> None:
 @pytest.mark.parametrize("kind", KINDS)
 async def test_usage_without_include_usage(kind: str) -> None:
     run = await run_on_wire(
-        kind, [text_turn(["a", "b"], usage=(7, 3))], lambda m, s: Agent(name="a", model=m)
+        kind,
+        [turn(text(["a", "b"]), input_tokens=7, output_tokens=3)],
+        lambda m, s: Agent(name="a", model=m),
     )
     options = run.server.requests[0].body.get("stream_options") or {}
     if kind == "chat" and SDK_VERSION >= (0, 24):

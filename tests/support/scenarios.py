@@ -149,11 +149,13 @@ def build_scenario(name: str) -> tuple[Agent[Any], int | None, dict[str, Any]]:
     if name == "text":
         model = ScriptedStreamModel([text("Hello there, friend.")])
     elif name == "tool":
+        # Sequential ids: test_ai_sdk checks the exact id of the answer's text part.
         model = ScriptedStreamModel(
             [
                 turn(tool_call("get_weather", {"city": "Paris"}, call_id="call_w", chunks=4)),
                 text("It is sunny in Paris."),
-            ]
+            ],
+            ids="sequential",
         )
     elif name == "handoff":
         model = ScriptedStreamModel([handoff("billing", call_id="call_h"), text("Billing here.")])

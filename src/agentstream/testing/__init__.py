@@ -1,83 +1,118 @@
-"""Helpers for testing code that uses agentstream: scripted models that stream like real ones.
+"""Scripted models for tests and development servers: one script language, two players.
 
-- `ScriptedStreamModel` plays turns built with `text()`, `tool_call()`, `handoff()`,
-  `reasoning()` and `fail()`, on every supported SDK version, without hand-written Responses
-  events.
-- `OpenAIServer` is a local OpenAI-compatible HTTP server (Responses and Chat Completions, in the
-  real wire shapes) for the SDK's own OpenAI models, with byte-level faults: HTTP errors,
-  connection resets, malformed SSE, stalls, error events.
+A script is a list of turns built with `turn()`, `text()`, `tool_call()`, `handoff()`,
+`reasoning()` and `fail()`, with faults `http_error()`, `reset_after()`, `malformed_after()`,
+`stall_after()` and `error_event_after()`. Two players play it:
+
+- `ScriptedStreamModel`, an Agents SDK `Model` in process, on every supported SDK release;
+- `OpenAIServer`, a local OpenAI-compatible HTTP server (Responses and Chat Completions in the
+  real wire shapes) for the SDK's own OpenAI models, with faults down to the socket.
+
+Either plays one shared script, or a script per run (``per_run=True`` or a factory), so one
+player can serve many concurrent runs. A step a player cannot play raises `ScriptError`.
 """
 
-from ._openai_server import (
-    FunctionCall,
-    HttpError,
-    OpenAIServer,
-    RecordedRequest,
-    ScriptNotFinishedError,
-    ServerReasoning,
-    ServerText,
-    ServerTurn,
-    ServerUsage,
-    error_event_after,
-    function_call,
-    http_error,
-    malformed_after,
-    reasoning_turn,
-    reset_after,
-    stall_after,
-    text_turn,
-    tool_call_turn,
-    tool_calls_turn,
-)
-from ._scripted import (
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from . import _deprecated
+from ._model import ScriptedStreamModel
+from ._playback import IdStyle
+from ._script import (
+    ErrorEventAfter,
     Fail,
+    Fault,
+    HttpError,
+    MalformedAfter,
+    Output,
     Reasoning,
-    ScriptedStreamModel,
+    ResetAfter,
+    Script,
     ScriptError,
+    ScriptFactory,
+    ScriptNotFinishedError,
+    StallAfter,
     Text,
     ToolCall,
     Turn,
+    TurnLike,
+    error_event_after,
     fail,
     handoff,
+    http_error,
+    malformed_after,
     reasoning,
+    reset_after,
     split_tokens,
+    stall_after,
     text,
     tool_call,
     turn,
 )
+from ._server import OpenAIServer, RecordedRequest
 
 __all__ = [
-    "FunctionCall",
-    "HttpError",
-    "OpenAIServer",
-    "RecordedRequest",
-    "ScriptNotFinishedError",
-    "ServerReasoning",
-    "ServerText",
-    "ServerTurn",
-    "ServerUsage",
-    "error_event_after",
-    "function_call",
-    "http_error",
-    "malformed_after",
-    "reasoning_turn",
-    "reset_after",
-    "stall_after",
-    "text_turn",
-    "tool_call_turn",
-    "tool_calls_turn",
+    "ErrorEventAfter",
     "Fail",
+    "Fault",
+    "HttpError",
+    "IdStyle",
+    "MalformedAfter",
+    "OpenAIServer",
+    "Output",
     "Reasoning",
+    "RecordedRequest",
+    "ResetAfter",
+    "Script",
     "ScriptError",
+    "ScriptFactory",
+    "ScriptNotFinishedError",
     "ScriptedStreamModel",
+    "StallAfter",
     "Text",
     "ToolCall",
     "Turn",
+    "TurnLike",
+    "error_event_after",
     "fail",
     "handoff",
+    "http_error",
+    "malformed_after",
     "reasoning",
+    "reset_after",
     "split_tokens",
+    "stall_after",
     "text",
     "tool_call",
     "turn",
 ]
+
+_DEPRECATED = {
+    "FunctionCall": "ToolCall (or tool_call())",
+    "ServerReasoning": "Reasoning (or reasoning())",
+    "ServerText": "Text (or text())",
+    "ServerTurn": "turn()",
+    "ServerUsage": "the usage keywords of turn()",
+    "function_call": "tool_call()",
+    "reasoning_turn": "turn(reasoning(...), ..., reasoning_tokens=...)",
+    "text_turn": "turn(text([...]))",
+    "tool_call_turn": "turn(tool_call(...))",
+    "tool_calls_turn": "turn(tool_call(...), tool_call(...))",
+}
+"""The former names of the server's script language, kept for one minor version."""
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve a deprecated name, with a `DeprecationWarning` that names its replacement."""
+    replacement = _DEPRECATED.get(name)
+    if replacement is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"agentstream.testing.{name} is deprecated and will be removed in the next minor "
+        f"version; use {replacement}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(_deprecated, name)
