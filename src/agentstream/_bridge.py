@@ -68,8 +68,6 @@ RUN_OPTIONS: Final = frozenset(
 )
 """The keyword arguments the endpoints pass on to `run_agui` / `run_ai_sdk`."""
 
-"""Seconds a close waits for a source (and the run behind it) before it logs and gives up."""
-
 
 @dataclass
 class ToolCallState:
