@@ -21,6 +21,7 @@ import logging
 import time
 import uuid
 from collections import deque
+from collections.abc import AsyncIterable
 from typing import TYPE_CHECKING, Any, Final
 
 from typing_extensions import Unpack
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
 
 
-__all__ = ["EventStream", "normalize"]
+__all__ = ["EventStream", "abandon", "is_run", "normalize", "open_source"]
 
 logger = logging.getLogger("agentstream")
 
@@ -473,3 +474,59 @@ def normalize(result: RunResultStreaming, **options: Unpack[RunOptions]) -> Even
 
     """
     return EventStream(result, **options)
+
+
+# Sources: what the web helpers, the bridges and `publish()` accept.
+
+
+def is_run(source: object) -> bool:
+    """Whether `source` is a streaming run (a `RunResultStreaming`), not yet normalized."""
+    return not isinstance(source, EventStream) and callable(getattr(source, "stream_events", None))
+
+
+def open_source(source: object, options: RunOptions) -> AsyncIterable[Event]:
+    """The events of `source`: a run normalized with `options`, or an event source as it is.
+
+    `source` is the result of `Runner.run_streamed(...)`, an `EventStream`, or any async
+    iterable of events. The options apply to a run only: given with anything else, they raise
+    rather than being silently ignored (their default values, given explicitly, change nothing).
+
+    Raises:
+        ConfigurationError: `source` is none of those, an option is unknown, or options were
+            given with a source that is not a run.
+
+    """
+    if is_run(source):
+        return normalize(source, **options)  # type: ignore[arg-type]
+    if not isinstance(source, AsyncIterable):
+        raise ConfigurationError(
+            "expected the result of Runner.run_streamed(...), an EventStream or an async "
+            f"iterable of events, got {type(source).__name__}"
+        )
+    unknown = sorted(set(options) - RUN_OPTION_NAMES)
+    if unknown:
+        raise ConfigurationError(
+            f"unknown run options {unknown}; the options are {sorted(RUN_OPTION_NAMES)}"
+        )
+    passed = sorted(
+        name for name, value in options.items() if value is not None and value is not False
+    )
+    if passed:
+        raise ConfigurationError(
+            f"{', '.join(passed)} apply only to a run (the result of Runner.run_streamed); "
+            f"pass them to normalize() instead, got a {type(source).__name__}"
+        )
+    return source
+
+
+def abandon(source: object) -> None:
+    """Cancel the run behind `source`, given to something that failed before reading it.
+
+    A run must not go on with nobody reading; an event source that is not a run is left alone.
+    """
+    if isinstance(source, EventStream):
+        source.result.cancel()
+    elif is_run(source):
+        cancel_run = getattr(source, "cancel", None)
+        if callable(cancel_run):
+            cancel_run()

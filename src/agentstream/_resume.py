@@ -19,24 +19,24 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from ._errors import ConfigurationError, MissingExtraError
 from ._eventlog import AppendError, EventLog, EventLogError, check_after, check_run_id
 from ._events import Done, ErrorInfo, Event
 from ._failures import describe_failure
-from ._normalize import EventStream, normalize
+from ._normalize import EventStream, abandon, is_run, normalize, open_source
 from ._streams import SETTLE_TIMEOUT, check_heartbeat
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 
     from agents.result import RunResultStreaming
     from starlette.requests import Request
     from starlette.responses import Response
+    from typing_extensions import Unpack
 
-    from ._buffering import BufferPolicy
+    from ._options import RunOptions
 
 __all__ = [
     "Encoder",
@@ -114,40 +114,23 @@ class Publication:
 def _open(
     source: RunResultStreaming | EventStream | AsyncIterable[Event],
     run_id: str | None,
-    idle_timeout: float | None,
-    buffer: BufferPolicy | None,
-    expose_errors: bool,
+    options: RunOptions,
 ) -> tuple[AsyncIterable[Event], str]:
-    if not isinstance(source, EventStream) and callable(getattr(source, "stream_events", None)):
-        stream = normalize(
-            source,  # type: ignore[arg-type]
-            idle_timeout=idle_timeout,
-            buffer=buffer,
-            run_id=run_id or uuid.uuid4().hex,
-            expose_errors=expose_errors,
-        )
+    """The events to publish and the run's id (the log's key)."""
+    if is_run(source):
+        options = {**options, "run_id": run_id or uuid.uuid4().hex}
+        stream = normalize(source, **options)  # type: ignore[arg-type]
         return stream, stream.run_id
-    given = {"idle_timeout": idle_timeout, "buffer": buffer, "expose_errors": expose_errors or None}
-    passed = sorted(name for name, value in given.items() if value is not None)
-    if passed:
-        raise ConfigurationError(
-            f"{', '.join(passed)} apply only to a run (the result of Runner.run_streamed); "
-            f"pass them to normalize() instead, got a {type(source).__name__}"
-        )
-    if isinstance(source, EventStream):
-        if run_id is not None and run_id != source.run_id:
+    events = open_source(source, options)
+    if isinstance(events, EventStream):
+        if run_id is not None and run_id != events.run_id:
             raise ConfigurationError(
-                f"run_id {run_id!r} differs from the EventStream's run_id {source.run_id!r}"
+                f"run_id {run_id!r} differs from the EventStream's run_id {events.run_id!r}"
             )
-        return source, source.run_id
-    if not isinstance(source, AsyncIterable):
-        raise ConfigurationError(
-            "expected the result of Runner.run_streamed(...), an EventStream or an async "
-            f"iterable of events, got {type(source).__name__}"
-        )
+        return events, events.run_id
     if run_id is None:
         raise ConfigurationError("publishing an async iterable of events needs its run_id")
-    return source, check_run_id(run_id)
+    return events, check_run_id(run_id)
 
 
 async def _batches(events: AsyncIterable[Event]) -> AsyncIterator[list[Event]]:
@@ -173,11 +156,7 @@ async def _batches(events: AsyncIterable[Event]) -> AsyncIterator[list[Event]]:
 async def publish(
     source: RunResultStreaming | EventStream | AsyncIterable[Event],
     log: EventLog,
-    *,
-    run_id: str | None = None,
-    idle_timeout: float | None = None,
-    buffer: BufferPolicy | None = None,
-    expose_errors: bool = False,
+    **options: Unpack[RunOptions],
 ) -> Publication:
     """Write a run's events into `log` from a background task; return once consumers may read.
 
@@ -190,11 +169,9 @@ async def publish(
         source: The result of `Runner.run_streamed(...)` (normalized here), an `EventStream`, or
             any async iterable of events numbered from seq 0.
         log: Where to write.
-        run_id: The run's id; a random one by default for a run, the stream's own for an
-            `EventStream`; required for other iterables.
-        idle_timeout: Passed to `normalize()` (a run only).
-        buffer: Passed to `normalize()` (a run only).
-        expose_errors: Passed to `normalize()` (a run only).
+        **options: How a run is normalized (`RunOptions`; a run only), but for `run_id`: the
+            run's id in the log, a random one by default for a run, the stream's own for an
+            `EventStream`, and required for other iterables.
 
     Returns:
         A `Publication`: its `run_id`, `wait()`, `cancel()`.
@@ -206,17 +183,14 @@ async def publish(
     """
     if not isinstance(log, EventLog):
         raise ConfigurationError(f"log must be an EventLog, got {type(log).__name__}")
+    run_id = options.pop("run_id", None)
     if run_id is not None:
         check_run_id(run_id)
     try:
-        events, run = _open(source, run_id, idle_timeout, buffer, expose_errors)
+        events, run = _open(source, run_id, options)
         token = await log.acquire_lease(run)
     except BaseException:
-        cancel = getattr(source, "cancel", None)
-        if callable(getattr(source, "stream_events", None)) and callable(cancel):
-            cancel()
-        elif isinstance(source, EventStream):
-            source.result.cancel()
+        abandon(source)
         raise
     publication = Publication(run, log)
     publication.task = asyncio.get_running_loop().create_task(

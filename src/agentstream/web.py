@@ -18,7 +18,6 @@ tasks, and who cancels whom, are pictured in `docs/web.md`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 from typing_extensions import Unpack
@@ -26,8 +25,7 @@ from typing_extensions import Unpack
 from ._checks import check_seconds
 from ._errors import ConfigurationError, MissingExtraError
 from ._events import Done, Event
-from ._normalize import EventStream, normalize
-from ._options import RUN_OPTION_NAMES, RunOptions
+from ._normalize import EventStream, abandon, open_source
 from ._streams import check_heartbeat
 
 try:
@@ -51,11 +49,15 @@ from ._transport import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterable, Iterator, Mapping
+
     from agents.result import RunResultStreaming
     from starlette.background import BackgroundTask
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.websockets import WebSocket
+
+    from ._options import RunOptions
 
 __all__ = [
     "SSE_MEDIA_TYPE",
@@ -88,62 +90,14 @@ _MEDIA_TYPES: Final[Mapping[str, Format]] = {
 # Sources
 
 
-def _is_run(source: object) -> bool:
-    """Whether `source` is a streaming run (a `RunResultStreaming`), not yet normalized."""
-    return not isinstance(source, EventStream) and callable(getattr(source, "stream_events", None))
-
-
-def _abandon(source: object) -> None:
-    """A response could not be built: a run given to it must not go on with nobody reading."""
-    if isinstance(source, EventStream):
-        source.result.cancel()
-    elif _is_run(source):
-        cancel = getattr(source, "cancel", None)
-        if callable(cancel):
-            cancel()
-
-
 @contextlib.contextmanager
 def _abandoned_on_error(source: object) -> Iterator[None]:
     """Abandon `source` (a run is cancelled) when its checks raise `ConfigurationError`."""
     try:
         yield
     except ConfigurationError:
-        _abandon(source)
+        abandon(source)
         raise
-
-
-def _open_source(source: Source, options: RunOptions) -> AsyncIterable[Event]:
-    """The events of `source`: a run is normalized with `options`, which apply to a run only.
-
-    Raises:
-        ConfigurationError: `source` is no source, an option is unknown, or options were given
-            with a source that is not a run.
-
-    """
-    if _is_run(source):
-        return normalize(source, **options)  # type: ignore[arg-type]
-    if not isinstance(source, AsyncIterable):
-        raise ConfigurationError(
-            "expected the result of Runner.run_streamed(...), an EventStream or an async "
-            f"iterable of events, got {type(source).__name__}"
-        )
-    unknown = sorted(set(options) - RUN_OPTION_NAMES)
-    if unknown:
-        raise ConfigurationError(
-            f"unknown run options {unknown}; the options are {sorted(RUN_OPTION_NAMES)}"
-        )
-    # A default value given explicitly changes nothing; anything else could not apply.
-    passed = sorted(
-        name for name, value in options.items() if value is not None and value is not False
-    )
-    if passed:
-        # An option that cannot apply must not be silently ignored.
-        raise ConfigurationError(
-            f"{', '.join(passed)} apply only to a run (the result of Runner.run_streamed); "
-            f"pass them to normalize() instead, got a {type(source).__name__}"
-        )
-    return source
 
 
 # Responses
@@ -202,7 +156,7 @@ def stream_response(
             )
         if format == "ndjson" and retry is not None:
             raise ConfigurationError(f"retry applies to SSE only, got retry={retry!r} with ndjson")
-        events = _open_source(source, options)
+        events = open_source(source, options)
     if format == "sse":
         body = sse_body(events, heartbeat, retry)
         base = SSE_HEADERS
@@ -241,7 +195,7 @@ def json_response(
     with _abandoned_on_error(source):
         heartbeat = check_heartbeat(heartbeat)
         send_timeout = check_seconds("send_timeout", send_timeout)
-        events = _open_source(source, options)
+        events = open_source(source, options)
     return StreamedResponse(
         json_body(events, heartbeat),
         closables=(events,),
@@ -361,7 +315,7 @@ async def send_websocket(
                 f"{websocket.application_state.name}"
             )
         send_timeout = check_seconds("send_timeout", send_timeout)
-        events = _open_source(source, options)
+        events = open_source(source, options)
     last_done: Done | None = None
     send = timed_send(websocket.send, send_timeout)
 
