@@ -86,13 +86,13 @@ def contenders(events: list[Event]) -> dict[str, tuple[Callable[[], AsyncIterato
         "json.dumps SSE (dicts ready)": (lambda: hand_sse_dicts(source(dicts)), n),
     }
     try:
-        from agentstream._agui import to_agui
+        from agentstream.agui import encode as to_agui
     except ImportError:
         to_agui = None
     if to_agui is not None:
         out["ag-ui bridge"] = (lambda: to_agui(source(events), thread_id="t", run_id="r"), n)
     try:
-        from agentstream._ai_sdk import to_ai_sdk
+        from agentstream.ai_sdk import encode as to_ai_sdk
     except ImportError:
         to_ai_sdk = None
     if to_ai_sdk is not None:
@@ -105,7 +105,7 @@ async def agui_events(events: list[Event]) -> list[Any]:
     from ag_ui.core import Event as AguiEvent
     from pydantic import TypeAdapter
 
-    from agentstream._agui import to_agui
+    from agentstream.agui import encode as to_agui
 
     adapter: TypeAdapter[Any] = TypeAdapter(AguiEvent)
     frames = [f async for f in to_agui(source(events), thread_id="t", run_id="r")]

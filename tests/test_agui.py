@@ -11,8 +11,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from agentstream import Done, Event, TextDelta
-from agentstream._agui import agui_endpoint, agui_messages_to_input, to_agui
+from agentstream import Done, Event, TextDelta, agui
 
 from .support.agui import agui_body, agui_findings, by_role, check_structure, decode
 from .support.http import serve
@@ -180,7 +179,7 @@ async def test_closing_the_frames_closes_the_events() -> None:
         finally:
             closed.append(True)
 
-    frames = to_agui(events())
+    frames = agui.encode(events())
     assert (await anext(frames)).startswith('data: {"type":"RUN_STARTED"')
     await frames.aclose()  # type: ignore[attr-defined]
     assert closed == [True]
@@ -188,7 +187,7 @@ async def test_closing_the_frames_closes_the_events() -> None:
 
 def test_bad_arguments_are_named() -> None:
     with pytest.raises(ValueError, match="thread_id must be a non-empty string or None, got ''"):
-        to_agui(replay([]), thread_id="")
+        agui.encode(replay([]), thread_id="")
 
 
 # The server side: RunAgentInput to SDK input
@@ -231,7 +230,7 @@ def test_agui_messages_become_sdk_input() -> None:
             "context": [],
         }
     )
-    assert agui_messages_to_input(run_input.messages) == [
+    assert agui.messages_to_input(run_input.messages) == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Weather in Paris?"},
         {"role": "assistant", "content": "Checking."},
@@ -269,12 +268,12 @@ def test_unsupported_content_is_named() -> None:
         }
     )
     with pytest.raises(ValueError, match="cannot pass a 'audio' content part"):
-        agui_messages_to_input(run_input.messages)
+        agui.messages_to_input(run_input.messages)
 
 
 async def test_endpoint_rejects_a_bad_body_with_422() -> None:
     agent, _, _ = build_scenario("text")
-    app = Starlette(routes=[Route("/agent", agui_endpoint(agent), methods=["POST"])])
+    app = Starlette(routes=[Route("/agent", agui.endpoint(agent), methods=["POST"])])
     async with serve(app) as base, httpx.AsyncClient(timeout=30) as client:
         response = await client.post(f"{base}/agent", json={"threadId": "t"})
     assert response.status_code == 422
@@ -291,7 +290,7 @@ async def test_endpoint_runs_an_agent_on_the_clients_history() -> None:
     seen_inputs: list[Any] = []
 
     def pick(run_input: Any) -> Any:
-        seen_inputs.append(agui_messages_to_input(run_input.messages))
+        seen_inputs.append(agui.messages_to_input(run_input.messages))
         return build_scenario(run_input.forwarded_props["scenario"])[0]
 
     history = [
@@ -300,7 +299,7 @@ async def test_endpoint_runs_an_agent_on_the_clients_history() -> None:
         {"id": "u1", "role": "user", "content": "Weather in Paris?"},
     ]
     body = {"messages": history, "forwardedProps": {"scenario": "tool"}}
-    app = Starlette(routes=[Route("/agent", agui_endpoint(pick, max_turns=5), methods=["POST"])])
+    app = Starlette(routes=[Route("/agent", agui.endpoint(pick, max_turns=5), methods=["POST"])])
     async with serve(app) as base:
         report = await run_node("agui_read.mjs", f"{base}/agent", "--body", json.dumps(body))
     assert report["errors"] == [] and report["warnings"] == []
@@ -330,7 +329,7 @@ async def test_a_ping_goes_out_while_no_event_is_ready() -> None:
         yield TextDelta(run_id="r", seq=1, timestamp=1, delta="b", message_id="m")
         yield Done(run_id="r", seq=2, timestamp=1, status="completed", final_output="ab")
 
-    frames = to_agui(slow(), thread_id="t", run_id="r", heartbeat=0.05)
+    frames = agui.encode(slow(), thread_id="t", run_id="r", heartbeat=0.05)
     got: list[str] = []
     async with asyncio.timeout(10):
         async for frame in frames:

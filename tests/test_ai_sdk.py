@@ -19,8 +19,8 @@ from agentstream import (
     ToolArgumentsDelta,
     ToolCalled,
     ToolCallStarted,
+    ai_sdk,
 )
-from agentstream._ai_sdk import AI_SDK_HEADERS, ai_sdk_endpoint, to_ai_sdk, ui_messages_to_input
 
 from .support.ai_sdk import ai_body, assistant_parts, check_parts, parts, tool_parts
 from .support.http import serve
@@ -147,13 +147,13 @@ async def test_approval_waits_with_tool_calls_as_finish_reason() -> None:
 
 
 def test_headers_name_the_protocol_version() -> None:
-    assert AI_SDK_HEADERS["x-vercel-ai-ui-message-stream"] == "v1"
-    assert AI_SDK_HEADERS["x-accel-buffering"] == "no"
+    assert ai_sdk.HEADERS["x-vercel-ai-ui-message-stream"] == "v1"
+    assert ai_sdk.HEADERS["x-accel-buffering"] == "no"
 
 
 def test_bad_message_id_is_named() -> None:
     with pytest.raises(ValueError, match="message_id must be a non-empty string or None, got 5"):
-        to_ai_sdk(replay([]), message_id=5)  # type: ignore[arg-type]
+        ai_sdk.encode(replay([]), message_id=5)  # type: ignore[arg-type]
 
 
 # The request side: what useChat posts
@@ -215,7 +215,7 @@ def test_ui_messages_become_sdk_input() -> None:
             },
         ],
     }
-    assert ui_messages_to_input(body) == [
+    assert ai_sdk.messages_to_input(body) == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Weather?"},
         {"role": "assistant", "content": "Checking."},
@@ -259,12 +259,12 @@ def test_ui_messages_become_sdk_input() -> None:
 )
 def test_bad_bodies_are_named(body: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message.replace("[", r"\[")):
-        ui_messages_to_input(body)
+        ai_sdk.messages_to_input(body)
 
 
 async def test_endpoint_rejects_a_bad_body_with_422() -> None:
     agent, _, _ = build_scenario("text")
-    app = Starlette(routes=[Route("/api/chat", ai_sdk_endpoint(agent), methods=["POST"])])
+    app = Starlette(routes=[Route("/api/chat", ai_sdk.endpoint(agent), methods=["POST"])])
     async with serve(app) as base, httpx.AsyncClient(timeout=30) as client:
         not_json = await client.post(f"{base}/api/chat", content=b"{")
         no_messages = await client.post(f"{base}/api/chat", json={"id": "x"})
@@ -282,7 +282,7 @@ async def test_endpoint_runs_an_agent_on_the_chat_history() -> None:
     seen: list[Any] = []
 
     def pick(body: Any) -> Any:
-        seen.append(ui_messages_to_input(body))
+        seen.append(ai_sdk.messages_to_input(body))
         return build_scenario(body["scenario"])[0]
 
     history = [
@@ -305,7 +305,7 @@ async def test_endpoint_runs_an_agent_on_the_chat_history() -> None:
         {"id": "u1", "role": "user", "parts": [{"type": "text", "text": "And Paris?"}]},
     ]
     app = Starlette(
-        routes=[Route("/api/chat", ai_sdk_endpoint(pick, max_turns=5), methods=["POST"])]
+        routes=[Route("/api/chat", ai_sdk.endpoint(pick, max_turns=5), methods=["POST"])]
     )
     async with serve(app) as base:
         report = await run_node(

@@ -32,13 +32,14 @@ if TYPE_CHECKING:
     from agents import Agent, RunConfig, TResponseInputItem
     from starlette.requests import Request
     from starlette.responses import Response
+    from typing_extensions import Unpack
 
-    from ._buffering import BufferPolicy
     from ._events import ApprovalRequested, Done, Event, Handoff, ToolOutput, UsageUpdated
+    from ._options import RunOptions
 
-__all__ = ["AGUI_HEADERS", "agui_endpoint", "agui_messages_to_input", "run_agui", "to_agui"]
+__all__ = ["HEADERS", "encode", "endpoint", "messages_to_input", "run"]
 
-AGUI_HEADERS: Final[Mapping[str, str]] = SSE_HEADERS
+HEADERS: Final[Mapping[str, str]] = SSE_HEADERS
 """Response headers of an AG-UI stream: those of every SSE response (`content-type:
 text/event-stream; charset=utf-8`, no caching, no proxy buffering)."""
 
@@ -239,7 +240,7 @@ class _AguiBridge(Bridge):
         return core.RunFinishedSuccessOutcome()
 
 
-def to_agui(
+def encode(
     events: AsyncIterable[Event],
     *,
     thread_id: str | None = None,
@@ -258,7 +259,7 @@ def to_agui(
 
     Returns:
         An async iterator of SSE frames: `RUN_STARTED` first, `RUN_FINISHED` or `RUN_ERROR`
-        last. Serve it with `content-type: text/event-stream` and `AGUI_HEADERS`.
+        last. Serve it with `content-type: text/event-stream` and `HEADERS`.
 
     Raises:
         MissingExtraError: `ag-ui-protocol` is not installed (`pip install 'agentstream[agui]'`).
@@ -313,7 +314,7 @@ def _user_content(content: object) -> str | list[dict[str, Any]]:
     return parts
 
 
-def agui_messages_to_input(messages: list[Message]) -> list[TResponseInputItem]:
+def messages_to_input(messages: list[Message]) -> list[TResponseInputItem]:
     """Turn AG-UI messages (`RunAgentInput.messages`) into Agents SDK input items.
 
     User, system and developer messages become messages; an assistant message becomes its text
@@ -380,21 +381,19 @@ def _parse_run_input(data: RunAgentInput | Mapping[str, Any] | str | bytes) -> R
         raise ConfigurationError(f"not a valid AG-UI RunAgentInput: {why}") from None
 
 
-async def run_agui(
+async def run(
     agent: Agent[Any],
     run_input: RunAgentInput | Mapping[str, Any],
     *,
     context: Any = None,
     max_turns: int | None = None,
     run_config: RunConfig | None = None,
-    idle_timeout: float | None = None,
-    buffer: BufferPolicy | None = None,
-    expose_errors: bool = False,
     heartbeat: float | None = 15.0,
+    **options: Unpack[RunOptions],
 ) -> AsyncIterator[str]:
     """Run `agent` on an AG-UI `RunAgentInput` and yield the run as AG-UI SSE frames.
 
-    The input's messages become the run's input (`agui_messages_to_input`); its `threadId` and
+    The input's messages become the run's input (`messages_to_input`); its `threadId` and
     `runId` are echoed in `RUN_STARTED` and `RUN_FINISHED`/`RUN_ERROR`. Closing the iterator
     cancels the run.
 
@@ -404,38 +403,38 @@ async def run_agui(
         context: The run context passed to `Runner.run_streamed`.
         max_turns: Passed to `Runner.run_streamed` when given.
         run_config: Passed to `Runner.run_streamed`.
-        idle_timeout: See `normalize()`.
-        buffer: See `normalize()`.
-        expose_errors: See `normalize()`: off, `RUN_ERROR.message` is a safe sentence.
-        heartbeat: See `to_agui()`: seconds of silence before a `: ping` comment, or None.
+        heartbeat: See `encode()`: seconds of silence before a `: ping` comment, or None.
+        **options: How the run is normalized (`RunOptions`); with `expose_errors` off,
+            `RUN_ERROR.message` is a safe sentence. The run's id is the input's `runId`.
 
     Raises:
-        ConfigurationError: the input is not a valid `RunAgentInput`, or `heartbeat` is not a
-            number of seconds > 0 (raised on the first read).
+        ConfigurationError: the input is not a valid `RunAgentInput`, `heartbeat` is not a
+            number of seconds > 0, or a `run_id` is given (raised on the first read).
 
     """
     heartbeat = check_heartbeat(heartbeat)
+    if "run_id" in options:
+        raise ConfigurationError(
+            f"the run id of an AG-UI run is its input's runId, got run_id={options['run_id']!r}"
+        )
     parsed = _parse_run_input(run_input)
-    items = agui_messages_to_input(parsed.messages)
+    items = messages_to_input(parsed.messages)
     frames = run_frames(
         agent,
         items,
-        lambda stream: to_agui(
+        lambda stream: encode(
             stream, thread_id=parsed.thread_id, run_id=parsed.run_id, heartbeat=heartbeat
         ),
         context=context,
         max_turns=max_turns,
         run_config=run_config,
-        idle_timeout=idle_timeout,
-        buffer=buffer,
-        expose_errors=expose_errors,
-        run_id=parsed.run_id,
+        options={**options, "run_id": parsed.run_id},
     )
     async for frame in frames:
         yield frame
 
 
-def agui_endpoint(
+def endpoint(
     agent: Agent[Any] | Callable[[RunAgentInput], Agent[Any]],
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -444,9 +443,9 @@ def agui_endpoint(
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette (or FastAPI) endpoint that serves `agent` to AG-UI clients.
 
-    Mount it with `app.add_route("/agent", agui_endpoint(agent), methods=["POST"])`. A body
+    Mount it with `app.add_route("/agent", endpoint(agent), methods=["POST"])`. A body
     larger than `max_body_bytes` gets a 413, one that is not a valid `RunAgentInput` a 422,
-    each with a JSON `{"error": reason}`; anything else streams the run (`run_agui`). When the
+    each with a JSON `{"error": reason}`; anything else streams the run (`run`). When the
     client disconnects, the response stops and the run is cancelled and waited for.
 
     Args:
@@ -454,26 +453,26 @@ def agui_endpoint(
         max_body_bytes: The largest request body read, in bytes (1 MiB by default).
         send_timeout: Seconds one write may wait for a client that does not read; then the
             response stops and the run is cancelled. None waits as long as it takes.
-        **options: Keyword arguments of `run_agui` (`context`, `max_turns`, `idle_timeout`,
+        **options: Keyword arguments of `run` (`context`, `max_turns`, `idle_timeout`,
             `heartbeat`, ...).
 
     Raises:
         MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
-        ConfigurationError: an option is not one `run_agui` takes, or has a bad value.
+        ConfigurationError: an option is not one `run` takes, or has a bad value.
 
     """
     _ag_ui()
-    checked = check_run_options("agui_endpoint", options)
+    checked = check_run_options("agui.endpoint", options)
 
     def start(run_input: RunAgentInput) -> AsyncIterator[str]:
         chosen = cast("Agent[Any]", agent if _is_agent(agent) else agent(run_input))  # type: ignore[operator]
-        return run_agui(chosen, run_input, **checked)
+        return run(chosen, run_input, **checked)
 
     return make_endpoint(
-        "agui_endpoint",
+        "agui.endpoint",
         parse=_parse_run_input,
         start=start,
-        headers=AGUI_HEADERS,
+        headers=HEADERS,
         max_body_bytes=max_body_bytes,
         send_timeout=send_timeout,
     )

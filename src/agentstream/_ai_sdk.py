@@ -1,7 +1,7 @@
 """The Vercel AI SDK UI message stream: what `useChat` reads, and the body it sends.
 
-`to_ai_sdk()` turns agentstream events into the SSE parts of the AI SDK's UI message stream
-protocol (v1); `ui_messages_to_input()` turns the messages `useChat` posts into Agents SDK input,
+`encode()` turns agentstream events into the SSE parts of the AI SDK's UI message stream
+protocol (v1); `messages_to_input()` turns the messages `useChat` posts into Agents SDK input,
 so a Next.js page can point `useChat` straight at a Python endpoint. The mapping is written down
 in `docs/ai-sdk.md`.
 """
@@ -32,13 +32,14 @@ if TYPE_CHECKING:
     from agents import Agent, RunConfig, TResponseInputItem
     from starlette.requests import Request
     from starlette.responses import Response
+    from typing_extensions import Unpack
 
-    from ._buffering import BufferPolicy
     from ._events import ApprovalRequested, Done, Event, Handoff, ToolOutput, UsageUpdated
+    from ._options import RunOptions
 
-__all__ = ["AI_SDK_HEADERS", "ai_sdk_endpoint", "run_ai_sdk", "to_ai_sdk", "ui_messages_to_input"]
+__all__ = ["HEADERS", "encode", "endpoint", "messages_to_input", "run"]
 
-AI_SDK_HEADERS: Final[Mapping[str, str]] = MappingProxyType(
+HEADERS: Final[Mapping[str, str]] = MappingProxyType(
     {**SSE_HEADERS, "x-vercel-ai-ui-message-stream": "v1"}
 )
 """Response headers of a UI message stream: those of every SSE response (`content-type:
@@ -207,7 +208,7 @@ class _AiSdkBridge(Bridge):
         yield DONE_FRAME
 
 
-def to_ai_sdk(
+def encode(
     events: AsyncIterable[Event],
     *,
     message_id: str | None = None,
@@ -225,7 +226,7 @@ def to_ai_sdk(
 
     Returns:
         An async iterator of SSE frames, `data: [DONE]` last. Serve it with
-        `content-type: text/event-stream` and `AI_SDK_HEADERS`.
+        `content-type: text/event-stream` and `HEADERS`.
 
     """
     if message_id is not None and (not isinstance(message_id, str) or not message_id):
@@ -333,7 +334,7 @@ def _assistant_items(parts: list[Any]) -> list[dict[str, Any]]:
     return items
 
 
-def ui_messages_to_input(body: Mapping[str, Any] | list[Any]) -> list[TResponseInputItem]:
+def messages_to_input(body: Mapping[str, Any] | list[Any]) -> list[TResponseInputItem]:
     """Turn the body `useChat` posts (or its `messages` list) into Agents SDK input items.
 
     User messages keep their text and files (images become `input_image`, other files
@@ -374,23 +375,22 @@ def ui_messages_to_input(body: Mapping[str, Any] | list[Any]) -> list[TResponseI
     return items
 
 
-async def run_ai_sdk(
+async def run(
     agent: Agent[Any],
     body: Mapping[str, Any],
     *,
     context: Any = None,
     max_turns: int | None = None,
     run_config: RunConfig | None = None,
-    idle_timeout: float | None = None,
-    buffer: BufferPolicy | None = None,
-    expose_errors: bool = False,
     heartbeat: float | None = 15.0,
+    **options: Unpack[RunOptions],
 ) -> AsyncIterator[str]:
     """Run `agent` on a `useChat` request body and yield the run as a UI message stream.
 
-    Closing the iterator cancels the run. `heartbeat` is that of `to_ai_sdk()`; the other
-    arguments are those of `Runner.run_streamed` and `normalize()`; with `expose_errors` off,
-    the `errorText` of a failed run is a safe sentence.
+    Closing the iterator cancels the run. `heartbeat` is that of `encode()`; `context`,
+    `max_turns` and `run_config` are those of `Runner.run_streamed`; `options` say how the run
+    is normalized (`RunOptions`): with `expose_errors` off, the `errorText` of a failed run is a
+    safe sentence.
 
     Raises:
         ConfigurationError: the body is not what `useChat` sends, or `heartbeat` is not a number
@@ -398,23 +398,21 @@ async def run_ai_sdk(
 
     """
     heartbeat = check_heartbeat(heartbeat)
-    items = ui_messages_to_input(body)
+    items = messages_to_input(body)
     frames = run_frames(
         agent,
         items,
-        lambda stream: to_ai_sdk(stream, heartbeat=heartbeat),
+        lambda stream: encode(stream, heartbeat=heartbeat),
         context=context,
         max_turns=max_turns,
         run_config=run_config,
-        idle_timeout=idle_timeout,
-        buffer=buffer,
-        expose_errors=expose_errors,
+        options=options,
     )
     async for frame in frames:
         yield frame
 
 
-def ai_sdk_endpoint(
+def endpoint(
     agent: Agent[Any] | Callable[[Mapping[str, Any]], Agent[Any]],
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -423,10 +421,10 @@ def ai_sdk_endpoint(
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette (or FastAPI) endpoint for `useChat` (`DefaultChatTransport({api: URL})`).
 
-    Mount it with `app.add_route("/api/chat", ai_sdk_endpoint(agent), methods=["POST"])`. A
+    Mount it with `app.add_route("/api/chat", endpoint(agent), methods=["POST"])`. A
     body larger than `max_body_bytes` gets a 413, one that is not JSON or not what `useChat`
     sends a 422, each with a JSON `{"error": reason}`; anything else streams the run
-    (`run_ai_sdk`) with `AI_SDK_HEADERS`. When the client disconnects, the response stops and
+    (`run`) with `HEADERS`. When the client disconnects, the response stops and
     the run is cancelled and waited for.
 
     Args:
@@ -434,17 +432,17 @@ def ai_sdk_endpoint(
         max_body_bytes: The largest request body read, in bytes (1 MiB by default).
         send_timeout: Seconds one write may wait for a client that does not read; then the
             response stops and the run is cancelled. None waits as long as it takes.
-        **options: Keyword arguments of `run_ai_sdk` (`context`, `max_turns`, `idle_timeout`,
+        **options: Keyword arguments of `run` (`context`, `max_turns`, `idle_timeout`,
             `heartbeat`, ...).
 
     Raises:
         MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
-        ConfigurationError: an option is not one `run_ai_sdk` takes, or has a bad value.
+        ConfigurationError: an option is not one `run` takes, or has a bad value.
 
     """
     from agents import Agent
 
-    checked = check_run_options("ai_sdk_endpoint", options)
+    checked = check_run_options("ai_sdk.endpoint", options)
 
     def parse(raw: bytes) -> dict[str, Any]:
         body = json.loads(raw)
@@ -452,18 +450,18 @@ def ai_sdk_endpoint(
             raise ConfigurationError(
                 f"the request body must be a JSON object, got {_describe(body)}"
             )
-        ui_messages_to_input(body)
+        messages_to_input(body)
         return body
 
     def start(body: dict[str, Any]) -> AsyncIterator[str]:
         chosen = agent if isinstance(agent, Agent) else agent(body)
-        return run_ai_sdk(chosen, body, **checked)
+        return run(chosen, body, **checked)
 
     return make_endpoint(
-        "ai_sdk_endpoint",
+        "ai_sdk.endpoint",
         parse=parse,
         start=start,
-        headers=AI_SDK_HEADERS,
+        headers=HEADERS,
         max_body_bytes=max_body_bytes,
         send_timeout=send_timeout,
     )

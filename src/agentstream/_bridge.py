@@ -42,6 +42,7 @@ from ._events import (
     ToolOutput,
     UsageUpdated,
 )
+from ._options import RUN_OPTION_NAMES
 from ._sse import PING
 from ._streams import close_shielded, ticks
 
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from starlette.responses import Response
 
     from ._normalize import EventStream
+    from ._options import RunOptions
 
 __all__ = ["Bridge", "ToolCallState"]
 
@@ -63,10 +65,11 @@ logger = logging.getLogger("agentstream")
 DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 """The default request body limit of the bridge endpoints: 1 MiB."""
 
-RUN_OPTIONS: Final = frozenset(
-    {"context", "max_turns", "run_config", "idle_timeout", "buffer", "expose_errors", "heartbeat"}
+RUN_OPTIONS: Final = frozenset({"context", "max_turns", "run_config", "heartbeat"}) | (
+    RUN_OPTION_NAMES - {"run_id"}
 )
-"""The keyword arguments the endpoints pass on to `run_agui` / `run_ai_sdk`."""
+"""The keyword arguments the endpoints pass on to the bridges' `run`: the SDK's, the heartbeat,
+and the run options but `run_id` (each request is a run of its own)."""
 
 
 @dataclass
@@ -393,14 +396,12 @@ async def run_frames(
     context: Any,
     max_turns: int | None,
     run_config: Any,
-    idle_timeout: float | None,
-    buffer: Any,
-    expose_errors: bool,
-    run_id: str | None = None,
+    options: RunOptions,
 ) -> AsyncIterator[str]:
     """Run `agent` on `items` and yield the frames `to_frames` makes of the normalized run.
 
-    Closing the iterator (or cancelling its reader) cancels the run and waits for it, shielded.
+    `options` say how the run is normalized. Closing the iterator (or cancelling its reader)
+    cancels the run and waits for it, shielded.
     """
     from agents import Runner
 
@@ -410,9 +411,7 @@ async def run_frames(
     if max_turns is not None:
         kwargs["max_turns"] = max_turns
     result = Runner.run_streamed(agent, items, **kwargs)
-    stream = normalize(
-        result, idle_timeout=idle_timeout, buffer=buffer, run_id=run_id, expose_errors=expose_errors
-    )
+    stream = normalize(result, **options)
     frames = to_frames(stream)
     try:
         async for frame in frames:

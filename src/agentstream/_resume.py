@@ -54,7 +54,7 @@ _BATCH: Final = 256
 """Most events appended in one call."""
 
 Encoder: TypeAlias = "Callable[[AsyncIterable[Event]], AsyncIterator[str]]"
-"""Turns events into response frames: `to_sse` by default, or e.g. `to_ai_sdk`."""
+"""Turns events into response frames: `to_sse` by default, or e.g. `ai_sdk.encode`."""
 
 
 def _now_ms() -> int:
@@ -414,7 +414,7 @@ async def resume_response(
         request: The Starlette or FastAPI request.
         heartbeat: Seconds without an event after which `: ping` is sent (`to_sse` only).
         retry: The `retry:` field sent first: the browser's reconnection delay, in ms.
-        encode: Turns events into frames instead of `to_sse` (e.g. `to_ai_sdk` for `useChat`,
+        encode: Turns events into frames instead of `to_sse` (e.g. `ai_sdk.encode` for `useChat`,
             which resumes from the start, and sends its own pings); `heartbeat` and `retry` are
             then not used.
         media_type: The response's content type, as sent.

@@ -12,10 +12,6 @@ response sends. Needs the `agui` extra for `run` and `endpoint` (`ag-ui-protocol
 `docs/agui.md`.
 """
 
-from ._agui import AGUI_HEADERS as HEADERS
-from ._agui import agui_endpoint as endpoint
-from ._agui import agui_messages_to_input as messages_to_input
-from ._agui import run_agui as run
-from ._agui import to_agui as encode
+from ._agui import HEADERS, encode, endpoint, messages_to_input, run
 
 __all__ = ["HEADERS", "encode", "endpoint", "messages_to_input", "run"]

@@ -11,10 +11,6 @@ request body, serve an `endpoint`, turn the client's `messages_to_input`, and th
 response sends. See `docs/ai-sdk.md`.
 """
 
-from ._ai_sdk import AI_SDK_HEADERS as HEADERS
-from ._ai_sdk import ai_sdk_endpoint as endpoint
-from ._ai_sdk import run_ai_sdk as run
-from ._ai_sdk import to_ai_sdk as encode
-from ._ai_sdk import ui_messages_to_input as messages_to_input
+from ._ai_sdk import HEADERS, encode, endpoint, messages_to_input, run
 
 __all__ = ["HEADERS", "encode", "endpoint", "messages_to_input", "run"]
