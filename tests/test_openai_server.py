@@ -45,8 +45,11 @@ from pydantic import TypeAdapter
 
 from agentstream.testing import (
     OpenAIServer,
+    ScriptNotFinishedError,
     Turn,
     error_event_after,
+    fail,
+    handoff,
     http_error,
     malformed_after,
     reasoning,
@@ -475,6 +478,106 @@ async def test_server_stops_cleanly() -> None:
     server.assert_complete()
 
 
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    """Send one request on an open connection; read one response with a Content-Length."""
+    writer.write(request)
+    await writer.drain()
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), LIMIT)
+    status_line, *lines = head.decode("latin-1").strip().split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    body = await asyncio.wait_for(reader.readexactly(int(headers["content-length"])), LIMIT)
+    return int(status_line.split(" ")[1]), headers, body
+
+
+def post(path: str, body: Any, *extra: str, chunked: bool = False) -> bytes:
+    data = json.dumps(body).encode()
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json", *extra]
+    if chunked:
+        # The body in two chunks, as a client streaming its upload sends it.
+        half = len(data) // 2
+        chunks = b"".join(
+            f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in (data[:half], data[half:])
+        )
+        return (
+            ("\r\n".join([*lines, "Transfer-Encoding: chunked"]) + "\r\n\r\n").encode()
+            + chunks
+            + b"0\r\n\r\n"
+        )
+    return ("\r\n".join([*lines, f"Content-Length: {len(data)}"]) + "\r\n\r\n").encode() + data
+
+
+async def test_http_keep_alive_chunked_upload_and_continue() -> None:
+    whole = {"model": "gpt-test", "input": "hi"}
+    async with OpenAIServer([text(["a"]), text(["b"]), text(["c"])]) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            answers = [
+                await exchange(reader, writer, post("/v1/responses", whole)),
+                await exchange(reader, writer, post("/v1/responses", whole, chunked=True)),
+            ]
+            # A client that asks to continue sends its body only after the interim answer.
+            request = post("/v1/responses", whole, "Expect: 100-continue")
+            head, _, data = request.partition(b"\r\n\r\n")
+            writer.write(head + b"\r\n\r\n")
+            interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), LIMIT)
+            answers.append(await exchange(reader, writer, data))
+        finally:
+            writer.close()
+            await writer.wait_closed()
+    assert interim.startswith(b"HTTP/1.1 100 ")
+    assert [status for status, _, _ in answers] == [200, 200, 200]
+    texts = [Response.model_validate_json(body).output_text for _, _, body in answers]
+    assert texts == ["a", "b", "c"]
+    assert [r.body for r in server.requests] == [whole, whole, whole]
+    assert server.remaining == 0
+    assert not server.errors
+
+
+async def test_a_request_that_is_not_http_gets_400_and_is_closed() -> None:
+    async with OpenAIServer([text(["a"])]) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            status, _, body = await exchange(reader, writer, b"NOT HTTP AT ALL\r\n\r\n")
+            assert await asyncio.wait_for(reader.read(), LIMIT) == b""
+        finally:
+            writer.close()
+            await writer.wait_closed()
+    assert status == 400
+    assert json.loads(body)["error"]["type"] == "invalid_request_error"
+    assert server.requests == [] and server.remaining == 1 and not server.errors
+
+
+async def test_ids_differ_across_servers_unless_sequential() -> None:
+    def script() -> list[Turn]:
+        return [turn(text(["Hi"]), tool_call("get_weather", {"city": "Oslo"}))]
+
+    def ids(body: bytes) -> list[str]:
+        response = Response.model_validate_json(body)
+        message, call = response.output
+        assert message.type == "message" and call.type == "function_call"
+        return [response.id, message.id, call.id or "", call.call_id]
+
+    seen: list[list[str]] = []
+    for style in ("unique", "unique", "sequential", "sequential"):
+        async with OpenAIServer(script(), ids=style) as server:  # type: ignore[arg-type]
+            _, headers, body = await raw_post(server, "/v1/responses", {"input": "hi"})
+        seen.append([*ids(body), headers["x-request-id"]])
+    assert len(set(seen[0]) | set(seen[1])) == 10
+    assert seen[2] == seen[3] == ["resp_1", "msg_resp_1_0", "fc_resp_1_1", "call_1", "req_1"]
+
+
+async def test_a_script_the_server_cannot_play_from_a_factory_is_a_server_error() -> None:
+    async with OpenAIServer(lambda prompt: [turn(fail(RuntimeError(prompt)))]) as server:
+        status, _, body = await raw_post(server, "/v1/responses", {"input": "secret plan"})
+    assert status == 500
+    assert "cannot play Fail" in json.loads(body)["error"]["message"]
+    assert [type(e).__name__ for e in server.errors] == ["ScriptError"]
+    with pytest.raises(ScriptNotFinishedError, match="the server failed"):
+        server.assert_complete()
+
+
 # -- the SDK's real models on the server ---------------------------------------------
 
 
@@ -559,10 +662,7 @@ async def test_parallel_tool_calls(kind: str) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_handoff(kind: str) -> None:
-    script = [
-        tool_call("transfer_to_billing", {}, call_id="call_h"),
-        text(["Your invoice ", "is paid."]),
-    ]
+    script = [handoff("billing", call_id="call_h"), text(["Your invoice ", "is paid."])]
     async with OpenAIServer(script) as server:
         model = make_model(kind, server)
         billing = Agent(name="billing", model=model, model_settings=SETTINGS)
@@ -583,6 +683,48 @@ async def test_handoff(kind: str) -> None:
     first_tools = server.model_requests[0].body["tools"]
     tool_names = [t.get("name") or t["function"]["name"] for t in first_tools]
     assert tool_names == ["transfer_to_billing"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_factory_serves_20_concurrent_runs_each_its_own_script(kind: str) -> None:
+    """One server as a development server: every run plays the script made for its prompt."""
+    arrived = 0
+    all_in = asyncio.Event()
+
+    @function_tool
+    async def find(who: str) -> str:
+        """Find someone."""
+        nonlocal arrived
+        arrived += 1
+        if arrived == 20:
+            all_in.set()
+        # Every run is now between its model calls, so the server must tell them apart.
+        await asyncio.wait_for(all_in.wait(), LIMIT)
+        return f"found {who}"
+
+    def script_for(prompt: str) -> list[Any]:
+        return [
+            handoff("finder"),
+            tool_call("find", {"who": prompt}, chunks=2),
+            text([f"Answer for {prompt}", "."]),
+        ]
+
+    async with OpenAIServer(script_for) as server:
+        model = make_model(kind, server)
+        finder = Agent(name="finder", model=model, tools=[find], model_settings=SETTINGS)
+        triage = Agent(name="triage", model=model, handoffs=[finder], model_settings=SETTINGS)
+
+        async def one(i: int) -> tuple[str, list[str], str]:
+            result = Runner.run_streamed(triage, f"user {i}", run_config=RUN_CONFIG)
+            events, error = await collect(result)
+            assert error is None
+            outputs = [e.item.output for e in events if getattr(e, "name", "") == "tool_output"]
+            return result.final_output, outputs, result.last_agent.name
+
+        results = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(20))), LIMIT)
+        server.assert_complete()
+    assert results == [(f"Answer for user {i}.", [f"found user {i}"], "finder") for i in range(20)]
+    assert len(server.model_requests) == 60
 
 
 async def test_reasoning_on_both_paths() -> None:

@@ -3,7 +3,7 @@
 It streams the Responses events the live API streams (rendered by `_responses`, as the HTTP
 player sends them), so the SDK's real run loop handles it exactly as it handles OpenAI's models.
 It implements only the SDK's public `Model` interface, so it works on every SDK release
-agentstream supports, unlike `agents.testing.ScriptedModel` (0.22+).
+agentstream supports, unlike `agents.testing.ScriptedModel` (0.21+).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
@@ -95,14 +96,9 @@ class Playback:
                 self._factory = lambda _prompt: turns
             else:
                 self._shared = _Run(turns)
-        self._runs: dict[int, _Run] = {}
+        self._runs: deque[_Run] = deque()
         self._by_id: dict[str, _Run] = {}
         self._unplayed = 0
-
-    @property
-    def per_run(self) -> bool:
-        """Whether every run plays a script of its own."""
-        return self._shared is None
 
     @property
     def remaining(self) -> int:
@@ -131,8 +127,7 @@ class Playback:
                 run = self._start(prompt)
         if run.played >= len(run.turns):
             raise OutOfTurnsError(
-                f"no scripted turn left: the run made model call {run.played + 1}, "
-                f"but only {len(run.turns)} were scripted"
+                f"the run made model call {run.played + 1}, but only {len(run.turns)} were scripted"
             )
         run.played += 1
         if self._shared is None:
@@ -158,10 +153,10 @@ class Playback:
     def _start(self, prompt: str) -> _Run:
         assert self._factory is not None
         run = _Run(self._read(self._factory(prompt)))
-        self._runs[id(run)] = run
+        self._runs.append(run)
         self._unplayed += len(run.turns)
         if len(self._runs) > _MAX_RUNS:
-            oldest = self._runs.pop(next(iter(self._runs)))
+            oldest = self._runs.popleft()
             for item_id in oldest.ids:
                 if self._by_id.get(item_id) is oldest:
                     del self._by_id[item_id]
