@@ -101,7 +101,8 @@ _DEPRECATED = {
     "tool_call_turn": "turn(tool_call(...))",
     "tool_calls_turn": "turn(tool_call(...), tool_call(...))",
 }
-"""The former names of the server's script language, kept for one minor version."""
+"""The former names of the server's script language: still importable, with a
+`DeprecationWarning`, until 0.3."""
 
 
 def __getattr__(name: str) -> Any:
@@ -110,8 +111,8 @@ def __getattr__(name: str) -> Any:
     if replacement is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     warnings.warn(
-        f"agentstream.testing.{name} is deprecated and will be removed in the next minor "
-        f"version; use {replacement}",
+        f"agentstream.testing.{name} is deprecated, use {replacement}; "
+        "the old name goes away in agentstream 0.3",
         DeprecationWarning,
         stacklevel=2,
     )
