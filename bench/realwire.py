@@ -33,9 +33,9 @@ the median of 61 moved by less than a hundredth over three runs."""
 SMOKE = {"deltas": 50, "pairs": 2}
 
 
-async def _serve(n: int, turns: int) -> tuple[asyncio.subprocess.Process, str]:
+async def _serve(n: int) -> tuple[asyncio.subprocess.Process, str]:
     server = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "bench._wire_server", str(n), str(turns)),
+        *(sys.executable, "-m", "bench._wire_server", str(n)),
         cwd=ROOT,
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
@@ -51,8 +51,7 @@ async def _serve(n: int, turns: int) -> tuple[asyncio.subprocess.Process, str]:
 
 async def measure(n: int, pairs: int) -> dict[str, Any]:
     """Run the measured process once against a fresh server; its JSON report."""
-    # One run of each side to check and warm up, then two per pair.
-    server, url = await _serve(n, 2 + 2 * pairs)
+    server, url = await _serve(n)
     try:
         measured = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "bench._wire_run", url, str(n), str(pairs)),
