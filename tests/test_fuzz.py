@@ -24,10 +24,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentstream import DecodeError, Event, parse_event
+from agentstream._chunks import DEFAULT_MAX_EVENT_BYTES
 from agentstream._events import EVENT_TYPES
 from agentstream._ndjson import from_ndjson, ndjson_line
 from agentstream._sse import from_sse, sse_frame
-from agentstream._chunks import DEFAULT_MAX_EVENT_BYTES
 
 from .support.strategies import events
 
