@@ -41,9 +41,8 @@ from typing import Any
 from redis.utils import HIREDIS_AVAILABLE
 
 from agentstream import Done
-from agentstream._eventlog import MemoryEventLog, RunNotFoundError
-from agentstream._resume import publish, subscribe
 from agentstream.redis import RedisEventLog
+from agentstream.resume import MemoryEventLog, RunNotFoundError, publish, subscribe
 
 
 def _start_redis() -> tuple[subprocess.Popen[bytes], str]:
