@@ -2,10 +2,10 @@
 
 Text deltas are most of a stream. `normalize()` takes the consecutive plain text deltas of one
 message from the SDK in one go, as a `TextRun`, and keeps them that way until someone needs the
-event models: `TextRun.events()` builds them (without validation: every field was checked when
-the run was made), and `SSETextWriter` writes their SSE frames straight from the run, the same
-bytes as `sse_frame()` of each event, in one pass per run. This module makes runs, builds their
-events and writes their frames; the rest of agentstream only passes them along.
+event models: `TextRun.events()` builds them, and `SSETextWriter` writes their SSE frames
+straight from the run, the same bytes as `sse_frame()` of each event, in one pass per run. This
+module makes runs, builds their events and writes their frames; the rest of agentstream only
+passes them along.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, cast, final
 
-from ._builders import text_delta
+from ._events import TextDelta
 
 if TYPE_CHECKING:
     from collections import deque
     from collections.abc import Callable, Iterable
 
-    from ._events import EventBase, TextDelta
+    from ._events import EventBase
 
 __all__ = ["FAKE_ITEM_ID", "SSETextWriter", "TextContext", "TextRun", "built", "take_text_run"]
 
@@ -57,10 +57,17 @@ class TextRun:
         """What the deltas share."""
 
     def events(self) -> list[TextDelta]:
-        """The `TextDelta` events of the run, as validation would build them."""
+        """The `TextDelta` events of the run."""
         timestamp, message_id, agent, run_id = self.context
         return [
-            text_delta(seq, run_id, agent, timestamp, delta, message_id)
+            TextDelta(
+                seq=seq,
+                run_id=run_id,
+                agent=agent,
+                timestamp=timestamp,
+                delta=delta,
+                message_id=message_id,
+            )
             for seq, delta in enumerate(self.deltas, self.seq)
         ]
 
