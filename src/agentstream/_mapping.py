@@ -32,7 +32,7 @@ from ._events import (
     Usage,
     UsageUpdated,
 )
-from ._textrun import FAKE_ITEM_ID, TextRun, take_text_run
+from ._textrun import FAKE_ITEM_ID, TextRun, TextRunMaker
 
 if TYPE_CHECKING:
     from collections import deque
@@ -199,6 +199,7 @@ class Mapper:
         self._names: dict[str, str] = {}
         self._usage = Usage()
         self._usage_owed = False
+        self._runs = TextRunMaker()
         self._set_agent(agent)
 
     def _set_agent(self, agent: Any) -> None:
@@ -256,7 +257,7 @@ class Mapper:
     def text_run(
         self, events: deque[Any], seq: int, timestamp: int, run_id: str, limit: int
     ) -> TextRun | None:
-        """Take the plain text deltas at the head of `events` as one `TextRun` (`take_text_run`).
+        """Take the plain text deltas at the head of `events` as one `TextRun` (`TextRunMaker`).
 
         None when the head is not one, or when the next drafts must come from `map()`: the
         usage owed for a model call, or an agent whose name is not a `str`.
@@ -264,7 +265,7 @@ class Mapper:
         agent = self.agent
         if self._usage_owed or (agent is not None and type(agent) is not str):
             return None
-        run = take_text_run(events, seq, (timestamp, agent, run_id), limit)
+        run = self._runs.take(events, seq, (timestamp, agent, run_id), limit)
         if run is not None:
             self._record_text(run.text)
         return run

@@ -81,7 +81,7 @@ class SSEWriter:
         """The frames of `batch`, one per event."""
         for item in batch:
             if type(item) is TextRun:
-                yield from self._run_frames(item)
+                yield from self.run_frames(item)
             else:
                 yield sse_frame(item)
 
@@ -89,7 +89,12 @@ class SSEWriter:
         """The frames of `batch` in one string, for a body written a batch at a time."""
         return "".join(self.frames(batch))
 
-    def _run_frames(self, run: TextRun) -> Iterable[str]:
+    def run_frames(self, run: TextRun) -> Iterable[str]:
+        """The frames of the deltas of `run`.
+
+        Text with no UTF-8 form takes the models' way lazily, so the frames before the delta
+        that cannot be written come out first.
+        """
         frames = self._text.frames(run)
         return map(sse_frame, run.events()) if frames is None else frames
 
@@ -150,8 +155,12 @@ async def _frames(
                 if batch is None:
                     yield PING
                     continue
-                for frame in writer.frames(batch):
-                    yield frame
+                for item in batch:
+                    if type(item) is TextRun:
+                        for frame in writer.run_frames(item):
+                            yield frame
+                    else:
+                        yield sse_frame(item)
     finally:
         await close_source(events)
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from ._events import EventBase
 
-__all__ = ["FAKE_ITEM_ID", "SSETextWriter", "TextContext", "TextRun", "built", "take_text_run"]
+__all__ = ["FAKE_ITEM_ID", "SSETextWriter", "TextContext", "TextRun", "TextRunMaker", "built"]
 
 FAKE_ITEM_ID: Final = "__fake_id__"
 """The id the SDK gives every item it builds from Chat Completions chunks: it identifies none."""
@@ -90,23 +90,6 @@ def built(batch: Iterable[E | TextRun]) -> list[E]:
     return events
 
 
-_SDK_TYPES: list[Any] = []
-
-
-def _sdk_types() -> list[Any]:
-    """The SDK's raw-event wrapper and the Responses text-delta event, imported on first use.
-
-    Importing them at module level would make every `import agentstream` load the SDK, which a
-    service that only decodes events does not need.
-    """
-    if not _SDK_TYPES:
-        from agents.stream_events import RawResponsesStreamEvent
-        from openai.types.responses import ResponseTextDeltaEvent
-
-        _SDK_TYPES[:] = [RawResponsesStreamEvent, ResponseTextDeltaEvent]
-    return _SDK_TYPES
-
-
 def _is_id(value: object) -> bool:
     return value is None or type(value) is str
 
@@ -114,46 +97,72 @@ def _is_id(value: object) -> bool:
 _NO_MESSAGE: Final = object()
 
 
-def take_text_run(
-    events: deque[Any], seq: int, context: tuple[int, str | None, str], limit: int
-) -> TextRun | None:
-    """Take the plain text deltas at the head of `events` as one `TextRun`, from `seq` on.
+class TextRunMaker:
+    """Takes text runs from the head of the SDK events a stream's reader collected.
 
-    `context` is `(timestamp, agent, run_id)`; the agent must be a `str` or None. At most `limit`
-    deltas, all of one message; None if the head is not one. Plain is the SDK's raw
-    `ResponseTextDeltaEvent` of type `response.output_text.delta`, with a `str` delta and a `str`
-    (or no) item id: every field then has the exact type the event declares. Anything else is
-    left at the head for the mapper. The loop reads each event's fields straight from the
-    model's `__dict__`: it runs once per token.
+    One per stream. It imports the SDK's event classes when it is made, not when this module is
+    imported: `import agentstream` must not load the SDK for a service that only decodes.
     """
-    raw, delta_event = _sdk_types()
-    deltas: list[str] = []
-    put, take = deltas.append, events.popleft
-    message: object = _NO_MESSAGE  # the item id of the run's message, once known
-    for _ in range(min(limit, len(events))):
-        event = take()
-        try:
-            if type(event) is raw and type(data := event.data) is delta_event:
-                fields = data.__dict__
-                delta, item_id = fields["delta"], fields["item_id"]
-                if (
-                    type(delta) is str
-                    and fields["type"] == "response.output_text.delta"
-                    and (item_id == message or (not deltas and _is_id(item_id)))
-                ):
-                    message = item_id
-                    put(delta)
-                    continue
-        except Exception:  # a field missing (`model_construct`), or an odd one's `==`
-            pass
-        events.appendleft(event)  # not one of this run's: the next message's, or the mapper's
-        break
-    if not deltas:
-        return None
-    timestamp, agent, run_id = context
-    message_id = None if message == FAKE_ITEM_ID else message
-    shared = TextContext(timestamp, message_id, agent, run_id)  # type: ignore[arg-type]
-    return TextRun(seq, deltas, "".join(deltas), shared)
+
+    __slots__ = ("_context", "_delta_event", "_raw_event")
+
+    def __init__(self) -> None:
+        from agents.stream_events import RawResponsesStreamEvent
+        from openai.types.responses import ResponseTextDeltaEvent
+
+        self._raw_event: Any = RawResponsesStreamEvent
+        self._delta_event: Any = ResponseTextDeltaEvent
+        self._context = TextContext(-1, None, None, "")
+
+    def take(
+        self, events: deque[Any], seq: int, context: tuple[int, str | None, str], limit: int
+    ) -> TextRun | None:
+        """Take the plain text deltas at the head of `events` as one `TextRun`, from `seq` on.
+
+        `context` is `(timestamp, agent, run_id)`; the agent must be a `str` or None. At most
+        `limit` deltas, all of one message; None if the head is not one. Plain is the SDK's raw
+        `ResponseTextDeltaEvent` of type `response.output_text.delta`, with a `str` delta and a
+        `str` (or no) item id: every field then has the exact type the event declares. Anything
+        else is left at the head for the mapper. The loop reads each event's fields straight
+        from the model's `__dict__`: it runs once per token.
+        """
+        raw, delta_event = self._raw_event, self._delta_event
+        deltas: list[str] = []
+        put, take = deltas.append, events.popleft
+        message: object = _NO_MESSAGE  # the item id of the run's message, once known
+        for _ in range(min(limit, len(events))):
+            event = take()
+            try:
+                if type(event) is raw and type(data := event.data) is delta_event:
+                    fields = data.__dict__
+                    delta, item_id = fields["delta"], fields["item_id"]
+                    if (
+                        type(delta) is str
+                        and fields["type"] == "response.output_text.delta"
+                        and (item_id == message or (not deltas and _is_id(item_id)))
+                    ):
+                        message = item_id
+                        put(delta)
+                        continue
+            except Exception:  # a field missing (`model_construct`), or an odd one's `==`
+                pass
+            events.appendleft(event)  # not one of this run's: the next message's, or the mapper's
+            break
+        if not deltas:
+            return None
+        timestamp, agent, run_id = context
+        message_id = None if message == FAKE_ITEM_ID else message
+        shared = self._context
+        # Runs mapped within the same millisecond share their context: one object, which the
+        # SSE writer recognizes without comparing its fields.
+        if (
+            shared.timestamp != timestamp
+            or shared.message_id != message_id
+            or shared.agent != agent
+            or shared.run_id != run_id
+        ):
+            shared = self._context = TextContext(timestamp, message_id, agent, run_id)  # type: ignore[arg-type]
+        return TextRun(seq, deltas, "".join(deltas), shared)
 
 
 # SSE frames
@@ -232,6 +241,8 @@ class SSETextWriter:
         if not (self._exact and (text.isascii() or _encodable(text))):
             return None
         head, tail = self._head, self._tail
+        if len(run.deltas) == 1:  # events that come one at a time: no loop to set up
+            return [f"id: {run.seq}{_TEXT_HEAD}{run.seq}{head}{_json_str(text)}{tail}"]
         seqs = map(str, range(run.seq, run.seq + len(run.deltas)))
         if _needs_no_escape(text):
             # Each delta is its own JSON string body: the quotes go in the head and the tail.
