@@ -28,11 +28,13 @@ from agentstream import (
     parse_event,
 )
 from agentstream._callbacks import EventSink, to_callbacks
-from agentstream.testing import ScriptedStreamModel, text, tool_call
+from agentstream.testing import ScriptedStreamModel, text
 
 from .support.checks import assert_well_formed
-from .test_sse import BOUND, Gate
+from .support.scenarios import Gate, gated_run
 
+BOUND = 10.0
+"""Seconds any one wait of these tests may take before the test fails."""
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "adapters.md"
 
 
@@ -126,8 +128,7 @@ class Boom(Exception):
 @pytest.mark.parametrize("kind", ["sync", "async"])
 async def test_a_sink_error_cancels_the_run_and_reaches_the_caller_unchanged(kind: str) -> None:
     gate = Gate()
-    model = ScriptedStreamModel([tool_call("wait_for_gate", {}), text("never")])
-    stream = normalize(Runner.run_streamed(Agent(name="w", model=model, tools=[gate.tool]), "x"))
+    stream = normalize(gated_run(gate))
     error = Boom("the sink failed")
 
     class Failing:

@@ -11,11 +11,13 @@ from agents import Agent, Runner
 
 from agentstream import ConfigurationError, DecodeError, Event, TextDelta, UsageUpdated, normalize
 from agentstream._ndjson import KEEPALIVE, NDJSONDecoder, from_ndjson, to_ndjson
-from agentstream.testing import ScriptedStreamModel, text, tool_call
+from agentstream.testing import ScriptedStreamModel, text
 
 from .support.checks import assert_well_formed
-from .test_sse import BOUND, Gate
+from .support.scenarios import Gate, gated_run
 
+BOUND = 10.0
+"""Seconds any one wait of these tests may take before the test fails."""
 BASE = {"run_id": "run-1", "agent": None, "timestamp": 1}
 
 
@@ -46,8 +48,7 @@ async def test_lines_are_exact() -> None:
 
 async def test_keepalive_is_off_by_default_and_an_empty_line_when_asked() -> None:
     gate = Gate()
-    model = ScriptedStreamModel([tool_call("wait_for_gate", {}), text("done now")])
-    run = Runner.run_streamed(Agent(name="w", model=model, tools=[gate.tool]), "go")
+    run = gated_run(gate)
     lines: list[str] = []
     keepalives = 0
     with anyio.fail_after(BOUND):
@@ -72,8 +73,7 @@ def test_bad_heartbeat_is_refused(heartbeat: Any) -> None:
 
 async def test_stopping_early_cancels_the_run() -> None:
     gate = Gate()
-    model = ScriptedStreamModel([tool_call("wait_for_gate", {}), text("never")])
-    stream = normalize(Runner.run_streamed(Agent(name="w", model=model, tools=[gate.tool]), "x"))
+    stream = normalize(gated_run(gate))
     lines = to_ndjson(stream)
     with anyio.fail_after(BOUND):
         async for line in lines:

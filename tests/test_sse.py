@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import pytest
-from agents import Agent, Runner, function_tool
+from agents import Agent, Runner
 
 from agentstream import (
     ConfigurationError,
@@ -22,11 +22,13 @@ from agentstream import (
     normalize,
 )
 from agentstream._sse import PING, ServerSentEvent, SSEDecoder, from_sse, to_sse
-from agentstream.testing import ScriptedStreamModel, fail, text, tool_call, turn
+from agentstream.testing import ScriptedStreamModel, fail, text, turn
 
 from .support.checks import assert_well_formed
+from .support.scenarios import Gate, gated_run
 
-BOUND = 10.0  # seconds any single wait in this file may take before the test fails
+BOUND = 10.0
+"""Seconds any one wait of these tests may take before the test fails."""
 
 
 def delta(value: str, seq: int = 0, **kw: Any) -> TextDelta:
@@ -127,36 +129,6 @@ def test_bad_retry_is_refused(retry: Any) -> None:
 
 
 # Heartbeats and closing, against real runs
-
-
-class Gate:
-    """An async tool that waits for the test to open it, recording how it ended."""
-
-    def __init__(self) -> None:
-        self.opened = asyncio.Event()
-        self.started = asyncio.Event()
-        self.finished = False
-        self.cancelled = False
-
-        @function_tool
-        async def wait_for_gate() -> str:
-            """Wait until the gate opens."""
-            self.started.set()
-            try:
-                await self.opened.wait()
-            except asyncio.CancelledError:
-                self.cancelled = True
-                raise
-            self.finished = True
-            return "opened"
-
-        self.tool = wait_for_gate
-
-
-def gated_run(gate: Gate) -> Any:
-    model = ScriptedStreamModel([tool_call("wait_for_gate", {}), text("after the gate")])
-    agent = Agent(name="worker", model=model, tools=[gate.tool])
-    return Runner.run_streamed(agent, "go")
 
 
 async def relay(source: AsyncIterator[Event], log: list[str]) -> AsyncIterator[Event]:

@@ -1,7 +1,8 @@
 """What the tests share, one idea a module.
 
 - `checks`: the envelope rules every event stream obeys (`assert_well_formed`).
-- `scenarios`: real SDK workflows on scripted models, and replays of given events.
+- `scenarios`: real SDK workflows on scripted models, tools that hold a run still (`Gate`), and
+  replays of given events.
 - `strategies`: hypothesis strategies for events and for valid event sequences.
 - `compat`: what the installed openai-agents release has, for tests that need a newer one.
 - `http`: a real uvicorn server on a random port, and ASGI helpers.

@@ -1,5 +1,6 @@
 """Event sources for the tests: real SDK workflows on `agents.testing.ScriptedModel` and on our
-own `ScriptedStreamModel`, the scenarios both bridges must carry, and replays of given events."""
+own `ScriptedStreamModel`, tools that hold a run still until the test lets go, the scenarios both
+bridges must carry, and replays of given events."""
 
 from __future__ import annotations
 
@@ -136,6 +137,37 @@ class SlowTool:
             return f"found {query}"
 
         self.tool = slow_lookup
+
+
+class Gate:
+    """An async tool that waits for the test to open it, recording how it ended."""
+
+    def __init__(self) -> None:
+        self.opened = asyncio.Event()
+        self.started = asyncio.Event()
+        self.finished = False
+        self.cancelled = False
+
+        @function_tool
+        async def wait_for_gate() -> str:
+            """Wait until the gate opens."""
+            self.started.set()
+            try:
+                await self.opened.wait()
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+            self.finished = True
+            return "opened"
+
+        self.tool = wait_for_gate
+
+
+def gated_run(gate: Gate) -> RunResultStreaming:
+    """A run that calls `gate`'s tool, then answers "after the gate"."""
+    model = ScriptedStreamModel([tool_call("wait_for_gate", {}), text("after the gate")])
+    agent = Agent(name="worker", model=model, tools=[gate.tool])
+    return Runner.run_streamed(agent, "go")
 
 
 # The scenarios both bridges must carry, on `ScriptedStreamModel`
