@@ -15,7 +15,7 @@ import pytest
 
 from agentstream._demo import DEFAULT_TOKEN_DELAY, demo_app
 
-from .test_web import serving
+from .support.http import serve
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -40,11 +40,11 @@ async def test_chat_page_streams_the_answer_shows_the_tool_and_finishes(tmp_path
     screenshot = tmp_path / "demo.png"
     # Paced like a real model, so that a person (and the driver) sees the answer grow.
     app = demo_app(token_delay=DEFAULT_TOKEN_DELAY)
-    async with serving(app) as address:
+    async with serve(app) as base:
         process = await asyncio.create_subprocess_exec(
             NODE,
             str(DRIVER),
-            f"http://{address}/",
+            f"{base}/",
             str(screenshot),
             "--prompt",
             "Where is my order A-1042?",

@@ -8,15 +8,12 @@ import os
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
 import asyncio
-import contextlib
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from agents import Agent, Runner, function_tool
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -39,6 +36,7 @@ from agentstream.resume import (
 from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
 from .support.checks import assert_well_formed
+from .support.http import serve
 from .support.redis_server import serve_redis
 
 WAIT = 10.0
@@ -433,26 +431,6 @@ def test_memory_log_arguments_are_checked() -> None:
 # The resumable SSE endpoint
 
 
-@contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    """Run `app` on uvicorn in this event loop, on a random port of 127.0.0.1."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        try:
-            async with asyncio.timeout(WAIT):
-                await task
-        finally:
-            sock.close()
-
-
 async def get_events(
     client: httpx.AsyncClient, url: str, headers: dict[str, str] | None = None
 ) -> tuple[int, list[Event]]:
@@ -470,7 +448,7 @@ async def test_the_endpoint_resumes_after_last_event_id_or_after(log: EventLog) 
         await publication.wait()
     events = await read_all(log, "w")
     app = Starlette(routes=[Route("/runs/{run_id}/stream", resumable_sse_endpoint(log))])
-    async with serving(app) as base, httpx.AsyncClient(base_url=base) as client:
+    async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
         assert await get_events(client, "/runs/w/stream") == (200, events)
         for seen in range(-1, len(events)):
             expected = (200, events[seen + 1 :])
@@ -506,7 +484,7 @@ async def test_the_endpoint_follows_a_live_run_and_answers_410_for_trimmed_event
             Route("/api/chat/{chat_id}/stream", resumable_sse_endpoint(log, run_id=active_run)),
         ]
     )
-    async with serving(app) as base, httpx.AsyncClient(base_url=base) as client:
+    async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
         response = await client.get("/runs/t/stream", headers={"Last-Event-ID": "0"})
         assert response.status_code == 410
         assert "after seq 0 are no longer kept (the oldest kept is seq 2)" in response.text

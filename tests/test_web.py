@@ -10,14 +10,12 @@ import asyncio
 import contextlib
 import json
 import re
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from agents import Agent, Runner, function_tool
 from agents.result import RunResultStreaming
@@ -41,6 +39,7 @@ from agentstream.web import (
 )
 
 from .support.checks import assert_well_formed
+from .support.http import serve
 
 WAIT = 10.0
 """Bound of every wait in these tests; reaching it fails the test."""
@@ -140,35 +139,6 @@ def make_app(probe: Probe) -> Starlette:
     )
 
 
-@contextlib.asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    """Run `app` on uvicorn in this event loop, on a random port of 127.0.0.1."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app,
-        log_level="warning",
-        lifespan="off",
-        ws="websockets-sansio",
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    # The socket listens already: clients queue in its backlog until serve() accepts them.
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        try:
-            async with asyncio.timeout(WAIT):
-                await task
-        finally:
-            sock.close()
-
-
 @pytest.fixture
 def probe() -> Probe:
     return Probe()
@@ -176,8 +146,9 @@ def probe() -> Probe:
 
 @pytest.fixture
 async def server(probe: Probe) -> AsyncIterator[str]:
-    async with serving(make_app(probe)) as address:
-        yield address
+    """The address, `127.0.0.1:PORT`, of a real server of `make_app(probe)`."""
+    async with serve(make_app(probe)) as base:
+        yield base.removeprefix("http://")
 
 
 @pytest.fixture
@@ -561,7 +532,8 @@ async def test_the_fastapi_example_of_the_docs_serves_sse_json_and_websocket(pro
             [tool_call("lookup_order", {"order_id": "A-1042"}), text("It shipped with DHL.")] * 3
         )
     )
-    async with serving(namespace["app"]) as address:
+    async with serve(namespace["app"]) as base:
+        address = base.removeprefix("http://")
         async with httpx.AsyncClient(base_url=f"http://{address}", timeout=WAIT) as client:
             response = await client.post("/chat", json={"prompt": "Where is A-1042?"})
             assert response.headers["content-type"] == "text/event-stream; charset=utf-8"

@@ -10,26 +10,36 @@ from typing import Any
 
 PING = ": ping\n\n"
 """The SSE comment frame a streamed response sends as its heartbeat."""
+SHUTDOWN_WAIT = 10.0
+"""Seconds the server may take to stop once the test is done with it; longer fails the test."""
 
 
 @contextlib.asynccontextmanager
 async def serve(app: Any) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on 127.0.0.1 (a random port); yield its base URL."""
+    """Serve `app` with uvicorn in this event loop on 127.0.0.1 (a random port); yield its base
+    URL, `http://127.0.0.1:PORT`.
+
+    The socket listens before the server starts, so a client may connect at once: it waits in the
+    backlog until uvicorn accepts it. WebSockets use the `websockets` sans-I/O implementation.
+    """
     import uvicorn
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="websockets-sansio")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, 10)
-        sock.close()
+        try:
+            await asyncio.wait_for(task, SHUTDOWN_WAIT)
+        finally:
+            sock.close()
 
 
 class PingWatch:
