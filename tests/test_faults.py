@@ -51,7 +51,9 @@ from agentstream.testing import (
 )
 
 from .support.checks import assert_well_formed
-from .test_wire_paths import KINDS, LIMIT, SDK_VERSION, SETTINGS, WireRun, run_on_wire, texts
+from .support.compat import SDK_VERSION
+from .support.scenarios import get_weather
+from .support.wire import KINDS, LIMIT, SETTINGS, WireRun, run_on_wire, texts
 
 SECRET = "sk-live-9f8e7d6c"
 """Stands for what must not leak: keys, hosts, paths in upstream or exception text."""
@@ -62,12 +64,6 @@ FIRST_CALL_USAGE = Usage(requests=1, input_tokens=20, output_tokens=6, total_tok
 def upstream_error_body(status: int) -> dict[str, Any]:
     message = f"upstream failure on 10.0.0.7 with key {SECRET}"
     return {"error": {"message": message, "type": "server_error", "param": None, "code": None}}
-
-
-@function_tool
-def get_weather(city: str) -> str:
-    """Return the weather for a city."""
-    return f"sunny in {city}"
 
 
 def plain(model: Any, server: OpenAIServer) -> Agent[Any]:

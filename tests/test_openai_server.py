@@ -28,15 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import openai
 import pytest
-from agents import (
-    Agent,
-    ModelSettings,
-    OpenAIChatCompletionsModel,
-    OpenAIResponsesModel,
-    RunConfig,
-    Runner,
-    function_tool,
-)
+from agents import Agent, Runner, function_tool
 from agents.exceptions import ModelBehaviorError
 from openai.types.chat import ChatCompletion, ChatCompletionChunk
 from openai.types.completion_usage import CompletionUsage
@@ -60,30 +52,21 @@ from agentstream.testing import (
     turn,
 )
 
+from .support.scenarios import get_time, get_weather
+from .support.wire import KINDS, LIMIT, RUN_CONFIG, SETTINGS, make_model
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from agents.models.interface import Model
     from agents.result import RunResultStreaming
     from agents.stream_events import StreamEvent
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
-RUN_CONFIG = RunConfig(tracing_disabled=True)
-SETTINGS = ModelSettings(include_usage=True)
-KINDS = ["responses", "chat"]
-LIMIT = 10.0
 STREAM_EVENT = TypeAdapter(ResponseStreamEvent)
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def make_model(kind: str, server: OpenAIServer, **client_options: Any) -> Model:
-    client = server.client(**client_options)
-    if kind == "responses":
-        return OpenAIResponsesModel(model="gpt-test", openai_client=client)
-    return OpenAIChatCompletionsModel(model="gpt-test", openai_client=client)
 
 
 async def collect(
@@ -190,18 +173,6 @@ def sse_frames(body: bytes) -> list[tuple[str | None, str]]:
                 data.append(value)
         frames.append((event, "\n".join(data)))
     return frames
-
-
-@function_tool
-def get_weather(city: str) -> str:
-    """Return the weather for a city."""
-    return f"sunny in {city}"
-
-
-@function_tool
-def get_time(city: str) -> str:
-    """Return the local time in a city."""
-    return f"noon in {city}"
 
 
 RESPONSES_BODY = {"model": "gpt-test", "input": "hi", "stream": True}

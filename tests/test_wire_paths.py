@@ -15,26 +15,16 @@ os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 import asyncio
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
-from importlib.metadata import version
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from agents import (
-    Agent,
-    ModelSettings,
-    OpenAIChatCompletionsModel,
-    OpenAIResponsesModel,
-    RunConfig,
-    Runner,
-    function_tool,
-)
+from agents import Agent, OpenAIChatCompletionsModel, Runner
 from openai import AsyncOpenAI
 
 from agentstream import (
     Done,
     Event,
-    EventStream,
     Handoff,
     MessageOutput,
     ReasoningDelta,
@@ -50,118 +40,27 @@ from agentstream import (
 from agentstream.testing import OpenAIServer, Turn, reasoning, text, tool_call, turn
 
 from .support.checks import assert_well_formed
+from .support.compat import SDK_VERSION
+from .support.scenarios import get_time, get_weather
+from .support.wire import (
+    KINDS,
+    LIMIT,
+    RUN_CONFIG,
+    SETTINGS,
+    assert_no_task_left,
+    run_on_wire,
+    texts,
+)
 
 if TYPE_CHECKING:
     from agents.models.interface import Model
-    from agents.result import RunResultStreaming
 
-KINDS = ["responses", "chat"]
-LIMIT = 10.0
-"""Seconds any one wait of these tests may take before the test fails."""
-RUN_CONFIG = RunConfig(tracing_disabled=True)
-SETTINGS = ModelSettings(include_usage=True)
-"""The chat path reports usage only when asked to (see "Model paths" in docs/reliability.md)."""
-SDK_VERSION = tuple(int(part) for part in version("openai-agents").split(".")[:2])
-"""The installed openai-agents release, as (major, minor)."""
 TOOL_CALLED_AFTER_RESPONSE = SDK_VERSION >= (0, 24)
 """Whether the Responses path reports `tool_called` after the model call ends, as the chat path
 does. Older releases (0.19.4 and 0.14.8 checked) report it as soon as the call's item is done."""
 
 
-# -- helpers shared with test_faults.py -----------------------------------------------------
-
-
-def make_model(kind: str, server: OpenAIServer, **client_options: Any) -> Model:
-    """The SDK's real OpenAI model of path `kind`, talking to `server`."""
-    client = server.client(**client_options)
-    if kind == "responses":
-        return OpenAIResponsesModel(model="gpt-test", openai_client=client)
-    return OpenAIChatCompletionsModel(model="gpt-test", openai_client=client)
-
-
-async def assert_no_task_left(baseline: set[asyncio.Task[Any]]) -> None:
-    """Every task started since `baseline` finishes within `LIMIT` seconds."""
-    me = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    give_up = loop.time() + LIMIT
-    while left := {t for t in asyncio.all_tasks() if t not in baseline and t is not me}:
-        assert loop.time() < give_up, f"tasks left running: {left}"
-        await asyncio.wait(left, timeout=give_up - loop.time())
-
-
-class WireRun:
-    """One normalized run of a real SDK model against a scripted `OpenAIServer`."""
-
-    def __init__(self, events: list[Event], stream: EventStream, server: OpenAIServer) -> None:
-        self.events = events
-        """Every normalized event, `Done` last."""
-        self.stream = stream
-        """The stream that produced them."""
-        self.server = server
-        """The (now closed) server, for its recorded requests and unused turns."""
-
-    @property
-    def done(self) -> Done:
-        """The one `Done`, checked to be last and alone."""
-        return assert_well_formed(self.events)
-
-    @property
-    def result(self) -> RunResultStreaming:
-        """The SDK result."""
-        return self.stream.result
-
-    def of(self, kind: type[Any]) -> list[Any]:
-        """The events of one class."""
-        return [e for e in self.events if isinstance(e, kind)]
-
-    def wire(self) -> str:
-        """All events as the JSON a client would receive."""
-        return json.dumps([e.model_dump(mode="json") for e in self.events])
-
-
-async def run_on_wire(
-    kind: str,
-    script: Sequence[Any],
-    agent: Callable[[Model, OpenAIServer], Agent[Any]],
-    *,
-    client_options: dict[str, Any] | None = None,
-    run_kwargs: dict[str, Any] | None = None,
-    consume: Callable[[EventStream], Any] | None = None,
-    **normalize_kwargs: Any,
-) -> WireRun:
-    """Run `agent(model, server)` on path `kind` against `script`, normalized and bounded.
-
-    Afterwards no task started by the run is left and the SDK's run task is done.
-    """
-    baseline = asyncio.all_tasks()
-    # Sequential ids: the same script gives the same events, so two runs compare equal.
-    async with OpenAIServer(script, ids="sequential") as server:
-        model = make_model(kind, server, **(client_options or {}))
-        result = Runner.run_streamed(
-            agent(model, server), "hi", run_config=RUN_CONFIG, **(run_kwargs or {})
-        )
-        stream = normalize(result, **normalize_kwargs)
-        events = await asyncio.wait_for((consume or EventStream.collect)(stream), LIMIT)
-    await assert_no_task_left(baseline)
-    task = result.run_loop_task
-    assert task is not None and task.done()
-    assert not server.errors
-    return WireRun(events, stream, server)
-
-
 # -- the conversation ---------------------------------------------------------------------
-
-
-@function_tool
-def get_weather(city: str) -> str:
-    """Return the weather for a city."""
-    return f"sunny in {city}"
-
-
-@function_tool
-def get_time(city: str) -> str:
-    """Return the local time in a city."""
-    return f"noon in {city}"
 
 
 def triage(model: Model, server: OpenAIServer) -> Agent[Any]:
@@ -217,11 +116,6 @@ def late_argument_deltas(events: Sequence[Event]) -> list[ToolArgumentsDelta]:
         if isinstance(event, ToolArgumentsDelta) and event.call_id in called:
             late.append(event)
     return late
-
-
-def texts(events: Sequence[Event]) -> list[str]:
-    """The text deltas, without the empty one some releases send first on the chat path."""
-    return [e.delta for e in events if isinstance(e, TextDelta) and e.delta]
 
 
 def assert_call_order(events: Sequence[Event]) -> None:

@@ -106,6 +106,12 @@ def get_weather(city: str) -> str:
     return f"sunny in {city}"
 
 
+@function_tool
+def get_time(city: str) -> str:
+    """Return the local time in a city."""
+    return f"noon in {city}"
+
+
 def triage_run(
     model: Any, prompt: str = "weather, then billing?", **kwargs: Any
 ) -> RunResultStreaming:
