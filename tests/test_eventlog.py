@@ -9,7 +9,7 @@ os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -37,18 +37,12 @@ from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
 from .support.checks import assert_well_formed
 from .support.http import serve
-from .support.redis_server import serve_redis
 
 WAIT = 10.0
 """Bound of every wait in these tests; reaching it fails the test."""
 
 LEASE_TTL = 0.5
 """Short leases, so that lost producers are noticed soon."""
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    yield from serve_redis()
 
 
 def _make_log(kind: str, request: pytest.FixtureRequest, **options: Any) -> EventLog:

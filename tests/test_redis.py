@@ -25,17 +25,12 @@ from agentstream.resume import PRODUCER_LOST, EventsTrimmedError, publish, subsc
 from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
 from .support.checks import assert_well_formed
-from .support.redis_server import LEASE_TTL, read_line_until, serve_redis, spawn
+from .support.redis_server import LEASE_TTL, read_line_until, spawn
 
 pytestmark = pytest.mark.redis
 
 WAIT = 20.0
 """Bound of every wait in these tests; reaching it fails the test."""
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    yield from serve_redis()
 
 
 @pytest.fixture

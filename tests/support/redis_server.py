@@ -134,7 +134,8 @@ def start_redis() -> RedisServer:
 
 
 def serve_redis() -> Iterator[str]:
-    """Body of a `redis_url` fixture: a server's URL; skips the test without redis-server."""
+    """Body of the `redis_url` fixture (tests/conftest.py): a server's URL; skips the test
+    without redis-server."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (scripts/install-test-deps.sh installs it)")
     server = start_redis()
