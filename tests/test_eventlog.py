@@ -37,6 +37,7 @@ from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
 from .support.checks import assert_well_formed
 from .support.http import serve
+from .support.scenarios import waiting_agent
 
 WAIT = 10.0
 """Bound of every wait in these tests; reaching it fails the test."""
@@ -301,22 +302,8 @@ async def test_a_run_is_known_once_leased_or_written(log: EventLog) -> None:
 
 
 async def test_cancelling_a_publication_appends_a_cancelled_done(log: EventLog) -> None:
-    started = asyncio.Event()
-    cancelled = asyncio.Event()
-
-    @function_tool
-    async def wait_forever() -> str:
-        """Never returns on its own."""
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return "unreachable"
-
-    result = scripted_run(turn(text("working "), tool_call("wait_forever")), tools=[wait_forever])
-    publication = await publish(result, log)
+    agent, started, cancelled = waiting_agent(text("working "))
+    publication = await publish(Runner.run_streamed(agent, "go"), log)
     async with asyncio.timeout(WAIT):
         await started.wait()
         final = await publication.cancel()
@@ -329,22 +316,8 @@ async def test_cancelling_a_publication_appends_a_cancelled_done(log: EventLog) 
 
 
 async def test_a_run_ended_by_someone_else_is_cancelled(log: EventLog) -> None:
-    started = asyncio.Event()
-    cancelled = asyncio.Event()
-
-    @function_tool
-    async def wait_forever() -> str:
-        """Never returns on its own."""
-        started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        return "unreachable"
-
-    result = scripted_run(turn(tool_call("wait_forever")), tools=[wait_forever])
-    publication = await publish(result, log, run_id="r")
+    agent, started, cancelled = waiting_agent()
+    publication = await publish(Runner.run_streamed(agent, "go"), log, run_id="r")
     async with asyncio.timeout(WAIT):
         await started.wait()
     info = await log.info("r")

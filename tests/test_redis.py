@@ -16,16 +16,17 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from agents import Agent, Runner, function_tool
+from agents import Agent, Runner
 
 from agentstream import ConfigurationError, Done, Event, TextDelta
 from agentstream._sse import SSEDecoder, sse_to_event
 from agentstream.redis import RedisEventLog
 from agentstream.resume import PRODUCER_LOST, EventsTrimmedError, publish, subscribe
-from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
+from agentstream.testing import ScriptedStreamModel, text, turn
 
 from .support.checks import assert_well_formed
 from .support.redis_server import LEASE_TTL, read_line_until, spawn
+from .support.scenarios import slow_tool_agent
 
 pytestmark = pytest.mark.redis
 
@@ -172,23 +173,10 @@ async def test_a_client_resumes_on_another_web_process_with_every_event_once(
         line = await asyncio.to_thread(read_line_until, web, "port ")
         bases.append(f"http://127.0.0.1:{int(line.split()[1])}")
     log = RedisEventLog.from_url(redis_url, lease_ttl=LEASE_TTL)
-    release = asyncio.Event()
-
-    @function_tool
-    async def slow_lookup(order: str) -> str:
-        """Look an order up; it waits until the test has read part of the run."""
-        await release.wait()
-        return f"order {order} shipped"
-
-    model = ScriptedStreamModel(
-        [
-            turn(text("Let me check."), tool_call("slow_lookup", {"order": "42"})),
-            turn(text("It shipped today.")),
-        ]
-    )
-    agent = Agent(name="support", model=model, tools=[slow_lookup])
+    # The tool waits until the test has read part of the run.
+    agent, release = slow_tool_agent(text("Let me check."))
     try:
-        publication = await publish(Runner.run_streamed(agent, "where is 42?"), log)
+        publication = await publish(Runner.run_streamed(agent, "weather in Paris?"), log)
         path = f"/runs/{publication.run_id}/stream"
         first: list[Event] = []
         decoder = SSEDecoder()
@@ -213,7 +201,7 @@ async def test_a_client_resumes_on_another_web_process_with_every_event_once(
         events = first + rest
         final = assert_well_formed(events)
         assert final.status == "completed"
-        assert final.final_output == "It shipped today."
+        assert final.final_output == "It is sunny."
         async with asyncio.timeout(WAIT):
             assert events == [event async for event in subscribe(log, publication.run_id)]
     finally:

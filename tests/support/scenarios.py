@@ -260,8 +260,11 @@ async def collect_events(name: str) -> list[Event]:
     return [e async for e in scenario_events(name)]
 
 
-def waiting_agent() -> tuple[Agent[Any], asyncio.Event, asyncio.Event]:
-    """An agent whose tool waits until cancelled: (agent, tool started, tool cancelled)."""
+def waiting_agent(*before: Any) -> tuple[Agent[Any], asyncio.Event, asyncio.Event]:
+    """An agent whose tool waits until cancelled: (agent, tool started, tool cancelled).
+
+    `before`: outputs (`text(...)`) the model streams in the same turn, before the tool call.
+    """
     started, cancelled = asyncio.Event(), asyncio.Event()
 
     @function_tool
@@ -275,12 +278,16 @@ def waiting_agent() -> tuple[Agent[Any], asyncio.Event, asyncio.Event]:
             raise
         return "never"
 
-    model = ScriptedStreamModel([tool_call("wait_forever", {}), text("never")])
+    model = ScriptedStreamModel([turn(*before, tool_call("wait_forever", {})), text("never")])
     return Agent(name="waiter", model=model, tools=[wait_forever]), started, cancelled
 
 
-def slow_tool_agent() -> tuple[Agent[Any], asyncio.Event]:
-    """An agent whose tool returns only once released: (agent, release)."""
+def slow_tool_agent(*before: Any) -> tuple[Agent[Any], asyncio.Event]:
+    """An agent whose tool returns only once released, then answers "It is sunny.":
+    (agent, release).
+
+    `before`: outputs (`text(...)`) the model streams in the same turn, before the tool call.
+    """
     release = asyncio.Event()
 
     @function_tool
@@ -290,7 +297,10 @@ def slow_tool_agent() -> tuple[Agent[Any], asyncio.Event]:
         return f"sunny in {city}"
 
     model = ScriptedStreamModel(
-        [tool_call("slow_lookup", {"city": "Paris"}, call_id="call_s"), text("It is sunny.")]
+        [
+            turn(*before, tool_call("slow_lookup", {"city": "Paris"}, call_id="call_s")),
+            text("It is sunny."),
+        ]
     )
     return Agent(name="slow", model=model, tools=[slow_lookup]), release
 
