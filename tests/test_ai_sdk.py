@@ -266,7 +266,9 @@ async def test_endpoint_rejects_a_bad_body_with_422() -> None:
     agent, _, _ = build_scenario("text")
     app = Starlette(routes=[Route("/api/chat", ai_sdk.endpoint(agent), methods=["POST"])])
     async with serve(app) as base, httpx.AsyncClient(timeout=30) as client:
-        not_json = await client.post(f"{base}/api/chat", content=b"{")
+        not_json = await client.post(
+            f"{base}/api/chat", content=b"{", headers={"content-type": "application/json"}
+        )
         no_messages = await client.post(f"{base}/api/chat", json={"id": "x"})
     assert not_json.status_code == 422
     assert no_messages.status_code == 422

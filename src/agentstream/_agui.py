@@ -13,10 +13,13 @@ import uuid
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from ._bridge import (
+    DEFAULT_CONTENT_TYPES,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_READ_TIMEOUT,
     Bridge,
     PartKind,
     ToolCallState,
+    body_limits,
     check_run_options,
     make_endpoint,
     run_frames,
@@ -26,7 +29,15 @@ from ._streams import check_heartbeat
 from ._transport import SSE_HEADERS
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping
+    from collections.abc import (
+        AsyncIterable,
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Collection,
+        Iterator,
+        Mapping,
+    )
 
     from ag_ui.core import BaseEvent, Message, RunAgentInput
     from agents import Agent, RunConfig, TResponseInputItem
@@ -439,18 +450,26 @@ def endpoint(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     send_timeout: float | None = None,
+    content_types: Collection[str] | None = DEFAULT_CONTENT_TYPES,
+    read_timeout: float | None = DEFAULT_READ_TIMEOUT,
     **options: Any,
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette (or FastAPI) endpoint that serves `agent` to AG-UI clients.
 
     Mount it with `app.add_route("/agent", endpoint(agent), methods=["POST"])`. A body
-    larger than `max_body_bytes` gets a 413, one that is not a valid `RunAgentInput` a 422,
-    each with a JSON `{"error": reason}`; anything else streams the run (`run`). When the
+    larger than `max_body_bytes` gets a 413, one not sent as `content_types` a 415, one slower
+    than `read_timeout` a 408, one that nests deeper than 64 levels or is not a valid
+    `RunAgentInput` a 422, each with a JSON `{"error": reason}`; anything else streams the run (`run`). When the
     client disconnects, the response stops and the run is cancelled and waited for.
 
     Args:
         agent: The agent, or a function that picks one for each input.
         max_body_bytes: The largest request body read, in bytes (1 MiB by default).
+        content_types: The request media types accepted (parameters such as `charset`
+            ignored; `type/*+suffix` matches any subtype with that suffix); others get a 415.
+            By default JSON: `application/json` and `application/*+json`. None accepts any.
+        read_timeout: Seconds the whole request body may take to arrive (30 by default);
+            then a 408 and the connection is closed. None waits as long as it takes.
         send_timeout: Seconds one write may wait for a client that does not read; then the
             response stops and the run is cancelled. None waits as long as it takes.
         **options: Keyword arguments of `run` (`context`, `max_turns`, `idle_timeout`,
@@ -473,7 +492,9 @@ def endpoint(
         parse=_parse_run_input,
         start=start,
         headers=HEADERS,
-        max_body_bytes=max_body_bytes,
+        limits=body_limits(
+            max_body_bytes=max_body_bytes, content_types=content_types, read_timeout=read_timeout
+        ),
         send_timeout=send_timeout,
     )
 

@@ -14,10 +14,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from ._bridge import (
+    DEFAULT_CONTENT_TYPES,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_READ_TIMEOUT,
     Bridge,
     PartKind,
     ToolCallState,
+    body_limits,
     check_run_options,
     make_endpoint,
     run_frames,
@@ -27,7 +30,14 @@ from ._streams import check_heartbeat
 from ._transport import SSE_HEADERS
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
+    from collections.abc import (
+        AsyncIterable,
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Collection,
+        Iterator,
+    )
 
     from agents import Agent, RunConfig, TResponseInputItem
     from starlette.requests import Request
@@ -417,19 +427,27 @@ def endpoint(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     send_timeout: float | None = None,
+    content_types: Collection[str] | None = DEFAULT_CONTENT_TYPES,
+    read_timeout: float | None = DEFAULT_READ_TIMEOUT,
     **options: Any,
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette (or FastAPI) endpoint for `useChat` (`DefaultChatTransport({api: URL})`).
 
     Mount it with `app.add_route("/api/chat", endpoint(agent), methods=["POST"])`. A
-    body larger than `max_body_bytes` gets a 413, one that is not JSON or not what `useChat`
-    sends a 422, each with a JSON `{"error": reason}`; anything else streams the run
+    body larger than `max_body_bytes` gets a 413, one not sent as `content_types` a 415, one
+    slower than `read_timeout` a 408, one that is not JSON, nests deeper than 64 levels or is
+    not what `useChat` sends a 422, each with a JSON `{"error": reason}`; anything else streams the run
     (`run`) with `HEADERS`. When the client disconnects, the response stops and
     the run is cancelled and waited for.
 
     Args:
         agent: The agent, or a function that picks one for each request body.
         max_body_bytes: The largest request body read, in bytes (1 MiB by default).
+        content_types: The request media types accepted (parameters such as `charset`
+            ignored; `type/*+suffix` matches any subtype with that suffix); others get a 415.
+            By default JSON: `application/json` and `application/*+json`. None accepts any.
+        read_timeout: Seconds the whole request body may take to arrive (30 by default);
+            then a 408 and the connection is closed. None waits as long as it takes.
         send_timeout: Seconds one write may wait for a client that does not read; then the
             response stops and the run is cancelled. None waits as long as it takes.
         **options: Keyword arguments of `run` (`context`, `max_turns`, `idle_timeout`,
@@ -444,8 +462,7 @@ def endpoint(
 
     checked = check_run_options("ai_sdk.endpoint", options)
 
-    def parse(raw: bytes) -> dict[str, Any]:
-        body = json.loads(raw)
+    def parse(body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise ConfigurationError(
                 f"the request body must be a JSON object, got {_describe(body)}"
@@ -462,6 +479,8 @@ def endpoint(
         parse=parse,
         start=start,
         headers=HEADERS,
-        max_body_bytes=max_body_bytes,
+        limits=body_limits(
+            max_body_bytes=max_body_bytes, content_types=content_types, read_timeout=read_timeout
+        ),
         send_timeout=send_timeout,
     )

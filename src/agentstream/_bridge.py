@@ -23,10 +23,11 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from ._errors import ConfigurationError, MissingExtraError
+from ._errors import AgentStreamError, ConfigurationError, MissingExtraError
 from ._events import (
     ApprovalRequested,
     Done,
@@ -420,11 +421,76 @@ async def run_frames(
         await close_shielded(frames, stream)
 
 
+DEFAULT_CONTENT_TYPES: Final = ("application/json", "application/*+json")
+"""The request media types the endpoints accept by default: JSON, and any `+json` type."""
+
+DEFAULT_READ_TIMEOUT: Final = 30.0
+"""Seconds the endpoints wait, by default, for a whole request body to arrive."""
+
+MAX_JSON_DEPTH: Final = 64
+"""How deeply a request body's JSON may nest arrays and objects (`[[1]]` is 2 deep)."""
+
+
+class RequestRefusedError(AgentStreamError, ValueError):
+    """A request body an endpoint will not run: the HTTP status to answer and why."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        """The HTTP status of the answer (408, 413, 415 or 422)."""
+
+
+@dataclass(frozen=True)
+class BodyLimits:
+    """What a JSON request body must hold to: its size, its media type, its arrival time."""
+
+    max_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """The largest body read, in bytes."""
+    content_types: frozenset[str] | None = frozenset(DEFAULT_CONTENT_TYPES)
+    """The accepted media types (`type/*+suffix` matches a suffix), or None for any."""
+    read_timeout: float | None = DEFAULT_READ_TIMEOUT
+    """Seconds the whole body may take to arrive, or None to wait as long as it takes."""
+
+
 def check_max_body_bytes(value: object) -> int:
     """Validate a request body limit: a whole number of bytes > 0."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigurationError(f"max_body_bytes must be a whole number > 0, got {value!r}")
     return value
+
+
+def check_content_types(value: object) -> frozenset[str] | None:
+    """Validate the accepted media types: None (any), or a collection of `type/subtype` strings."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)) or not isinstance(value, Collection) or not value:
+        raise ConfigurationError(
+            f"content_types must be a non-empty list of media types or None, got {value!r:.80}"
+        )
+    for media_type in value:
+        if not isinstance(media_type, str) or media_type.count("/") != 1 or ";" in media_type:
+            raise ConfigurationError(
+                f"content_types holds {media_type!r:.80}, not a media type like 'application/json'"
+            )
+    return frozenset(media_type.strip().lower() for media_type in value)
+
+
+def body_limits(
+    *, max_body_bytes: object, content_types: object, read_timeout: object
+) -> BodyLimits:
+    """The limits of an endpoint, checked.
+
+    Raises:
+        ConfigurationError: an argument has a bad value; the message names it.
+
+    """
+    from ._checks import check_seconds
+
+    return BodyLimits(
+        check_max_body_bytes(max_body_bytes),
+        check_content_types(content_types),
+        check_seconds("read_timeout", read_timeout),
+    )
 
 
 def check_run_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -440,64 +506,168 @@ def check_run_options(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     return checked
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    """The request body, or None when it is larger than `limit` bytes (read no further)."""
+def _accepts(accepted: frozenset[str], header: str | None) -> bool:
+    """Whether a Content-Type header names an accepted media type (its parameters ignored)."""
+    media_type = (header or "").partition(";")[0].strip().lower()
+    kind, slash, subtype = media_type.partition("/")
+    if not slash or not kind or not subtype:
+        return False
+    if media_type in accepted:
+        return True
+    plus = subtype.rfind("+")
+    return plus > 0 and f"{kind}/*{subtype[plus:]}" in accepted
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` (parsed JSON) nests arrays and objects more than `limit` deep."""
+    level: list[tuple[Any, int]] = [(value, 1)]
+    while level:
+        node, depth = level.pop()
+        if not isinstance(node, (dict, list)):
+            continue
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        level.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def decode_json(raw: bytes | str) -> Any:
+    """Parse a request body's JSON, nested at most `MAX_JSON_DEPTH` deep.
+
+    Raises:
+        RequestRefusedError: 422, the body is not JSON (the message says where) or nests too
+            deeply.
+
+    """
+    try:
+        value = json.loads(raw)
+        too_deep = json_depth_exceeds(value, MAX_JSON_DEPTH)
+    except RecursionError:
+        too_deep = True
+    except ValueError as exc:
+        raise RequestRefusedError(422, f"the request body is not JSON: {exc}"[:200]) from None
+    if too_deep:
+        raise RequestRefusedError(
+            422, f"the request body's JSON nests deeper than {MAX_JSON_DEPTH} levels"
+        )
+    return value
+
+
+async def read_json(request: Request, limits: BodyLimits) -> Any:
+    """Read and parse a request's JSON body within `limits`.
+
+    Checks, in order: a declared length over the limit (413), the body arriving within the read
+    timeout (408) and within the limit (413), its media type (415), and its JSON (422).
+
+    Raises:
+        RequestRefusedError: the body breaks one of the limits; its status says which.
+        starlette.requests.ClientDisconnect: the client left before its body arrived.
+
+    """
+    import anyio
+
     declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                return None
-        except ValueError:
-            pass
+    if (
+        declared is not None
+        and declared.isascii()
+        and declared.isdigit()
+        and int(declared) > limits.max_bytes
+    ):
+        raise RequestRefusedError(413, f"the request body is larger than {limits.max_bytes} bytes")
+    body: bytes | None = None
+    with anyio.move_on_after(limits.read_timeout):
+        body = await _read_body(request, limits.max_bytes)
+    if body is None:
+        raise RequestRefusedError(408, f"the request body took over {limits.read_timeout} s")
+    # Checked once the body is read, so the connection can serve the client's next request.
+    if limits.content_types is not None:
+        header = request.headers.get("content-type")
+        if not _accepts(limits.content_types, header):
+            raise RequestRefusedError(
+                415, f"the request body must be JSON (application/json), got {header!r:.80}"
+            )
+    return decode_json(body)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body; past `limit` bytes, a refusal (the rest is never read)."""
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            return None
+            raise RequestRefusedError(413, f"the request body is larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def refusal_response(refused: RequestRefusedError) -> Response:
+    """The JSON answer `{"error": reason}` to a refused request.
+
+    A 408 closes the connection: the rest of a stalled body would hold it. After the others the
+    server discards what is left of the body, and the connection serves the next request.
+    """
+    from starlette.responses import JSONResponse
+
+    headers = {"connection": "close"} if refused.status == 408 else None
+    return JSONResponse({"error": str(refused)}, status_code=refused.status, headers=headers)
+
+
+async def read_json_or_refuse(request: Request, limits: BodyLimits) -> Any | Response:
+    """`read_json`, with a refusal as its answer and a client gone as a debug log line.
+
+    Returns the parsed body, or the `Response` to send instead of running anything.
+    """
+    from starlette.requests import ClientDisconnect
+    from starlette.responses import Response
+
+    try:
+        return await read_json(request, limits)
+    except RequestRefusedError as refused:
+        return refusal_response(refused)
+    except ClientDisconnect:
+        # Nobody is left to answer; the run is never started.
+        logger.debug("the client left before sending its whole request body: %s", request.url.path)
+        return Response(status_code=400)
 
 
 def make_endpoint(
     name: str,
     *,
-    parse: Callable[[bytes], Any],
+    parse: Callable[[Any], Any],
     start: Callable[[Any], AsyncIterator[str]],
     headers: Mapping[str, str],
-    max_body_bytes: int,
+    limits: BodyLimits,
     send_timeout: float | None = None,
 ) -> Callable[[Request], Awaitable[Response]]:
-    """A Starlette endpoint that streams the frames of `start(parse(body))`.
+    """A Starlette endpoint that streams the frames of `start(parse(json_body))`.
 
-    A body past `max_body_bytes` gets a 413; `parse` raising `ConfigurationError` or `ValueError`
-    a 422; each with a JSON `{"error": reason}`. Anything else is a `StreamedResponse` of the
-    frames: a client that disconnects, or does not read for `send_timeout` seconds, stops it,
-    and the frames are closed, shielded and bounded in time, which cancels the run and waits
-    for it. A `HEAD` request gets the headers; the run is never started.
+    The body is read within `limits` (`read_json`: 408, 413, 415 or 422 when it breaks them);
+    `parse` raising `ConfigurationError` or `ValueError` gets a 422; each with a JSON
+    `{"error": reason}`. A client that leaves before its body arrived is a debug log line.
+    Anything else is a `StreamedResponse` of the frames: a client that disconnects, or does
+    not read for `send_timeout` seconds, stops it, and the frames are closed, shielded and
+    bounded in time, which cancels the run and waits for it.
 
     Raises:
         MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
-        ConfigurationError: `max_body_bytes` is not a whole number > 0, or `send_timeout` is
-            not a number of seconds > 0.
+        ConfigurationError: `send_timeout` is not a number of seconds > 0.
 
     """
     try:
-        from starlette.responses import JSONResponse
+        from starlette.responses import JSONResponse, Response
     except ImportError as exc:
         raise MissingExtraError(name, "web") from exc
     from ._checks import check_seconds
     from ._transport import StreamedResponse
 
-    limit = check_max_body_bytes(max_body_bytes)
     send_timeout = check_seconds("send_timeout", send_timeout)
 
     async def endpoint(request: Request) -> Response:
-        body = await _read_body(request, limit)
-        if body is None:
-            return JSONResponse(
-                {"error": f"the request body is larger than {limit} bytes"}, status_code=413
-            )
+        body = await read_json_or_refuse(request, limits)
+        if isinstance(body, Response):
+            return body
         try:
             parsed = parse(body)
         except (ValueError, ConfigurationError) as exc:

@@ -254,7 +254,15 @@ def _serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=5)
+    from ._bridge import DEFAULT_MAX_BODY_BYTES
+
+    # A WebSocket message holds to the request body limit of the chat route.
+    config = uvicorn.Config(
+        app,
+        log_level=args.log_level,
+        timeout_graceful_shutdown=5,
+        ws_max_size=DEFAULT_MAX_BODY_BYTES,
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from ._bridge import DEFAULT_READ_TIMEOUT
 from ._errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -207,6 +208,7 @@ def demo_app(
     model: str | None = None,
     token_delay: float = DEFAULT_TOKEN_DELAY,
     heartbeat: float | None = 15.0,
+    read_timeout: float | None = DEFAULT_READ_TIMEOUT,
 ) -> Any:
     """The demo web app behind `agentstream serve`, a Starlette application.
 
@@ -214,21 +216,37 @@ def demo_app(
     with `{"prompt": "..."}` streams the demo run as SSE (NDJSON or one JSON document when the
     `Accept` header or `?stream=false` asks); `WS /api/ws` takes `{"prompt": "..."}` and sends
     one JSON message per event.
+
+    A chat request holds to the bridge endpoints' default limits: a JSON body (415 otherwise)
+    of at most 1 MiB (413), nested at most 64 deep (422), arriving within `read_timeout`
+    seconds (408; 30 by default, None waits as long as it takes).
     """
     from importlib import resources
 
     from starlette.applications import Starlette
-    from starlette.responses import HTMLResponse, JSONResponse
+    from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Mount, Route, WebSocketRoute
     from starlette.staticfiles import StaticFiles
 
+    from ._bridge import (
+        DEFAULT_CONTENT_TYPES,
+        DEFAULT_MAX_BODY_BYTES,
+        RequestRefusedError,
+        body_limits,
+        decode_json,
+        read_json_or_refuse,
+    )
     from .web import event_response, send_websocket
 
     if TYPE_CHECKING:
         from starlette.requests import Request
-        from starlette.responses import Response
         from starlette.websockets import WebSocket
 
+    limits = body_limits(
+        max_body_bytes=DEFAULT_MAX_BODY_BYTES,
+        content_types=DEFAULT_CONTENT_TYPES,
+        read_timeout=read_timeout,
+    )
     page = (resources.files("agentstream") / "static" / "index.html").read_text("utf-8")
 
     def prompt_of(body: object) -> str | None:
@@ -241,10 +259,9 @@ def demo_app(
         return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
     async def chat(request: Request) -> Response:
-        try:
-            body = await request.json()
-        except ValueError:
-            body = None
+        body = await read_json_or_refuse(request, limits)
+        if isinstance(body, Response):
+            return body
         prompt = prompt_of(body)
         if prompt is None:
             return JSONResponse(
@@ -257,8 +274,8 @@ def demo_app(
     async def chat_ws(websocket: WebSocket) -> None:
         await websocket.accept()
         try:
-            body = await websocket.receive_json()
-        except ValueError:
+            body = decode_json(await websocket.receive_text())
+        except RequestRefusedError:
             body = None
         prompt = prompt_of(body)
         if prompt is None:
