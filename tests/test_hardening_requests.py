@@ -351,3 +351,22 @@ async def test_a_stalled_body_gets_408_and_the_connection_closes(
     assert json.loads(body) == {"error": "the request body took over 0.2 s"}
     assert app.errors == []
     assert runs == []
+
+
+async def test_the_demo_websocket_closes_on_deep_json_with_1007(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import websockets
+
+    runs: list[object] = []
+    app = Watch(DEMO.build(runs, monkeypatch))
+    async with serve(app) as base:
+        url = base.replace("http://", "ws://") + "/api/ws"
+        async with websockets.connect(url) as ws:
+            await ws.send("[" * 100_000 + "]" * 100_000)
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), WAIT)
+        await asyncio.wait_for(app.finished.wait(), WAIT)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
+    assert app.errors == []
+    assert runs == []
