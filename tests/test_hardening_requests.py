@@ -370,3 +370,87 @@ async def test_the_demo_websocket_closes_on_deep_json_with_1007(
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1007
     assert app.errors == []
     assert runs == []
+
+
+# The demo page's SSE parser, run by Node on the shipped script
+
+PARSER_HARNESS = """
+const input = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const source = input.script.slice(
+  input.script.indexOf("export function createSSEParser"),
+  input.script.indexOf("const $ = "),
+).replace("export function", "function");
+const createSSEParser = new Function(`${source}; return createSSEParser;`)();
+const results = input.feeds.map((chunks) => {
+  const events = [];
+  const parser = createSSEParser((e) => events.push(e), input.options);
+  try {
+    for (const chunk of chunks) parser.feed(chunk);
+    return { events };
+  } catch (err) {
+    return { events, error: String(err.message) };
+  }
+});
+process.stdout.write(JSON.stringify(results));
+"""
+
+
+async def _parse_with_page(feeds: list[list[str]], **options: Any) -> list[dict[str, Any]]:
+    from importlib import resources
+
+    from .support.node import HAVE_NODE
+
+    if not HAVE_NODE:
+        pytest.skip("needs node")
+    script = (resources.files("agentstream") / "static" / "chat.js").read_text("utf-8")
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        "-e",
+        PARSER_HARNESS,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    payload = json.dumps({"script": script, "feeds": feeds, "options": options}).encode()
+    out, err = await asyncio.wait_for(process.communicate(payload), WAIT * 4)
+    assert process.returncode == 0, err.decode()[-2000:]
+    results: list[dict[str, Any]] = json.loads(out)
+    return results
+
+
+STREAM = (
+    ': ping\r\n\r\nevent: a\r\ndata: {"x": 1}\r\nid: 1\r\n\r\n'
+    "event: b\rdata: one\rdata: two\r\r"
+    "data:no space\nid: 2\n\n: ping\n\nevent: c\ndata\n\n"
+)
+EVENTS = [
+    {"event": "a", "data": '{"x": 1}', "id": "1"},
+    {"event": "b", "data": "one\ntwo", "id": "1"},
+    {"event": "message", "data": "no space", "id": "2"},
+    {"event": "c", "data": "", "id": "2"},
+]
+
+
+async def test_the_page_parser_reads_frames_split_anywhere() -> None:
+    feeds = [[STREAM], list(STREAM)]
+    feeds += [[STREAM[:i], STREAM[i:]] for i in range(1, len(STREAM))]
+    feeds += [[STREAM[:i], "", STREAM[i : i + 3], STREAM[i + 3 :]] for i in range(len(STREAM))]
+    results = await _parse_with_page(feeds)
+    assert all(result == {"events": EVENTS} for result in results)
+
+
+async def test_the_page_parser_reads_a_large_frame_in_small_chunks_and_refuses_past_its_limit() -> (
+    None
+):
+    data = "y" * 4_000_000
+    frame = f"event: big\ndata: {data}\n\n"
+    chunks = [frame[i : i + 1000] for i in range(0, len(frame), 1000)]
+    big, small = await _parse_with_page([chunks, ["data: 0123456789\n\n"]])
+    assert big == {"events": [{"event": "big", "data": data, "id": ""}]}
+    refused = await _parse_with_page([chunks, [f"data: {'z' * 101}"]], maxChars=100)
+    assert refused[0] == {
+        "events": [],
+        "error": "an SSE line or event is longer than 100 characters",
+    }
+    assert refused[1] == refused[0]
+    assert small == {"events": [{"event": "message", "data": "0123456789", "id": ""}]}

@@ -4,17 +4,24 @@
 /**
  * A minimal incremental SSE parser (WHATWG rules for the fields agentstream sends).
  * feed() takes decoded text split anywhere; onEvent({event, data, id}) runs per complete frame.
+ * Each chunk is scanned once, so a large frame costs time in proportion to its size. A line or
+ * an event's data longer than maxChars (16 Mi characters, the library's decoders' limit) throws.
  */
-export function createSSEParser(onEvent) {
-  let buffer = "";
+export function createSSEParser(onEvent, { maxChars = 16 * 1024 * 1024 } = {}) {
+  let pending = []; // the pieces of the line not yet ended
+  let pendingChars = 0;
+  let afterCR = false; // the last chunk ended in CR: a LF that starts the next one is its CRLF
   let event = "";
   let data = [];
+  let dataChars = 0;
   let id = "";
+  const tooLong = () => new Error(`an SSE line or event is longer than ${maxChars} characters`);
   const line = (text) => {
     if (text === "") {
       if (data.length) onEvent({ event: event || "message", data: data.join("\n"), id });
       event = "";
       data = [];
+      dataChars = 0;
       return;
     }
     if (text.startsWith(":")) return; // a comment: the server's heartbeat
@@ -23,16 +30,31 @@ export function createSSEParser(onEvent) {
     let value = colon === -1 ? "" : text.slice(colon + 1);
     if (value.startsWith(" ")) value = value.slice(1);
     if (field === "event") event = value;
-    else if (field === "data") data.push(value);
-    else if (field === "id" && !value.includes("\0")) id = value;
+    else if (field === "data") {
+      dataChars += value.length + 1;
+      if (dataChars > maxChars) throw tooLong();
+      data.push(value);
+    } else if (field === "id" && !value.includes("\0")) id = value;
   };
   return {
     feed(chunk) {
-      buffer += chunk;
-      // Keep a trailing CR: the LF of its CRLF may come with the next chunk.
-      const parts = buffer.split(/\r\n|\r(?!$)|\n/);
-      buffer = parts.pop();
-      for (const part of parts) line(part);
+      if (afterCR && chunk.startsWith("\n")) chunk = chunk.slice(1);
+      if (chunk === "") return;
+      afterCR = chunk.endsWith("\r");
+      const parts = chunk.split(/\r\n|\r|\n/);
+      const rest = parts.pop();
+      if (parts.length) {
+        pending.push(parts[0]);
+        parts[0] = pending.join("");
+        pending = [];
+        pendingChars = 0;
+        for (const part of parts) line(part);
+      }
+      if (rest) {
+        pendingChars += rest.length;
+        if (pendingChars > maxChars) throw tooLong();
+        pending.push(rest);
+      }
     },
   };
 }
