@@ -436,9 +436,9 @@ def endpoint(
     Mount it with `app.add_route("/api/chat", endpoint(agent), methods=["POST"])`. A
     body larger than `max_body_bytes` gets a 413, one not sent as `content_types` a 415, one
     slower than `read_timeout` a 408, one that is not JSON, nests deeper than 64 levels or is
-    not what `useChat` sends a 422, each with a JSON `{"error": reason}`; anything else streams the run
-    (`run`) with `HEADERS`. When the client disconnects, the response stops and
-    the run is cancelled and waited for.
+    not what `useChat` sends a 422, each with a JSON `{"error": reason}`; anything else
+    streams the run (`run`) with `HEADERS`. When the client disconnects, the response stops
+    and the run is cancelled and waited for.
 
     Args:
         agent: The agent, or a function that picks one for each request body.
