@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULT_LEASE_TTL",
     "DEFAULT_MAXLEN",
     "DEFAULT_TTL",
+    "MAX_SEQ",
     "PRODUCER_LOST",
     "AppendError",
     "EventLog",
@@ -55,6 +56,9 @@ DEFAULT_TTL: Final = 3600.0
 
 DEFAULT_LEASE_TTL: Final = 10.0
 """Seconds a producer's lease lasts without renewal, by default."""
+
+MAX_SEQ: Final = 2**63 - 1
+"""The largest `seq` a read position may name: the 63-bit range (Redis stream ids are 64-bit)."""
 
 PRODUCER_LOST: Final = "ProducerLost"
 """`Done.error.type` of a run whose producer stopped without writing its `Done`."""
@@ -122,11 +126,15 @@ def check_run_id(run_id: object) -> str:
 
 
 def check_after(after: object) -> int | None:
-    """Refuse a read position that is not None or a whole number >= -1."""
+    """Refuse a read position that is not None or a whole number from -1 to `MAX_SEQ`."""
     if after is None:
         return None
-    if isinstance(after, bool) or not isinstance(after, int) or after < -1:
-        raise ConfigurationError(f"after must be a seq >= -1 or None, got {after!r}")
+    if isinstance(after, bool) or not isinstance(after, int) or not -1 <= after <= MAX_SEQ:
+        shown = repr(after)
+        shown = shown if len(shown) <= 40 else f"{shown[:40]}..."
+        raise ConfigurationError(
+            f"after must be a seq >= -1 or None, got {shown} (a seq is at most 2**63 - 1)"
+        )
     return after
 
 

@@ -17,12 +17,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import uuid
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from ._errors import ConfigurationError, MissingExtraError
-from ._eventlog import AppendError, EventLog, EventLogError, check_after, check_run_id
+from ._eventlog import (
+    MAX_SEQ,
+    AppendError,
+    EventLog,
+    EventLogError,
+    check_after,
+    check_run_id,
+)
 from ._events import Done, ErrorInfo, Event
 from ._failures import describe_failure
 from ._normalize import EventStream, abandon, is_run, normalize, open_source
@@ -352,11 +360,14 @@ def subscribe(log: EventLog, run_id: str, after: int | None = -1) -> AsyncIterat
 def resume_position(request: Request) -> int:
     """The seq a reconnecting client saw last: its `Last-Event-ID` header or `?after=`, else -1.
 
-    When both are present the larger wins: a browser's `EventSource` reconnects to the URL it
-    first opened (with its `?after=`) and adds the `Last-Event-ID` of what it has seen since.
+    A position is ASCII digits (a seq from 0 to 2**63 - 1) or `-1` (from the start); anything
+    else, an empty value included, is refused: no sign but that `-`, no spaces, no `_`, no other
+    digits. When both are present the larger wins: a browser's `EventSource` reconnects to the
+    URL it first opened (with its `?after=`) and adds the `Last-Event-ID` of what it has seen
+    since.
 
     Raises:
-        ConfigurationError: a value is not a whole number >= -1 (it is named in the message).
+        ConfigurationError: a value is not such a position (a short prefix of it is named).
 
     """
     position = -1
@@ -364,16 +375,26 @@ def resume_position(request: Request) -> int:
         ("Last-Event-ID", request.headers.get("last-event-id")),
         ("after", request.query_params.get("after")),
     ):
-        if value is None or value.strip() == "":
+        if value is None:
             continue
-        try:
-            seq = int(value.strip())
-        except ValueError:
-            seq = -2
-        if seq < -1 or len(value) > 20:
-            raise ConfigurationError(f"{name} must be an event seq (a whole number), got {value!r}")
+        seq = _position(value)
+        if seq is None:
+            shown = value if len(value) <= 32 else f"{value[:32]}..."
+            raise ConfigurationError(f"{name} must be an event seq (a whole number), got {shown!r}")
         position = max(position, seq)
     return position
+
+
+_POSITION: Final = re.compile(r"-1|[0-9]{1,19}", re.ASCII)
+"""What a position may look like; `[0-9]`, not `\\d`, which matches every script's digits."""
+
+
+def _position(value: str) -> int | None:
+    """The seq `value` names, or None if it is not `-1` or ASCII digits within `MAX_SEQ`."""
+    if _POSITION.fullmatch(value) is None:
+        return None
+    seq = int(value)
+    return seq if seq <= MAX_SEQ else None
 
 
 def _web() -> None:
@@ -403,7 +424,9 @@ async def resume_response(
       `EventSource` reconnects with the right `Last-Event-ID`), following the run live until
       `Done`, with `: ping` heartbeats;
     - `204` when the log holds no such run (the AI SDK's "no active stream");
-    - `400` when the position is not a number, `410` when the events after it were trimmed.
+    - `400` when the position is not `-1` or ASCII digits within 2**63 - 1, `410` when the
+      events after it were trimmed, `416` when it is past the run's last written seq (a client
+      can only have seen a seq the log wrote), whether the run has ended or not.
 
     A client that disconnects, or does not read for `send_timeout` seconds, only stops its own
     reading: the run goes on in its producer.
@@ -451,6 +474,14 @@ async def resume_response(
             f"the events of run {run_id!r} after seq {after} are no longer kept "
             f"(the oldest kept is seq {info.first_seq})",
             status_code=410,
+        )
+    if after >= info.next_seq:
+        # A client can only have seen a seq the log has written: a position past the last one
+        # names nothing of this run (forged, or from a log that lost appends in a failover).
+        return PlainTextResponse(
+            f"run {run_id!r} has no event at seq {after}: its last written seq is "
+            f"{info.next_seq - 1}",
+            status_code=416,
         )
     events = log.read(run_id, after)
     # `stream_response`'s body: every event ready at once in one write, the same frames as

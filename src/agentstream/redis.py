@@ -161,6 +161,18 @@ def _entries(reply: Any) -> list[Any]:
     return streams[0][1] if streams else []
 
 
+def _raise_if_cancelled() -> None:
+    """Raise the cancellation a Redis call swallowed (redis-py can, on Python 3.11+).
+
+    A reader whose cancellation was lost would otherwise wait on for its run forever, holding
+    its response (and a server's shutdown) open.
+    """
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    if cancelling is not None and cancelling():
+        raise asyncio.CancelledError
+
+
 _MAX_QUEUED: Final = 64
 """Batches the follower queues for one reader; a reader further behind re-reads from Redis."""
 
@@ -217,14 +229,23 @@ class _Follower:
         self.unblocking: asyncio.Task[None] | None = None
 
     def register(self, key: str, next_seq: int, reader: _Reader) -> int:
-        """Follow `key` for `reader` from `next_seq` on; returns the seq the follower reads next."""
+        """Follow `key` for `reader` from `next_seq` on; returns the seq the follower reads next.
+
+        The follower reads a key from the lowest seq any of its readers needs: a reader behind
+        the key's position moves it back (and interrupts the blocked call so that the next one
+        starts there); a reader ahead of it (even far past the end of the log) skips what it
+        does not need and never holds back another.
+        """
         watch = self.watches.get(key)
+        moved = False
         if watch is None:
             watch = self.watches[key] = _Watch(next_seq)
+        elif next_seq < watch.next_seq:
+            watch.next_seq, moved = next_seq, True
         watch.readers.add(reader)
         if self.task is None or self.task.done():
             self.task = self.loop.create_task(self._run())
-        elif key not in self.covered:
+        elif moved or key not in self.covered:
             self._interrupt()
         return watch.next_seq
 
@@ -271,15 +292,16 @@ class _Follower:
                 self.cycle += 1
                 self.pending = False
                 self.covered = set(self.watches)
-                streams: dict[Any, Any] = {
-                    key: f"{w.next_seq}-0" for key, w in self.watches.items()
-                }
+                starts = {key: w.next_seq for key, w in self.watches.items()}
+                streams: dict[Any, Any] = {key: f"{seq}-0" for key, seq in starts.items()}
                 reply = await connection.xread(streams, count=self.log.batch, block=block)
                 for key, entries in _streams(reply):
                     watch = self.watches.get(key)
                     if watch is None or not entries:
                         continue
-                    watch.next_seq = _entry_seq(entries[-1][0]) + 1
+                    if watch.next_seq == starts.get(key):
+                        # Not moved back by a reader that registered meanwhile: go on from here.
+                        watch.next_seq = _entry_seq(entries[-1][0]) + 1
                     for reader in watch.readers:
                         reader.push(entries)
         except BaseException as exc:
@@ -465,6 +487,8 @@ class RedisEventLog(EventLog):
             raise RunNotFoundError(f"run {run_id!r} is not in the log")
         if position is None:
             position = info.next_seq - (2 if info.done else 1)
+        if info.done and position + 1 >= info.next_seq:
+            return  # the run ended at or before the position asked for: nothing comes after
         if isinstance(self.read_client, aioredis.Redis):
             reading = self._read_shared(run_id, keys, position + 1)
         else:  # a cluster client: one XREAD cannot span slots, so each reader blocks alone
@@ -520,6 +544,7 @@ class RedisEventLog(EventLog):
                     entries = _entries(
                         await self.client.xread({stream: f"{next_seq}-0"}, count=self.batch)
                     )
+                    _raise_if_cancelled()
                     if not entries:
                         catching_up = False
                         if not registered:
@@ -538,7 +563,9 @@ class RedisEventLog(EventLog):
                         try:
                             await asyncio.wait_for(reader.wakeup.wait(), self.poll)
                         except asyncio.TimeoutError:
-                            if await self._lost(run_id, keys, next_seq, agent):
+                            lost = await self._lost(run_id, keys, next_seq, agent)
+                            _raise_if_cancelled()
+                            if lost:
                                 return
                             catching_up = True
                         continue
@@ -576,6 +603,7 @@ class RedisEventLog(EventLog):
             reply = await self.read_client.xread(
                 {stream: f"{next_seq}-0"}, count=self.batch, block=block
             )
+            _raise_if_cancelled()
             entries = _entries(reply)
             for entry_id, fields in entries:
                 seq = _entry_seq(entry_id)
@@ -587,8 +615,11 @@ class RedisEventLog(EventLog):
                 agent = event.agent
                 if isinstance(event, Done):
                     return
-            if not entries and await self._lost(run_id, keys, next_seq, agent):
-                return
+            if not entries:
+                lost = await self._lost(run_id, keys, next_seq, agent)
+                _raise_if_cancelled()
+                if lost:
+                    return
 
     @override
     async def info(self, run_id: str) -> RunInfo | None:
