@@ -5,6 +5,7 @@ written seq is a 416; and a reader parked far ahead never slows the other reader
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -237,4 +238,40 @@ async def test_a_reader_parked_far_ahead_does_not_slow_an_honest_reader(
                 task.cancel()
         await asyncio.gather(parked, *([honest] if honest else []), return_exceptions=True)
         await log.release_lease(run, token)
+        await log.aclose()
+
+
+# A reader's cancellation is never lost
+
+
+@pytest.mark.redis
+async def test_a_redis_reader_ends_when_cancelled_even_if_redis_py_swallows_it(
+    request: pytest.FixtureRequest,
+) -> None:
+    log = _make_log("redis", request)
+    client: Any = log.client  # type: ignore[attr-defined]
+    xread = client.xread
+    entered = asyncio.Event()
+
+    async def swallowing(*args: Any, **kwargs: Any) -> Any:
+        # What redis-py can do on Python 3.11+ when a cancellation lands inside its I/O.
+        entered.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+        return await xread(*args, **kwargs)
+
+    token = await log.acquire_lease("live")
+    try:
+        await log.extend("live", [delta("live", 0)])
+        client.xread = swallowing
+        reader = asyncio.ensure_future(anext(subscribe(log, "live", 0)))
+        async with asyncio.timeout(WAIT):
+            await entered.wait()
+        reader.cancel()
+        async with asyncio.timeout(WAIT):
+            await asyncio.wait({reader})
+        assert reader.cancelled()
+    finally:
+        client.xread = xread
+        await log.release_lease("live", token)
         await log.aclose()

@@ -341,12 +341,15 @@ def subscribe(log: EventLog, run_id: str, after: int | None = -1) -> AsyncIterat
 
     `after=-1` (the default) starts at the first event, `after=n` after the event with seq `n`
     (the last one a client saw: its SSE `Last-Event-ID`), `after=None` with what comes next. It
-    ends after `Done`, which a reader synthesizes (`ProducerLost`) if the producer died.
+    ends after `Done`, which a reader synthesizes (`ProducerLost`) if the producer died. A
+    position past the end of an ended run reads nothing; past the end of a running run, the
+    reader waits for its seq without slowing the run's other readers.
 
     Raises:
         RunNotFoundError: (while iterating) the run is not in the log.
         EventsTrimmedError: (while iterating) the events after `after` are no longer kept.
-        ConfigurationError: `log`, `run_id` or `after` is invalid.
+        ConfigurationError: `log` or `run_id` is invalid, or `after` is not None or an `int`
+            from -1 to 2**63 - 1.
 
     """
     if not isinstance(log, EventLog):
