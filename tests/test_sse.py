@@ -467,9 +467,19 @@ async def test_from_sse_reads_sync_and_async_iterables_of_str_and_bytes() -> Non
     assert await decode_all(iter([raw[i : i + 1] for i in range(len(raw))])) == events
 
 
-async def test_from_sse_rejects_a_frame_without_event_type() -> None:
-    with pytest.raises(DecodeError, match="no 'event:' field"):
+async def test_from_sse_reads_the_type_of_a_frame_without_event_from_its_data() -> None:
+    # WHATWG calls a frame with no `event:` a `message` event; its data still says its type.
+    frame = (await frames_of([delta("hi")]))[0]
+    bare = "".join(line + "\n" for line in frame.split("\n")[:-1] if not line.startswith("event:"))
+    assert await decode_all([bare + "\n"]) == [delta("hi")]
+    with pytest.raises(DecodeError, match="neither an 'event:' field nor a string 'type'"):
+        await decode_all(['data: {"kind": "text_delta"}\n\n'])
+    with pytest.raises(DecodeError, match="invalid 'text_delta' event"):
         await decode_all(['data: {"type": "text_delta"}\n\n'])
+    unknown = 'data: {"type": "brand_new_type"}\n\n'
+    assert await decode_all([unknown]) == []
+    with pytest.raises(DecodeError, match="unknown event type 'brand_new_type'"):
+        await decode_all([unknown], strict_types=True)
 
 
 async def test_from_sse_skips_unknown_types_unless_strict() -> None:

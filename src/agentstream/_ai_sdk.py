@@ -26,6 +26,7 @@ from ._bridge import (
     run_frames,
 )
 from ._errors import ConfigurationError
+from ._events import clean_json, load_json
 from ._streams import check_heartbeat
 from ._transport import SSE_HEADERS
 
@@ -63,15 +64,20 @@ _NO_OUTPUT: Final = "the run ended before the tool returned"
 
 
 def _frame(part: Mapping[str, Any]) -> str:
-    return f"data: {json.dumps(part, ensure_ascii=False, separators=(',', ':'))}\n\n"
+    try:
+        data = json.dumps(part, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except ValueError:  # a non-finite number: strict JSON has none, so it is written as null
+        data = json.dumps(clean_json(part), ensure_ascii=False, separators=(",", ":"))
+    return f"data: {data}\n\n"
 
 
 def _parse_input(text: str) -> Any:
+    """A call's arguments as JSON data for `input`; the text itself when it is not strict JSON."""
     if not text:
         return {}
     try:
-        return json.loads(text)
-    except ValueError:
+        return clean_json(load_json(text))
+    except (ValueError, RecursionError):
         return text
 
 

@@ -8,10 +8,19 @@ Rules: each event is a frozen pydantic model with a `type` literal and the run-w
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from ._errors import DecodeError
 
@@ -42,10 +51,84 @@ SCHEMA_VERSION = "1.0"
 """Version of the event schema: the major part changes only when a wire name changes."""
 
 
+REPLACEMENT_CHARACTER: Final = "\ufffd"
+"""What a lone UTF-16 surrogate becomes in any text an event carries (U+FFFD)."""
+
+
+def clean_text(text: str) -> str:
+    """`text` with every lone UTF-16 surrogate replaced by U+FFFD, so it has a UTF-8 form.
+
+    A high surrogate followed by a low one in the same string is the character they encode.
+    Free for ASCII text (`isascii()` reads a flag); other text costs one UTF-8 check.
+    """
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def clean_json(value: Any) -> Any:
+    """JSON data with the library's two rules applied: strict JSON, text with a UTF-8 form.
+
+    Non-finite floats (`NaN`, `Infinity`, `-Infinity`) become None (JSON `null`); strings, and
+    the keys of objects, go through `clean_text`. Returns `value` itself when nothing changed.
+    """
+    kind = type(value)
+    if kind is str:
+        return clean_text(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        out = {}
+        changed = False
+        for key, item in value.items():
+            new_key = clean_text(key) if type(key) is str else key
+            new_item = clean_json(item)
+            changed = changed or new_key is not key or new_item is not item
+            out[new_key] = new_item
+        return out if changed else value
+    if kind is list or kind is tuple:
+        items = [clean_json(v) for v in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return items if kind is list else tuple(items)
+    return value
+
+
 class _Model(BaseModel):
-    """Wire rules shared by every model: frozen, no unknown fields."""
+    """Wire rules shared by every model: frozen, no unknown fields, text and numbers cleaned.
+
+    Every string field, and every string and number inside a JSON field, is cleaned as it is
+    validated (`clean_json`): lone surrogates become U+FFFD, non-finite numbers null. An event
+    that validated can always be written as strict JSON in UTF-8.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: Any) -> Any:
+        if type(data) is not dict:
+            return data
+        changed = None
+        for name, value in data.items():
+            kind = type(value)
+            if kind is str:
+                if value.isascii():
+                    continue
+                cleaned = clean_text(value)
+            elif kind is int or value is None or kind is bool:
+                continue
+            else:
+                cleaned = clean_json(value)
+            if cleaned is not value:
+                if changed is None:
+                    changed = dict(data)
+                changed[name] = cleaned
+        return data if changed is None else changed
 
 
 class EventBase(_Model):
@@ -53,26 +136,26 @@ class EventBase(_Model):
 
     type: str
     """The event's tag; each event class fixes it to one literal."""
-    seq: int = Field(ge=0)
+    seq: int = Field(ge=0, strict=True)
     """Position in the stream: 0 for the first event, one more for each next one."""
     run_id: str
     """Identifies the stream; the same for every event of one run."""
     agent: str | None = None
     """Name of the agent that was active when the event happened."""
-    timestamp: int = Field(ge=0)
+    timestamp: int = Field(ge=0, strict=True)
     """When the event was emitted, in milliseconds since the Unix epoch."""
 
 
 class Usage(_Model):
     """Token and request counts of a run, cumulative."""
 
-    requests: int = 0
+    requests: int = Field(default=0, strict=True)
     """Model calls made."""
-    input_tokens: int = 0
+    input_tokens: int = Field(default=0, strict=True)
     """Tokens sent to the model."""
-    output_tokens: int = 0
+    output_tokens: int = Field(default=0, strict=True)
     """Tokens the model produced."""
-    total_tokens: int = 0
+    total_tokens: int = Field(default=0, strict=True)
     """Input plus output tokens."""
 
 
@@ -305,6 +388,25 @@ def reject_json_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON value")
 
 
+def finite_float(text: str) -> float:
+    """Parse a JSON number as a float; refuse one too large for a float (`1e999`)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
+
+
+def load_json(data: str | bytes | bytearray) -> Any:
+    """Strict `json.loads`: `NaN`, `Infinity` and numbers past the float range are refused.
+
+    Raises:
+        ValueError: the input is not strict JSON (`UnicodeDecodeError` and `RecursionError`
+            too, from the layers below).
+
+    """
+    return json.loads(data, parse_constant=reject_json_constant, parse_float=finite_float)
+
+
 def _known_fields(obj: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]:
     """Drop the fields `model` does not know, at its level and in its nested models."""
     out = {}
@@ -319,7 +421,7 @@ def _known_fields(obj: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]
 def parse_event(
     data: str | bytes | bytearray | Mapping[str, Any], *, ignore_unknown_fields: bool = False
 ) -> Event:
-    """Turn JSON text, JSON bytes, or a mapping into a typed event.
+    r"""Turn JSON text, JSON bytes, or a mapping into a typed event.
 
     Args:
         data: One event as JSON text, JSON bytes, or an already decoded mapping.
@@ -327,15 +429,21 @@ def parse_event(
             event: what a client should do with events from a newer server (new fields are an
             additive change). The decoders do this unless `strict_types=True`.
 
+    Text is cleaned as every model cleans it: a lone UTF-16 surrogate (which JSON text can hold
+    as a `\ud800` escape) becomes U+FFFD. Numbers are strict: `seq`, `timestamp` and the usage
+    counts must be JSON integers (`true`, `"5"` and `5.0` are refused).
+
     Raises:
-        DecodeError: the input is not JSON, has no known `type`, or has missing or wrong fields.
+        DecodeError: the input is not strict JSON (`NaN`, `Infinity` and numbers past the float
+            range such as `1e999` are refused), has no known `type`, or has missing or wrong
+            fields.
 
     """
     if isinstance(data, Mapping):
         obj: object = data
     elif isinstance(data, (str, bytes, bytearray)):
         try:
-            obj = json.loads(data, parse_constant=reject_json_constant)
+            obj = load_json(data)
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise DecodeError(f"invalid JSON ({exc}) in {_snippet(data)}") from None
     else:

@@ -31,6 +31,8 @@ from ._events import (
     ToolOutput,
     Usage,
     UsageUpdated,
+    clean_json,
+    clean_text,
 )
 from ._textrun import FAKE_ITEM_ID, TextRun, TextRunMaker
 
@@ -89,14 +91,20 @@ def field(obj: Any, name: str, default: Any = None) -> Any:
 
 
 def to_json_value(value: Any) -> JsonValue:
-    """Convert a Python value to JSON data; what JSON cannot hold becomes its string form."""
-    if value is None or isinstance(value, (str, int, float, bool)):
+    """Convert a Python value to strict JSON data (`clean_json`).
+
+    What JSON cannot hold becomes its string form; `NaN` and the infinities become None (null);
+    lone UTF-16 surrogates in strings become U+FFFD.
+    """
+    if value is None or isinstance(value, (int, bool)):
         return value
+    if isinstance(value, (str, float)):
+        return clean_json(value)  # type: ignore[no-any-return]
     try:
         jsonable: JsonValue = to_jsonable_python(value, fallback=str)
     except (TypeError, ValueError):
-        return str(value)
-    return jsonable
+        return clean_text(str(value))
+    return clean_json(jsonable)  # type: ignore[no-any-return]
 
 
 def _item_id(obj: Any, name: str) -> str | None:
@@ -285,7 +293,7 @@ class Mapper:
             self._join_text()
 
     def _text_delta(self, data: Any) -> Draft:
-        delta = getattr(data, "delta", None) or ""
+        delta = clean_text(getattr(data, "delta", None) or "")
         self._record_text(delta)
         item_id = getattr(data, "item_id", None)
         message_id = None if item_id == FAKE_ITEM_ID else item_id
@@ -311,11 +319,16 @@ class Mapper:
             # Handoff calls, and calls whose start the model path did not announce: their
             # arguments arrive whole in `tool_called` (or the call is the `handoff`).
             return None
-        return self._draft(ToolArgumentsDelta, call_id=call_id, delta=field(data, "delta") or "")
+        # Deltas are cleaned one by one as they enter, before buffering joins them: half a
+        # surrogate pair is U+FFFD whichever way the deltas are grouped.
+        delta = clean_text(field(data, "delta") or "")
+        return self._draft(ToolArgumentsDelta, call_id=call_id, delta=delta)
 
     def _reasoning_delta(self, data: Any) -> Draft:
         return self._draft(
-            ReasoningDelta, delta=field(data, "delta") or "", reasoning_id=_item_id(data, "item_id")
+            ReasoningDelta,
+            delta=clean_text(field(data, "delta") or ""),
+            reasoning_id=_item_id(data, "item_id"),
         )
 
     def _model_call_started(self, data: Any) -> None:

@@ -6,12 +6,12 @@ lines, but a strict NDJSON reader may not, which is why `to_ndjson()` sends none
 
 from __future__ import annotations
 
-import json
 from contextlib import aclosing
 from typing import TYPE_CHECKING, Final
 
 from ._chunks import (
     DEFAULT_MAX_EVENT_BYTES,
+    Pieces,
     TextDecoder,
     aiter_chunks,
     check_chunks,
@@ -21,7 +21,7 @@ from ._chunks import (
     utf8_size,
 )
 from ._errors import DecodeError
-from ._events import EVENT_TYPES, Event, parse_event, reject_json_constant
+from ._events import EVENT_TYPES, Event, load_json, parse_event
 from ._streams import check_heartbeat, close_source, ticks
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ class NDJSONDecoder:
     BOM is dropped; a last line without LF is read at `close()`.
     """
 
-    __slots__ = ("_bom", "_limit", "_line_no", "_partial", "_partial_size", "_strict", "_text")
+    __slots__ = ("_bom", "_limit", "_line_no", "_partial", "_strict", "_text")
 
     def __init__(
         self, *, strict_types: bool = False, max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
@@ -95,8 +95,7 @@ class NDJSONDecoder:
         self._limit = check_limit(max_event_bytes)
         self._text = TextDecoder()
         self._bom = True
-        self._partial: list[str] = []
-        self._partial_size = 0
+        self._partial = Pieces()
         self._line_no = 0
 
     def feed(self, chunk: str | bytes) -> list[Event]:
@@ -115,16 +114,12 @@ class NDJSONDecoder:
         tail = lines.pop()
         events: list[Event] = []
         if lines and self._partial:
-            self._partial.append(lines[0])
-            lines[0] = "".join(self._partial)
-            self._partial = []
-            self._partial_size = 0
+            lines[0] = self._partial.take(lines[0])
         for line in lines:
             self._line(line, events)
         if tail:
-            self._partial_size += utf8_size(tail)
             self._partial.append(tail)
-            self._check_size(self._partial_size)
+            self._check_size(self._partial.size)
         return events
 
     def close(self) -> list[Event]:
@@ -138,9 +133,7 @@ class NDJSONDecoder:
         self._text.close()
         events: list[Event] = []
         if self._partial:
-            line = "".join(self._partial)
-            self._partial = []
-            self._line(line, events)
+            self._line(self._partial.take(), events)
         return events
 
     def _check_size(self, size: int) -> None:
@@ -157,7 +150,7 @@ class NDJSONDecoder:
             return
         where = f"line {self._line_no} of the NDJSON stream"
         try:
-            obj = json.loads(line, parse_constant=reject_json_constant)
+            obj = load_json(line)
         except (ValueError, RecursionError) as exc:
             raise DecodeError(f"{where} is not JSON ({exc}): {snippet(line)}") from None
         if not isinstance(obj, dict):

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final
 
 from ._chunks import (
     DEFAULT_MAX_EVENT_BYTES,
+    Pieces,
     TextDecoder,
     aiter_chunks,
     check_chunks,
@@ -22,7 +23,7 @@ from ._chunks import (
     utf8_size,
 )
 from ._errors import ConfigurationError, DecodeError
-from ._events import EVENT_TYPES, Event, parse_event
+from ._events import EVENT_TYPES, Event, load_json, parse_event
 from ._streams import check_heartbeat, close_source, lazy_ticks
 from ._textrun import SSETextWriter, TextRun
 
@@ -210,12 +211,10 @@ class SSEDecoder:
         "_bom",
         "_closed",
         "_data",
-        "_data_size",
         "_event",
         "_last_id",
         "_limit",
         "_partial",
-        "_partial_size",
         "_retry",
         "_skip_lf",
         "_text",
@@ -226,12 +225,10 @@ class SSEDecoder:
         self._text = TextDecoder()
         self._bom = True
         self._skip_lf = False
-        self._partial: list[str] = []
-        self._partial_size = 0
+        self._partial = Pieces()
         self._closed = False
         self._event = ""
-        self._data: list[str] = []
-        self._data_size = 0
+        self._data = Pieces()
         self._last_id = ""
         self._retry: int | None = None
         self._block_retry: int | None = None
@@ -275,16 +272,12 @@ class SSEDecoder:
         events: list[ServerSentEvent] = []
         if lines:
             if self._partial:
-                self._partial.append(lines[0])
-                lines[0] = "".join(self._partial)
-                self._partial = []
-                self._partial_size = 0
+                lines[0] = self._partial.take(lines[0])
             for line in lines:
                 self._line(line, events)
         if tail:
-            self._partial_size += utf8_size(tail)
             self._partial.append(tail)
-            self._check_size(self._partial_size, "a line")
+            self._check_size(self._partial.size, "a line")
         return events
 
     def close(self) -> None:
@@ -297,8 +290,8 @@ class SSEDecoder:
         if self._closed:
             return
         self._closed = True
-        self._partial = []
-        self._data = []
+        self._partial = Pieces()
+        self._data = Pieces()
         self._text.close()
 
     def _check_size(self, size: int, what: str) -> None:
@@ -318,9 +311,10 @@ class SSEDecoder:
         if value[:1] == " ":
             value = value[1:]
         if name == "data":
-            self._data_size += utf8_size(value) + (1 if self._data else 0)
-            self._check_size(self._data_size, "the data of an event")
+            if self._data:
+                self._data.append("\n")
             self._data.append(value)
+            self._check_size(self._data.size, "the data of an event")
         elif name == "event":
             self._event = value
         elif name == "id":
@@ -335,38 +329,51 @@ class SSEDecoder:
             events.append(
                 ServerSentEvent(
                     event=self._event or "message",
-                    data="\n".join(self._data),
+                    data=self._data.take(),
                     id=self._last_id,
                     retry=self._block_retry,
                 )
             )
         self._event = ""
-        self._data = []
-        self._data_size = 0
         self._block_retry = None
 
 
 def sse_to_event(sse: ServerSentEvent, *, strict_types: bool = False) -> Event | None:
     """The agentstream event an SSE event holds; None for a type this version does not know.
 
+    An event with no `event:` field (a `message` event, in WHATWG's words) is read by the `type`
+    in its data.
+
     Raises:
-        DecodeError: the SSE event has no `event:` type, its data is not a valid event, or
-            its type is unknown and `strict_types` is set.
+        DecodeError: its data is not a valid event, its `event:` disagrees with the data's
+            `type`, or its type is unknown and `strict_types` is set.
 
     """
-    if sse.event == "message":
-        raise DecodeError(
-            "an SSE event has no 'event:' field, so it is not an agentstream frame "
-            f"(data {snippet(sse.data)})"
-        )
-    if sse.event not in EVENT_TYPES:
+    kind = sse.event
+    if kind == "message":
+        try:
+            obj = load_json(sse.data)
+        except (ValueError, RecursionError) as exc:
+            raise DecodeError(f"invalid JSON ({exc}) in {snippet(sse.data)}") from None
+        tag = obj.get("type") if isinstance(obj, dict) else None
+        if not isinstance(tag, str):
+            raise DecodeError(
+                "an SSE event has neither an 'event:' field nor a string 'type' in its data "
+                f"(data {snippet(sse.data)})"
+            )
+        if tag not in EVENT_TYPES:
+            if strict_types:
+                raise DecodeError(f"unknown event type {snippet(tag)} in the SSE stream")
+            return None
+        return parse_event(obj, ignore_unknown_fields=not strict_types)
+    if kind not in EVENT_TYPES:
         if strict_types:
-            raise DecodeError(f"unknown event type {snippet(sse.event)} in the SSE stream")
+            raise DecodeError(f"unknown event type {snippet(kind)} in the SSE stream")
         return None
     event = parse_event(sse.data, ignore_unknown_fields=not strict_types)
-    if event.type != sse.event:
+    if event.type != kind:
         raise DecodeError(
-            f"an SSE frame says 'event: {sse.event}' but its data is a {event.type!r} event"
+            f"an SSE frame says 'event: {kind}' but its data is a {event.type!r} event"
         )
     return event
 
@@ -392,8 +399,9 @@ def from_sse(
         of the input is dropped, so a stream that ends without `done` was cut short.
 
     Raises:
-        DecodeError: (while iterating) the input is not UTF-8, a frame has no `event:` type,
-            its data is not a valid event, or a line or an event is over `max_event_bytes`.
+        DecodeError: (while iterating) the input is not UTF-8, a frame's data is not a valid
+            event (a frame with no `event:` is read by the data's `type`), or a line or an
+            event is over `max_event_bytes`.
         ConfigurationError: `chunks` is not an iterable of chunks, or the limit is not > 0.
 
     """

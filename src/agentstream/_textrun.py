@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, TypeVar, cast, final
 
-from ._events import TextDelta
+from ._events import TextDelta, clean_text
 
 if TYPE_CHECKING:
     from collections import deque
@@ -150,6 +150,12 @@ class TextRunMaker:
             break
         if not deltas:
             return None
+        text = "".join(deltas)
+        if not text.isascii() and not _encodable(text):
+            # Lone surrogates (half a pair in each of two deltas, say) become U+FFFD, delta by
+            # delta, as the mapper cleans the deltas it maps: a flag read for ASCII text.
+            deltas = [clean_text(delta) for delta in deltas]
+            text = "".join(deltas)
         timestamp, agent, run_id = context
         message_id = None if message == FAKE_ITEM_ID else message
         shared = self._context
@@ -162,7 +168,7 @@ class TextRunMaker:
             or shared.run_id != run_id
         ):
             shared = self._context = TextContext(timestamp, message_id, agent, run_id)  # type: ignore[arg-type]
-        return TextRun(seq, deltas, "".join(deltas), shared)
+        return TextRun(seq, deltas, text, shared)
 
 
 # SSE frames
