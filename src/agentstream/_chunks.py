@@ -121,7 +121,7 @@ class TextDecoder:
             )
 
 
-_PIECES_PER_BLOCK: Final = 256
+_PIECES_PER_BLOCK: Final = 1024
 _BLOCK_CHARS: Final = 16 * 1024
 
 
@@ -130,8 +130,8 @@ class Pieces:
 
     A list of the pieces would cost a pointer and a `str` header (8 to 80 bytes) per piece:
     28 times the text itself when a peer sends chunks of a byte or two. Small pieces are joined
-    into one block every 256 pieces or 16 Ki characters, so the overhead stays within a few
-    percent of the text, plus at most 256 small pieces.
+    into one block every 1,024 pieces or 16 Ki characters, so the overhead stays within a few
+    percent of the text, plus at most 1,024 small pieces.
     """
 
     __slots__ = ("_blocks", "_small", "_small_chars", "size")

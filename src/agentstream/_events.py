@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Final, Literal, TypeAlias
 
@@ -55,10 +56,14 @@ REPLACEMENT_CHARACTER: Final = "\ufffd"
 """What a lone UTF-16 surrogate becomes in any text an event carries (U+FFFD)."""
 
 
-def clean_text(text: str) -> str:
-    """`text` with every lone UTF-16 surrogate replaced by U+FFFD, so it has a UTF-8 form.
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
-    A high surrogate followed by a low one in the same string is the character they encode.
+
+def clean_text(text: str) -> str:
+    """`text` with every UTF-16 surrogate code point replaced by U+FFFD, so it has a UTF-8 form.
+
+    Each surrogate becomes one U+FFFD, even a high one next to a low one: text that arrives in
+    pieces (deltas) is cleaned piece by piece, and the whole must read the same as its pieces.
     Free for ASCII text (`isascii()` reads a flag); other text costs one UTF-8 check.
     """
     if text.isascii():
@@ -66,7 +71,7 @@ def clean_text(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return _SURROGATE.sub(REPLACEMENT_CHARACTER, text)
     return text
 
 

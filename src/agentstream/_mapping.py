@@ -101,7 +101,8 @@ def to_json_value(value: Any) -> JsonValue:
     if isinstance(value, (str, float)):
         return clean_json(value)  # type: ignore[no-any-return]
     try:
-        jsonable: JsonValue = to_jsonable_python(value, fallback=str)
+        # Cleaned first too: a key with a lone surrogate makes `to_jsonable_python` refuse.
+        jsonable: JsonValue = to_jsonable_python(clean_json(value), fallback=str)
     except (TypeError, ValueError):
         return clean_text(str(value))
     return clean_json(jsonable)  # type: ignore[no-any-return]
