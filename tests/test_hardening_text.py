@@ -221,6 +221,10 @@ def test_to_json_value_applies_the_one_rule() -> None:
     assert to_json_value(f"a{HIGH}{LOW}b") == f"a{FFFD}{FFFD}b"
     assert to_json_value({"x": (math.inf, "\ud800")}) == {"x": [None, FFFD]}
     assert to_json_value({"\udc00": 1}) == {FFFD: 1}
+    deep: list[Any] = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert to_json_value(deep) == "<list nested too deeply for JSON>"
     clean = {"a": [1, "b", 2.5, None, True]}
     assert clean_json(clean) is clean  # nothing to clean: the same object, no copy
     assert clean_text("plain é 😀") == "plain é 😀"

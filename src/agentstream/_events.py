@@ -59,6 +59,14 @@ REPLACEMENT_CHARACTER: Final = "\ufffd"
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def clean_text(text: str) -> str:
     """`text` with every UTF-16 surrogate code point replaced by U+FFFD, so it has a UTF-8 form.
 
@@ -66,13 +74,9 @@ def clean_text(text: str) -> str:
     pieces (deltas) is cleaned piece by piece, and the whole must read the same as its pieces.
     Free for ASCII text (`isascii()` reads a flag); other text costs one UTF-8 check.
     """
-    if text.isascii():
+    if text.isascii() or _encodable(text):
         return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return _SURROGATE.sub(REPLACEMENT_CHARACTER, text)
-    return text
+    return _SURROGATE.sub(REPLACEMENT_CHARACTER, text)
 
 
 def clean_json(value: Any) -> Any:
@@ -103,6 +107,12 @@ def clean_json(value: Any) -> Any:
     return value
 
 
+def _cleaned(data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with `clean_json` applied to each value; `data` itself when nothing changed."""
+    out = {name: clean_json(value) for name, value in data.items()}
+    return data if all(out[name] is value for name, value in data.items()) else out
+
+
 class _Model(BaseModel):
     """Wire rules shared by every model: frozen, no unknown fields, text and numbers cleaned.
 
@@ -116,24 +126,18 @@ class _Model(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _clean(cls, data: Any) -> Any:
-        if type(data) is not dict:
-            return data
-        changed = None
-        for name, value in data.items():
-            kind = type(value)
-            if kind is str:
-                if value.isascii():
+        if type(data) is dict:
+            for value in data.values():
+                # ASCII text, ints and None (nearly every field of nearly every event) need no
+                # cleaning: a type check and a flag read each.
+                kind = type(value)
+                if kind is str:
+                    if value.isascii() or _encodable(value):
+                        continue
+                elif kind is int or value is None:
                     continue
-                cleaned = clean_text(value)
-            elif kind is int or value is None or kind is bool:
-                continue
-            else:
-                cleaned = clean_json(value)
-            if cleaned is not value:
-                if changed is None:
-                    changed = dict(data)
-                changed[name] = cleaned
-        return data if changed is None else changed
+                return _cleaned(data)
+        return data
 
 
 class EventBase(_Model):

@@ -103,9 +103,11 @@ def to_json_value(value: Any) -> JsonValue:
     try:
         # Cleaned first too: a key with a lone surrogate makes `to_jsonable_python` refuse.
         jsonable: JsonValue = to_jsonable_python(clean_json(value), fallback=str)
+        return clean_json(jsonable)  # type: ignore[no-any-return]
     except (TypeError, ValueError):
         return clean_text(str(value))
-    return clean_json(jsonable)  # type: ignore[no-any-return]
+    except RecursionError:  # nested deeper than Python recurses: even its `str` would fail
+        return f"<{type(value).__name__} nested too deeply for JSON>"
 
 
 def _item_id(obj: Any, name: str) -> str | None:

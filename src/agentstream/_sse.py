@@ -69,8 +69,8 @@ class SSEWriter:
     """Writes the SSE frames of one stream's batches, in order: `sse_frame()` of each event.
 
     Text deltas still in a `TextRun` are written by `SSETextWriter`, straight from the run; a
-    run with text that has no UTF-8 form takes the models' way, which raises as the model's
-    would, after the frames of the deltas before it.
+    run with text that has no UTF-8 form (a `TextRunMaker` never makes one) takes the models'
+    way, and the models clean it (lone surrogates become U+FFFD).
     """
 
     __slots__ = ("_text",)
@@ -93,8 +93,7 @@ class SSEWriter:
     def run_frames(self, run: TextRun) -> Iterable[str]:
         """The frames of the deltas of `run`.
 
-        Text with no UTF-8 form takes the models' way lazily, so the frames before the delta
-        that cannot be written come out first.
+        Text with no UTF-8 form takes the models' way, which cleans it (`events.md`).
         """
         frames = self._text.frames(run)
         return map(sse_frame, run.events()) if frames is None else frames

@@ -237,8 +237,9 @@ class SSETextWriter:
     def frames(self, run: TextRun) -> list[str] | None:
         """The frames of the deltas of `run`, one per delta.
 
-        None when the run holds text with no UTF-8 form (a lone surrogate): the caller then
-        writes the run's events the models' way, which raises as the models do.
+        None when the run holds text with no UTF-8 form (a lone surrogate, in a run not made by
+        `TextRunMaker`, which cleans its deltas): the caller then writes the run's events the
+        models' way, and the models clean the text.
         """
         context = run.context
         if context is not self._context:
