@@ -16,12 +16,19 @@ import json
 import math
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 from agents import Agent, Runner, function_tool
 from agents.result import RunResultStreaming
+from agents.stream_events import RawResponsesStreamEvent
+from openai.types.responses import (
+    ResponseFunctionCallArgumentsDeltaEvent,
+    ResponseFunctionToolCall,
+    ResponseOutputItemAddedEvent,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -32,7 +39,11 @@ from agentstream import (
     Done,
     ErrorInfo,
     Event,
+    ReasoningDelta,
+    ReasoningOutput,
     TextDelta,
+    ToolArgumentsDelta,
+    ToolCallStarted,
     ToolOutput,
     normalize,
     parse_event,
@@ -40,12 +51,12 @@ from agentstream import (
 from agentstream._chunks import Pieces
 from agentstream._events import clean_json, clean_text
 from agentstream._failures import describe_failure
-from agentstream._mapping import to_json_value
+from agentstream._mapping import Mapper, to_json_value
 from agentstream._ndjson import NDJSONDecoder, from_ndjson, to_ndjson
 from agentstream._sse import SSEDecoder, from_sse, to_sse
 from agentstream.agui import encode as agui_encode
 from agentstream.ai_sdk import encode as ai_sdk_encode
-from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
+from agentstream.testing import ScriptedStreamModel, reasoning, text, tool_call, turn
 from agentstream.web import json_response, stream_response
 
 from .support.checks import assert_well_formed
@@ -180,6 +191,56 @@ async def test_web_responses_over_http_end_with_their_done() -> None:
         events = [parse_event(e, ignore_unknown_fields=False) for e in document["events"]]
         check_events(events)
         assert parse_event(document["done"]) == events[-1]
+
+
+def lookup_run(*outputs: Any) -> RunResultStreaming:
+    @function_tool
+    def lookup(order_id: str) -> str:
+        """Look an order up."""
+        return "found"
+
+    model = ScriptedStreamModel([turn(*outputs), text("ok")])
+    return Runner.run_streamed(Agent(name="a", model=model, tools=[lookup]), "q")
+
+
+async def decoded_ndjson(run: RunResultStreaming) -> list[Event]:
+    body = await collect(to_ndjson(normalize(run)))
+    return [e async for e in from_ndjson([body.encode()], strict_types=True)]
+
+
+async def test_reasoning_deltas_are_cleaned_one_by_one() -> None:
+    run = lookup_run(reasoning(["think ", HIGH, LOW]), tool_call("lookup", {"order_id": "A"}))
+    events = await decoded_ndjson(run)
+    assert assert_well_formed(events).status == "completed"
+    thought = "".join(e.delta for e in events if isinstance(e, ReasoningDelta))
+    assert thought == f"think {FFFD}{FFFD}"
+    assert [e.text for e in events if isinstance(e, ReasoningOutput)] == [thought]
+
+
+def test_argument_deltas_are_cleaned_one_by_one() -> None:
+    # A real run cannot carry these arguments (the SDK encodes them in UTF-8 before the model's
+    # stream is read), so the SDK's own events go to the mapper.
+    mapper = Mapper(SimpleNamespace(name="a", handoffs=[]))
+    call = ResponseFunctionToolCall.model_construct(
+        type="function_call", call_id="c1", name="lookup", arguments="", id="fc1"
+    )
+    added = ResponseOutputItemAddedEvent.model_construct(
+        type="response.output_item.added", item=call, output_index=0, sequence_number=0
+    )
+    assert [d.kind for d in mapper.map(RawResponsesStreamEvent(data=added))] == [ToolCallStarted]
+    deltas = []
+    for piece in ('{"id": "A', HIGH, LOW, '"}'):
+        data = ResponseFunctionCallArgumentsDeltaEvent.model_construct(
+            type="response.function_call_arguments.delta",
+            delta=piece,
+            item_id="fc1",
+            output_index=0,
+            sequence_number=1,
+        )
+        (draft,) = mapper.map(RawResponsesStreamEvent(data=data))
+        assert draft.kind is ToolArgumentsDelta
+        deltas.append(draft.fields["delta"])
+    assert deltas == ['{"id": "A', FFFD, FFFD, '"}']
 
 
 NON_FINITE = {"nan": math.nan, "inf": math.inf, "list": [1.5, -math.inf], "text": "\udfff"}
