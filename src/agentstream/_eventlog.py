@@ -35,16 +35,19 @@ __all__ = [
     "DEFAULT_LEASE_TTL",
     "DEFAULT_MAXLEN",
     "DEFAULT_TTL",
+    "EVENT_LOG_UNAVAILABLE",
     "MAX_SEQ",
     "PRODUCER_LOST",
     "AppendError",
     "EventLog",
     "EventLogError",
+    "EventLogUnavailableError",
     "EventsTrimmedError",
     "LeaseHeldError",
     "MemoryEventLog",
     "RunInfo",
     "RunNotFoundError",
+    "log_unavailable",
     "producer_lost",
 ]
 
@@ -62,6 +65,9 @@ MAX_SEQ: Final = 2**63 - 1
 
 PRODUCER_LOST: Final = "ProducerLost"
 """`Done.error.type` of a run whose producer stopped without writing its `Done`."""
+
+EVENT_LOG_UNAVAILABLE: Final = "EventLogUnavailable"
+"""`Done.error.type` of a run that ended because its event log could not be reached in time."""
 
 
 class EventLogError(AgentStreamError):
@@ -81,6 +87,13 @@ class AppendError(EventLogError):
 
     A producer that gets it should stop: another writer (or a reader that declared the producer
     lost) has written the run's end.
+    """
+
+
+class EventLogUnavailableError(EventLogError):
+    """The event log could not be reached (or refused to store) within its retry budget.
+
+    The message names the run and the operation; the store's own exception is the `__cause__`.
     """
 
 
@@ -114,6 +127,22 @@ def producer_lost(run_id: str, seq: int, agent: str | None) -> Done:
         error=ErrorInfo(
             type=PRODUCER_LOST,
             message="the run's producer stopped before the run ended (its lease ran out)",
+        ),
+    )
+
+
+def log_unavailable(run_id: str, seq: int, agent: str | None) -> Done:
+    """The `Done` that ends a run (or a reader's stream) when the event log stays unreachable."""
+    return Done(
+        seq=seq,
+        run_id=run_id,
+        agent=agent,
+        timestamp=time.time_ns() // 1_000_000,
+        status="error",
+        last_agent=agent,
+        error=ErrorInfo(
+            type=EVENT_LOG_UNAVAILABLE,
+            message="the event log of the run could not be reached in time",
         ),
     )
 

@@ -28,8 +28,10 @@ from ._eventlog import (
     AppendError,
     EventLog,
     EventLogError,
+    EventLogUnavailableError,
     check_after,
     check_run_id,
+    log_unavailable,
 )
 from ._events import Done, ErrorInfo, Event
 from ._failures import describe_failure
@@ -258,6 +260,12 @@ async def _pump(publication: Publication, events: AsyncIterable[Event], token: s
             return
         ending = _ending(run_id, last, None)
         raise
+    except EventLogUnavailableError as exc:
+        # The log stayed unreachable past its retry budget: end the run with an error its
+        # readers can tell from a cancellation, if the log takes it (`_settle` retries too).
+        publication._exception = exc
+        logger.warning("publishing run %r failed: %s", run_id, exc)
+        ending = _ending(run_id, last, log_unavailable(run_id, 0, None).error)
     except AppendError as exc:
         # Someone else ended the run (a reader declared this producer lost): stop the run.
         publication._exception = exc

@@ -23,15 +23,22 @@ below may touch both):
 Appends, lease changes and the producer-lost `Done` are Lua scripts, so each is atomic: an append
 is accepted only when its seq is the next one and the run has not ended, which also fences off a
 producer that comes back after it was declared lost.
+
+Every command is retried with backoff for up to `retry_budget` seconds when Redis cannot be
+reached (a restart, a pause, a failover, `maxmemory`): the seq fence makes a retried append safe,
+and an append whose earlier attempt did land is recognized by its stored JSON. Past the budget an
+operation raises `EventLogUnavailableError`, and a reader ends with a `Done(status="error")` of
+type `EventLogUnavailable` (`docs/scaling.md`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from typing_extensions import override
 
@@ -41,9 +48,11 @@ from ._eventlog import (
     DEFAULT_LEASE_TTL,
     DEFAULT_MAXLEN,
     DEFAULT_TTL,
+    EVENT_LOG_UNAVAILABLE,
     AppendError,
     EventLog,
     EventLogError,
+    EventLogUnavailableError,
     EventsTrimmedError,
     LeaseHeldError,
     RunInfo,
@@ -52,24 +61,51 @@ from ._eventlog import (
     check_batch,
     check_maxlen,
     check_run_id,
+    log_unavailable,
     producer_lost,
 )
 from ._events import Done, Event, parse_event
 
 try:
     import redis.asyncio as aioredis
+    from redis import exceptions as redis_errors
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise MissingExtraError("agentstream.redis", "redis") from exc
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-__all__ = ["DEFAULT_PREFIX", "RedisEventLog"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "DEFAULT_RETRY_BUDGET",
+    "EVENT_LOG_UNAVAILABLE",
+    "EventLogUnavailableError",
+    "RedisEventLog",
+]
+
+_T = TypeVar("_T")
 
 logger = logging.getLogger("agentstream")
 
 DEFAULT_PREFIX: Final = "agentstream"
 """The first part of every key: `<prefix>:{<run_id>}` and `<prefix>:{<run_id>}:lease`."""
+
+DEFAULT_RETRY_BUDGET: Final = 3.0
+"""Seconds an operation retries an unreachable Redis by default (at most half the lease TTL)."""
+
+_RETRYABLE: Final = (
+    redis_errors.ConnectionError,  # BusyLoadingError (a restart loading its AOF) included
+    redis_errors.TimeoutError,
+    redis_errors.ReadOnlyError,  # a replica promoted, or not yet
+    redis_errors.OutOfMemoryError,  # maxmemory with noeviction: memory may be freed
+    redis_errors.TryAgainError,
+    OSError,
+    asyncio.TimeoutError,  # an attempt cut at the end of the budget (a paused server)
+)
+"""What a retry may cure: Redis unreachable, loading, paused or full."""
+
+_FIRST_DELAY: Final = 0.05
+_MAX_DELAY: Final = 0.5
 
 # KEYS: stream, lease. ARGV: maxlen, ttl ms, rescue (1: only if no lease), first seq, then
 # (type, json) per event. Replies {status, next seq}.
@@ -147,6 +183,11 @@ def _entry_event(fields: Any) -> Event:
     return parse_event(data)
 
 
+def _entry_json(fields: Any) -> str | None:
+    data = fields.get(b"e", fields.get("e")) if isinstance(fields, dict) else None
+    return None if data is None else _text(data)
+
+
 def _streams(reply: Any) -> list[tuple[str, list[Any]]]:
     """The (key, entries) pairs of an `XREAD` reply, in RESP2 or RESP3 form."""
     if not reply:
@@ -171,6 +212,27 @@ def _raise_if_cancelled() -> None:
     cancelling = getattr(task, "cancelling", None)  # Python 3.11+
     if cancelling is not None and cancelling():
         raise asyncio.CancelledError
+
+
+class _Failure:
+    """An attempt that failed in a way a retry may cure."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+async def _attempt(
+    run_id: str, what: str, call: Callable[[], Awaitable[_T]], timeout: float
+) -> _T | _Failure:
+    """One try of `call()`, cut after `timeout` s; a refusal no retry cures is raised wrapped."""
+    try:
+        return await asyncio.wait_for(call(), timeout)
+    except _RETRYABLE as exc:
+        return _Failure(exc)
+    except redis_errors.RedisError as exc:
+        raise EventLogUnavailableError(
+            f"run {run_id!r}: {what} was refused by Redis ({type(exc).__name__})"
+        ) from exc
 
 
 _MAX_QUEUED: Final = 64
@@ -351,6 +413,12 @@ class RedisEventLog(EventLog):
         poll: Seconds a following reader blocks in one `XREAD` before it checks the lease;
             `lease_ttl / 4` (at most 5 s) by default.
         batch: Events fetched per `XREAD`.
+        retry_budget: Seconds one operation (an append, a lease renewal, a read) keeps retrying
+            while Redis cannot be reached, with backoff from 0.05 s to 0.5 s; each attempt is
+            cut at the end of the budget. `min(3.0, lease_ttl / 2)` by default; it must be
+            shorter than `lease_ttl`, so that a producer's retries end before its lease does.
+            Past it the operation raises `EventLogUnavailableError`, and a reader ends with a
+            `Done(status="error")` of type `EventLogUnavailable`.
 
     Raises:
         ConfigurationError: an argument has a value that cannot work.
@@ -368,6 +436,7 @@ class RedisEventLog(EventLog):
         lease_ttl: float = DEFAULT_LEASE_TTL,
         poll: float | None = None,
         batch: int = 500,
+        retry_budget: float | None = None,
     ) -> None:
         if not callable(getattr(client, "register_script", None)):
             raise ConfigurationError(
@@ -394,6 +463,15 @@ class RedisEventLog(EventLog):
         """Seconds a following reader waits in one `XREAD` before it checks the lease."""
         self.batch = batch
         """Events fetched per `XREAD`."""
+        if retry_budget is None:
+            retry_budget = min(DEFAULT_RETRY_BUDGET, self.lease_ttl / 2)
+        self.retry_budget = check_duration("retry_budget", retry_budget)
+        """Seconds one operation retries an unreachable Redis."""
+        if self.retry_budget >= self.lease_ttl:
+            raise ConfigurationError(
+                f"retry_budget must be shorter than lease_ttl ({self.lease_ttl:g} s), "
+                f"got {retry_budget!r}"
+            )
         self._owns_client = False
         self._shared: _Follower | None = None
         self._append = client.register_script(_APPEND)
@@ -445,6 +523,35 @@ class RedisEventLog(EventLog):
     def _ms(self, seconds: float) -> int:
         return max(1, round(seconds * 1000))
 
+    async def _call(
+        self, run_id: str, what: str, call: Callable[[], Awaitable[_T]], budget: float | None = None
+    ) -> _T:
+        """`call()`, retried with backoff while Redis cannot be reached, for `retry_budget` s.
+
+        Raises:
+            EventLogUnavailableError: the budget ran out, or Redis refused the command.
+
+        """
+        loop = asyncio.get_running_loop()
+        budget = self.retry_budget if budget is None else budget
+        deadline = loop.time() + budget
+        delay = _FIRST_DELAY
+        while True:
+            outcome = await _attempt(run_id, what, call, max(deadline - loop.time(), 0.001))
+            if not isinstance(outcome, _Failure):
+                return outcome
+            _raise_if_cancelled()
+            exc = outcome.error
+            left = deadline - loop.time()
+            if left <= 0:
+                raise EventLogUnavailableError(
+                    f"run {run_id!r}: {what} failed: Redis was unreachable for "
+                    f"{budget:g} s (retry_budget); last error {type(exc).__name__}"
+                ) from exc
+            logger.info("run %r: %s failed (%s), retrying", run_id, what, type(exc).__name__)
+            await asyncio.sleep(min(delay, left))  # backoff, not synchronization
+            delay = min(delay * 2, _MAX_DELAY)
+
     async def _store(
         self, run_id: str, keys: tuple[str, str], events: Sequence[Event], *, rescue: bool
     ) -> tuple[str, int]:
@@ -456,8 +563,27 @@ class RedisEventLog(EventLog):
         ]
         for event in events:
             args += (event.type, event.model_dump_json())
-        status, value = await self._append(keys=list(keys), args=args)
-        return _text(status), int(value)
+        attempts = 0
+
+        async def append() -> Any:
+            nonlocal attempts
+            attempts += 1
+            return await self._append(keys=list(keys), args=args)
+
+        status, value = await self._call(run_id, f"appending seq {events[0].seq}", append)
+        status, next_seq = _text(status), int(value)
+        last = events[-1]
+        if attempts > 1 and status in ("seq", "ended") and next_seq == last.seq + 1:
+            # An earlier attempt may have landed before its reply was lost: if the log's last
+            # entry is this batch's last event, the append is done, not refused.
+            stored = await self._call(
+                run_id,
+                f"checking seq {last.seq}",
+                lambda: self.client.xrange(keys[0], f"{last.seq + 1}-0", f"{last.seq + 1}-0"),
+            )
+            if stored and _entry_json(stored[0][1]) == args[-1]:
+                return "ok", next_seq
+        return status, next_seq
 
     # The interface
 
@@ -493,8 +619,16 @@ class RedisEventLog(EventLog):
             reading = self._read_shared(run_id, keys, position + 1)
         else:  # a cluster client: one XREAD cannot span slots, so each reader blocks alone
             reading = self._read_alone(run_id, keys, position + 1)
-        async for event in reading:
-            yield event
+        next_seq, agent = position + 1, None
+        try:
+            async for event in reading:
+                next_seq, agent = event.seq + 1, event.agent
+                yield event
+        except EventLogUnavailableError as exc:
+            # The reader cannot know how the run ends: it ends its own stream with an error,
+            # never a cancellation, and never with the client library's exception.
+            logger.warning("reading run %r stopped: %s", run_id, exc)
+            yield log_unavailable(run_id, next_seq, agent)
 
     def _trimmed(self, run_id: str, next_seq: int, seq: int) -> EventsTrimmedError:
         return EventsTrimmedError(
@@ -506,7 +640,7 @@ class RedisEventLog(EventLog):
         self, run_id: str, keys: tuple[str, str], next_seq: int, agent: str | None
     ) -> bool:
         """No event for `poll` seconds: end a run whose lease is gone. True: nothing to read."""
-        if await self.client.exists(keys[1]):
+        if await self._call(run_id, "checking the lease", lambda: self.client.exists(keys[1])):
             return False
         # No lease: the producer is gone. Append its Done (unless someone appended meanwhile);
         # the next read returns what is there.
@@ -541,8 +675,13 @@ class RedisEventLog(EventLog):
         try:
             while True:
                 if catching_up:
+                    start = f"{next_seq}-0"
                     entries = _entries(
-                        await self.client.xread({stream: f"{next_seq}-0"}, count=self.batch)
+                        await self._call(
+                            run_id,
+                            f"reading from seq {next_seq}",
+                            functools.partial(self.client.xread, {stream: start}, count=self.batch),
+                        )
                     )
                     _raise_if_cancelled()
                     if not entries:
@@ -552,6 +691,17 @@ class RedisEventLog(EventLog):
                             catching_up = follower.register(stream, next_seq, reader) > next_seq
                         continue
                 else:
+                    if isinstance(reader.error, _RETRYABLE):
+                        # The follower lost its connection: re-read from Redis (with retries)
+                        # from the last seq read, then follow again on a new connection.
+                        follower.unregister(stream, reader)
+                        reader, registered, catching_up = _Reader(), False, True
+                        continue
+                    if isinstance(reader.error, redis_errors.RedisError):
+                        raise EventLogUnavailableError(
+                            f"run {run_id!r}: following the run was refused by Redis "
+                            f"({type(reader.error).__name__})"
+                        ) from reader.error
                     if reader.error is not None:
                         raise reader.error
                     if reader.lagged:
@@ -600,8 +750,14 @@ class RedisEventLog(EventLog):
         block = self._ms(self.poll)
         agent: str | None = None
         while True:
-            reply = await self.read_client.xread(
-                {stream: f"{next_seq}-0"}, count=self.batch, block=block
+            start = f"{next_seq}-0"
+            reply = await self._call(
+                run_id,
+                f"reading from seq {next_seq}",
+                functools.partial(
+                    self.read_client.xread, {stream: start}, count=self.batch, block=block
+                ),
+                self.poll + self.retry_budget,
             )
             _raise_if_cancelled()
             entries = _entries(reply)
@@ -624,11 +780,15 @@ class RedisEventLog(EventLog):
     @override
     async def info(self, run_id: str) -> RunInfo | None:
         stream, lease = self.keys(run_id)
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.xrange(stream, count=1)
-            pipe.xrevrange(stream, count=1)
-            pipe.exists(lease)
-            oldest, newest, leased = await pipe.execute()
+
+        async def look() -> list[Any]:
+            async with self.client.pipeline(transaction=False) as pipe:
+                pipe.xrange(stream, count=1)
+                pipe.xrevrange(stream, count=1)
+                pipe.exists(lease)
+                return list(await pipe.execute())
+
+        oldest, newest, leased = await self._call(run_id, "looking the run up", look)
         if not newest:
             return RunInfo(0, 0, done=False, leased=True) if leased else None
         last_id, fields = newest[0]
@@ -644,16 +804,22 @@ class RedisEventLog(EventLog):
         stream, lease = self.keys(run_id)
         if ttl is None:
             # Two commands, not one multi-key DEL: fine in a cluster whatever the client.
-            await self.client.delete(stream)
-            await self.client.delete(lease)
+            await self._call(run_id, "deleting the run", lambda: self.client.delete(stream))
+            await self._call(run_id, "deleting the lease", lambda: self.client.delete(lease))
         else:
-            await self.client.pexpire(stream, self._ms(check_duration("ttl", ttl)))
+            ms = self._ms(check_duration("ttl", ttl))
+            await self._call(run_id, "expiring the run", lambda: self.client.pexpire(stream, ms))
 
     @override
     async def acquire_lease(self, run_id: str) -> str:
         keys = self.keys(run_id)
         token = uuid.uuid4().hex
-        status = _text(await self._acquire(keys=list(keys), args=[token, self._ms(self.lease_ttl)]))
+        args: list[str | int] = [token, self._ms(self.lease_ttl)]
+        status = _text(
+            await self._call(
+                run_id, "taking the lease", lambda: self._acquire(keys=list(keys), args=args)
+            )
+        )
         if status == "ended":
             raise LeaseHeldError(f"run {run_id!r} has already ended")
         if status == "held":
@@ -663,13 +829,18 @@ class RedisEventLog(EventLog):
     @override
     async def renew_lease(self, run_id: str, token: str) -> bool:
         keys = self.keys(run_id)
-        renewed = await self._renew(keys=list(keys), args=[token, self._ms(self.lease_ttl)])
+        args: list[str | int] = [token, self._ms(self.lease_ttl)]
+        renewed = await self._call(
+            run_id, "renewing the lease", lambda: self._renew(keys=list(keys), args=args)
+        )
         return bool(int(renewed))
 
     @override
     async def release_lease(self, run_id: str, token: str) -> None:
         _, lease = self.keys(run_id)
-        await self._release(keys=[lease], args=[token])
+        await self._call(
+            run_id, "releasing the lease", lambda: self._release(keys=[lease], args=[token])
+        )
 
     @override
     async def aclose(self) -> None:

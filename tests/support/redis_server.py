@@ -1,8 +1,10 @@
 """A real `redis-server` for the tests, and the helper processes the Redis tests start.
 
-`start_redis()` runs the Debian `redis-server` on a random 127.0.0.1 port with persistence off;
-the `redis_url` fixture starts one per test session and stops it at the end. Run as a module, this
-file is one of the helper processes:
+`start_redis()` runs the Debian `redis-server` on a random 127.0.0.1 port with persistence off
+(or, given a directory, with an AOF fsynced on every write, so that `restart()` on the same port
+keeps every acknowledged write); `pause()` and `resume()` stop and continue the process
+(SIGSTOP, SIGCONT). The `redis_url` fixture starts one per test session and stops it at the end.
+Run as a module, this file is one of the helper processes:
 
 - `python -m tests.support.redis_server web REDIS_URL`: a uvicorn server with the resumable SSE
   endpoint on a random port, which it prints first;
@@ -20,6 +22,7 @@ import asyncio
 import contextlib
 import queue
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -42,12 +45,38 @@ class RedisServer:
 
     process: subprocess.Popen[str]
     port: int
+    args: list[str]
 
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
+    def pause(self) -> None:
+        """Stop the process (SIGSTOP): connections stay open, nothing is answered."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Continue a paused process (SIGCONT)."""
+        self.process.send_signal(signal.SIGCONT)
+
+    def restart(self) -> None:
+        """Stop the server and start it again on the same port with the same arguments."""
+        self.stop()
+        self.start()
+
+    def start(self) -> None:
+        """Start a stopped server again on the same port with the same arguments."""
+        process = _launch(self.args)
+        try:
+            read_line_until(process, "Ready to accept connections")
+        except (RuntimeError, TimeoutError):
+            process.kill()
+            process.wait(timeout=10)
+            raise
+        self.process = process
+
     def stop(self) -> None:
+        self.resume()  # a paused process would not act on SIGTERM
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
@@ -94,34 +123,41 @@ def read_line_until(
             return line
 
 
-def start_redis() -> RedisServer:
-    """Start redis-server on a random free port (retrying if another process takes it)."""
+def _launch(args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def start_redis(aof_dir: str | None = None, *options: str) -> RedisServer:
+    """Start redis-server on a random free port (retrying if another process takes it).
+
+    With `aof_dir`, the server keeps an AOF there, fsynced on every write (`appendfsync
+    always`). `options` are more `--name value` arguments.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server")
     failure: Exception | None = None
+    persistence = ["--appendonly", "no"]
+    if aof_dir is not None:
+        persistence = ["--appendonly", "yes", "--appendfsync", "always", "--dir", aof_dir]
     for _ in range(5):
         port = _free_port()
-        process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--logfile",
-                "",
-                "--loglevel",
-                "notice",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        args = [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            *persistence,
+            "--logfile",
+            "",
+            "--loglevel",
+            "notice",
+            *options,
+        ]
+        process = _launch(args)
         try:
             read_line_until(process, "Ready to accept connections")
         except (RuntimeError, TimeoutError) as exc:
@@ -129,7 +165,7 @@ def start_redis() -> RedisServer:
             process.kill()
             process.wait(timeout=10)
             continue
-        return RedisServer(process, port)
+        return RedisServer(process, port, args)
     raise RuntimeError(f"redis-server did not start: {failure}")
 
 
