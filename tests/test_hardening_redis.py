@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -283,3 +284,22 @@ async def test_a_retried_append_that_had_landed_is_not_refused_or_repeated(
     with pytest.raises(AppendError, match="expects seq 4 next, got seq 3"):
         await log.extend("r", [delta("r", 3)])
     await log.aclose()
+
+
+async def test_a_reader_whose_follower_cannot_connect_ends_after_the_budget(
+    client: aioredis.Redis,
+) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]  # no server listens here once the socket is closed
+    unreachable = aioredis.from_url(f"redis://127.0.0.1:{closed}/0")
+    log = RedisEventLog(client, read_client=unreachable, lease_ttl=8, retry_budget=0.5)
+    await log.acquire_lease("r")
+    await log.extend("r", [delta("r", 0)])
+    events = await asyncio.wait_for(_collect(subscribe(log, "r")), WAIT)
+    assert [event.seq for event in events] == [0, 1]
+    assert isinstance(events[-1], Done)
+    assert events[-1].error is not None
+    assert events[-1].error.type == EVENT_LOG_UNAVAILABLE
+    await log.aclose()
+    await unreachable.aclose()

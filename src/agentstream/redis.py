@@ -672,6 +672,7 @@ class RedisEventLog(EventLog):
         registered = False
         catching_up = True
         agent: str | None = None
+        outage: float | None = None
         try:
             while True:
                 if catching_up:
@@ -693,9 +694,20 @@ class RedisEventLog(EventLog):
                 else:
                     if isinstance(reader.error, _RETRYABLE):
                         # The follower lost its connection: re-read from Redis (with retries)
-                        # from the last seq read, then follow again on a new connection.
+                        # from the last seq read, then follow again on a new connection. A
+                        # follower that keeps failing while commands work ends the reader
+                        # after the budget rather than spinning.
+                        now = asyncio.get_running_loop().time()
+                        outage = now if outage is None else outage
+                        if now - outage > self.retry_budget:
+                            raise EventLogUnavailableError(
+                                f"run {run_id!r}: following the run failed for "
+                                f"{self.retry_budget:g} s (retry_budget); last error "
+                                f"{type(reader.error).__name__}"
+                            ) from reader.error
                         follower.unregister(stream, reader)
                         reader, registered, catching_up = _Reader(), False, True
+                        await asyncio.sleep(_FIRST_DELAY)  # backoff, not synchronization
                         continue
                     if isinstance(reader.error, redis_errors.RedisError):
                         raise EventLogUnavailableError(
@@ -736,7 +748,7 @@ class RedisEventLog(EventLog):
                     event = _entry_event(fields)
                     yield event
                     next_seq += 1
-                    agent = event.agent
+                    agent, outage = event.agent, None
                     if isinstance(event, Done):
                         return
         finally:
