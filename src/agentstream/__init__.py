@@ -31,6 +31,7 @@ from ._errors import (
     DecodeError,
     IdleTimeoutError,
     MissingExtraError,
+    SlowConsumerError,
 )
 from ._events import (
     SCHEMA_VERSION,
@@ -85,6 +86,7 @@ __all__ = [
     "RunOptions",
     "SSEDecoder",
     "ServerSentEvent",
+    "SlowConsumerError",
     "TextDelta",
     "ToolArgumentsDelta",
     "ToolCallStarted",

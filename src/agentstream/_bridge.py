@@ -43,7 +43,7 @@ from ._events import (
     ToolOutput,
     UsageUpdated,
 )
-from ._options import RUN_OPTION_NAMES
+from ._options import RUN_OPTION_NAMES, served
 from ._sse import PING
 from ._streams import close_shielded, ticks
 
@@ -412,7 +412,7 @@ async def run_frames(
     if max_turns is not None:
         kwargs["max_turns"] = max_turns
     result = Runner.run_streamed(agent, items, **kwargs)
-    stream = normalize(result, **options)
+    stream = normalize(result, **served(options))
     frames = to_frames(stream)
     try:
         async for frame in frames:

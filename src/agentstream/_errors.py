@@ -8,6 +8,7 @@ __all__ = [
     "DecodeError",
     "IdleTimeoutError",
     "MissingExtraError",
+    "SlowConsumerError",
 ]
 
 
@@ -32,6 +33,16 @@ class IdleTimeoutError(AgentStreamError, TimeoutError):
 
     `normalize()` never raises it into the event loop of a consumer: it is the exception kept on
     `EventStream.exception` when a stream ends with `Done(status="timeout")`.
+    """
+
+
+class SlowConsumerError(AgentStreamError):
+    """The stream's consumer fell more than `max_backlog` SDK events behind the run.
+
+    The events still waiting are dropped and the run is cancelled; the stream ends with
+    `Done(status="error")` whose `error.type` is `SlowConsumerError`, right after the events
+    already handed out. Like `IdleTimeoutError`, it is kept on `EventStream.exception`, never
+    raised into the consumer.
     """
 
 

@@ -23,6 +23,8 @@ _SAFE_MESSAGES: Final = {
     "ToolOutputGuardrailTripwireTriggered": "a tool output guardrail tripped",
     "ModelBehaviorError": "the model produced output the run could not use",
     "UserError": "the agent is misconfigured",
+    # agentstream's own: a client too slow for its run (`max_backlog`).
+    "SlowConsumerError": "the client did not keep up with the run",
     # The `openai` client's errors; a subclass without an entry takes its base class's.
     "APITimeoutError": "the request to the model provider timed out",
     "APIConnectionError": "the model provider could not be reached",

@@ -33,7 +33,7 @@ from ._errors import AgentStreamError, ConfigurationError, IdleTimeoutError
 from ._events import Done, DoneStatus, ErrorInfo, Event
 from ._failures import describe_failure
 from ._mapping import Mapper, field, sdk_usage, to_json_value
-from ._options import RUN_OPTION_NAMES, RunOptions
+from ._options import RUN_OPTION_NAMES, RunOptions, served
 from ._reader import END, Mailbox, cancel, read, run_task, running_loop, settle
 from ._streams import Batch, BatchedSource
 from ._textrun import TextRun, built
@@ -89,6 +89,14 @@ class EventStream(BatchedSource):
             raise ConfigurationError(f"buffer must be a BufferPolicy or None, got {buffer!r}")
         if run_id is not None and (not isinstance(run_id, str) or not run_id):
             raise ConfigurationError(f"run_id must be a non-empty string, got {run_id!r}")
+        max_backlog = options.get("max_backlog")
+        if max_backlog is not None and (
+            isinstance(max_backlog, bool) or not isinstance(max_backlog, int) or max_backlog < 1
+        ):
+            raise ConfigurationError(
+                f"max_backlog must be an int >= 1 or None, got {max_backlog!r}"
+            )
+        self._max_backlog = max_backlog
         self._result = result
         self._idle_timeout = idle
         self._coalescer = Coalescer(buffer) if buffer is not None else None
@@ -294,7 +302,8 @@ class EventStream(BatchedSource):
         loop = asyncio.get_running_loop()
         box = self._box = Mailbox(loop)
         self._reader = loop.create_task(
-            read(self._result, box, self._idle_timeout), name="agentstream-reader"
+            read(self._result, box, self._idle_timeout, self._max_backlog, self._run_id),
+            name="agentstream-reader",
         )
         return box
 
@@ -464,7 +473,7 @@ def normalize(result: RunResultStreaming, **options: Unpack[RunOptions]) -> Even
     Args:
         result: The streaming result of `Runner.run_streamed(...)`.
         **options: How the run is normalized: `idle_timeout`, `buffer`, `run_id`,
-            `expose_errors` (see `RunOptions`).
+            `expose_errors`, `max_backlog` (see `RunOptions`).
 
     Returns:
         An `EventStream`: iterate it, and close it (or use `async with`) if you stop early.
@@ -484,12 +493,15 @@ def is_run(source: object) -> bool:
     return not isinstance(source, EventStream) and callable(getattr(source, "stream_events", None))
 
 
-def open_source(source: object, options: RunOptions) -> AsyncIterable[Event]:
+def open_source(
+    source: object, options: RunOptions, *, to_client: bool = False
+) -> AsyncIterable[Event]:
     """The events of `source`: a run normalized with `options`, or an event source as it is.
 
     `source` is the result of `Runner.run_streamed(...)`, an `EventStream`, or any async
     iterable of events. The options apply to a run only: given with anything else, they raise
     rather than being silently ignored (their default values, given explicitly, change nothing).
+    A run streamed `to_client` is bounded by `SERVED_MAX_BACKLOG` unless `max_backlog` is given.
 
     Raises:
         ConfigurationError: `source` is none of those, an option is unknown, or options were
@@ -497,7 +509,7 @@ def open_source(source: object, options: RunOptions) -> AsyncIterable[Event]:
 
     """
     if is_run(source):
-        return normalize(source, **options)  # type: ignore[arg-type]
+        return normalize(source, **(served(options) if to_client else options))  # type: ignore[arg-type]
     if not isinstance(source, AsyncIterable):
         raise ConfigurationError(
             "expected the result of Runner.run_streamed(...), an EventStream or an async "

@@ -6,14 +6,14 @@ take these keywords and pass them on unchanged; their meaning is documented here
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from typing_extensions import TypedDict
 
 if TYPE_CHECKING:
     from ._buffering import BufferPolicy
 
-__all__ = ["RUN_OPTION_NAMES", "RunOptions"]
+__all__ = ["RUN_OPTION_NAMES", "SERVED_MAX_BACKLOG", "RunOptions", "served"]
 
 
 class RunOptions(TypedDict, total=False):
@@ -32,7 +32,26 @@ class RunOptions(TypedDict, total=False):
     expose_errors: bool
     """Put the text of a failed run's exception in `Done.error.message`. Off by default:
     exception text can hold secrets. Known SDK errors get safe messages anyway."""
+    max_backlog: int | None
+    """Most SDK events that may wait for a consumer that does not keep up (a client reading
+    slowly). The reader always drains the SDK at once (the SDK drops queued events when a run
+    fails); past half this many waiting, it gives the consumer a turn after each event, and past
+    this many the waiting events are dropped, the run is cancelled, a warning is logged and the
+    stream ends with `Done(status="error")`, `error.type` `SlowConsumerError`. None (the default
+    of `normalize()`) sets no bound; the web responses and the bridges default to
+    `SERVED_MAX_BACKLOG`."""
 
 
 RUN_OPTION_NAMES: frozenset[str] = frozenset(RunOptions.__annotations__)
 """The keys of `RunOptions`."""
+
+SERVED_MAX_BACKLOG: Final = 8192
+"""The `max_backlog` of a run that a web response or a bridge normalizes, unless given: with the
+OpenAI models' token deltas (about 1.8 KiB each while they wait), about 15 MiB per slow client."""
+
+
+def served(options: RunOptions) -> RunOptions:
+    """`options` for a run streamed to a client: `max_backlog` defaults to `SERVED_MAX_BACKLOG`."""
+    if "max_backlog" in options:
+        return options
+    return {**options, "max_backlog": SERVED_MAX_BACKLOG}

@@ -5,17 +5,24 @@ The *reader* task, started on a stream's first read (or at once, inside a runnin
 still queued when a run fails, and timed waits of the consumer must never touch the SDK's pending
 read. The mailbox also holds the consumer's one timer for its waits with a deadline.
 
-Who cancels whom: only the stream cancels the reader and the run (`cancel()`), when it ends early;
-then it waits, bounded, for both to finish (`settle()`).
+Who cancels whom: the stream cancels the reader and the run (`cancel()`) when it ends early, then
+waits, bounded, for both to finish (`settle()`). The reader cancels the run itself in one case:
+its consumer fell more than `max_backlog` events behind (a client that does not read). It cannot
+push back on the run instead: the SDK's run loop puts events in an unbounded queue without
+waiting, and events left in that queue are lost when the run fails. So a consumer that does not
+keep up gets turns first (past half the bound the reader yields after each event, so a burst
+from a fast model never reaches the bound while the consumer is reading), then the end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections import deque
 from typing import Any, Final
 
+from ._errors import SlowConsumerError
 from ._mapping import field, usage_counts, usage_mark
 from ._streams import SETTLE_TIMEOUT
 
@@ -109,11 +116,22 @@ class Mailbox:
         self.wake()
 
 
-async def read(result: Any, box: Mailbox, idle_timeout: float | None) -> None:
-    """The reader task: it holds the mailbox and the result, never the `EventStream`."""
+async def read(
+    result: Any,
+    box: Mailbox,
+    idle_timeout: float | None,
+    max_backlog: int | None = None,
+    run_id: str = "",
+) -> None:
+    """The reader task: it holds the mailbox and the result, never the `EventStream`.
+
+    `max_backlog` bounds the events waiting in the mailbox (see `RunOptions.max_backlog`).
+    """
     items = box.items
     # Arrival times serve the idle timeout only.
     clock = box.loop.time if idle_timeout is not None else None
+    limit = sys.maxsize if max_backlog is None else max_backlog
+    crowded = limit // 2
     requests, tokens = counted = usage_counts(result)
     items.append(usage_mark(result))
     try:
@@ -133,12 +151,33 @@ async def read(result: Any, box: Mailbox, idle_timeout: float | None) -> None:
                 box.last_arrival = clock()
             if box.waiter is not None:
                 box.wake()
+            if len(items) > crowded:
+                if len(items) > limit:
+                    await _overflow(result, box, limit, run_id)
+                    return
+                await asyncio.sleep(0)  # the consumer's turn: it may be reading a burst
         # A failure before the first event may not be raised by stream_events().
         box.error = getattr(result, "run_loop_exception", None)
     except Exception as exc:
         box.error = exc
     if usage_counts(result) != counted:
         box.put(usage_mark(result))
+    box.put(END)
+
+
+async def _overflow(result: Any, box: Mailbox, limit: int, run_id: str) -> None:
+    """The consumer fell `limit` events behind: drop what waits, cancel the run, end the stream."""
+    box.items.clear()
+    box.error = SlowConsumerError(
+        f"the consumer fell more than {limit} SDK events behind the run (max_backlog)"
+    )
+    logger.warning(
+        "run %s: the consumer fell more than max_backlog=%d events behind (a client that does "
+        "not read); the waiting events are dropped and the run is cancelled",
+        run_id,
+        limit,
+    )
+    await settle(cancel(None, result))
     box.put(END)
 
 

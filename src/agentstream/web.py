@@ -26,6 +26,7 @@ from ._checks import check_seconds
 from ._errors import ConfigurationError, MissingExtraError
 from ._events import Done, Event
 from ._normalize import EventStream, abandon, open_source
+from ._options import SERVED_MAX_BACKLOG
 from ._streams import check_heartbeat
 
 try:
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SSE_MEDIA_TYPE",
     "NDJSON_MEDIA_TYPE",
+    "SERVED_MAX_BACKLOG",
     "Format",
     "Source",
     "choose_format",
@@ -133,7 +135,9 @@ def stream_response(
         background: A Starlette `BackgroundTask` run once the response is over, also after
             the client left.
         **options: How a run is normalized (`RunOptions`: `idle_timeout`, `buffer`, `run_id`,
-            `expose_errors`); a run only.
+            `expose_errors`, `max_backlog`); a run only. A client that falls more than
+            `max_backlog` events behind (`SERVED_MAX_BACKLOG` by default) ends with
+            `Done(status="error")` and the run is cancelled.
 
     Returns:
         A Starlette response; return it from a Starlette or FastAPI endpoint.
@@ -156,7 +160,7 @@ def stream_response(
             )
         if format == "ndjson" and retry is not None:
             raise ConfigurationError(f"retry applies to SSE only, got retry={retry!r} with ndjson")
-        events = open_source(source, options)
+        events = open_source(source, options, to_client=True)
     if format == "sse":
         body = sse_body(events, heartbeat, retry)
         base = SSE_HEADERS
@@ -195,7 +199,7 @@ def json_response(
     with _abandoned_on_error(source):
         heartbeat = check_heartbeat(heartbeat)
         send_timeout = check_seconds("send_timeout", send_timeout)
-        events = open_source(source, options)
+        events = open_source(source, options, to_client=True)
     return StreamedResponse(
         json_body(events, heartbeat),
         closables=(events,),
@@ -315,7 +319,7 @@ async def send_websocket(
                 f"{websocket.application_state.name}"
             )
         send_timeout = check_seconds("send_timeout", send_timeout)
-        events = open_source(source, options)
+        events = open_source(source, options, to_client=True)
     last_done: Done | None = None
     send = timed_send(websocket.send, send_timeout)
 
