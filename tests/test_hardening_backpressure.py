@@ -36,7 +36,7 @@ from agentstream import (
     normalize,
     parse_event,
 )
-from agentstream._reader import run_task
+from agentstream._reader import EVENT_COST, run_task
 from agentstream._sse import SSEDecoder
 from agentstream.ai_sdk import endpoint as ai_sdk_endpoint
 from agentstream.testing import ScriptedStreamModel, text, turn
@@ -46,6 +46,8 @@ from tests.support.http import serve
 
 WAIT = 30.0
 """Seconds a test waits for something that happens at once on a working build."""
+BOUND = 100_000
+"""A small `max_backlog`: about 48 waiting events of 8 characters."""
 
 
 def _run(n: int, size: int = 8, delay: float = 0.0) -> RunResultStreaming:
@@ -70,7 +72,7 @@ async def test_a_consumer_that_stops_reading_ends_with_slow_consumer(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     result = _run(20_000, delay=0.0001)
-    stream = normalize(result, max_backlog=64, run_id="slow")
+    stream = normalize(result, max_backlog=BOUND, run_id="slow")
     events: list[Event] = [await stream.__anext__()]
     with caplog.at_level(logging.WARNING, logger="agentstream"):
         await _ended(result)  # the consumer reads nothing meanwhile
@@ -84,14 +86,14 @@ async def test_a_consumer_that_stops_reading_ends_with_slow_consumer(
     assert run_task(result).cancelled()
     deltas = [e for e in events if isinstance(e, TextDelta)]
     # What waited was dropped: at most one mapped batch reaches the consumer after the bound.
-    assert 0 < len(deltas) <= 64 + 256
+    assert 0 < len(deltas) <= BOUND // EVENT_COST + 256
     assert done.partial_text == "".join(d.delta for d in deltas)
-    assert any("max_backlog=64" in r.getMessage() for r in caplog.records)
+    assert any(f"max_backlog={BOUND}" in r.getMessage() for r in caplog.records)
 
 
 async def test_a_burst_read_by_a_fast_consumer_never_reaches_the_bound() -> None:
     n = 20_000
-    stream = normalize(_run(n), max_backlog=64)
+    stream = normalize(_run(n), max_backlog=BOUND)
     events = await stream.collect()
     done = assert_well_formed(events)
     assert done.status == "completed"
@@ -176,11 +178,12 @@ def _sse_events(body: bytes) -> list[Event]:
 async def test_a_stalled_http_client_is_ended_at_the_default_bound(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    n = 20_000  # 20 MB of text: past the kernel's buffers and the 16 MiB bound
     runs: list[RunResultStreaming] = []
     started, ended = asyncio.Event(), asyncio.Event()
 
     async def stream(request: Request) -> Response:
-        runs.append(_run(3 * SERVED_MAX_BACKLOG, size=1000, delay=0.00001))
+        runs.append(_run(n, size=1000, delay=0.00001))
         started.set()
         return stream_response(runs[-1], heartbeat=None)
 
@@ -203,7 +206,7 @@ async def test_a_stalled_http_client_is_ended_at_the_default_bound(
     assert done.error.type == "SlowConsumerError"
     assert run_task(runs[0]).cancelled()
     deltas = [e for e in events if isinstance(e, TextDelta)]
-    assert len(deltas) < 3 * SERVED_MAX_BACKLOG
+    assert len(deltas) < n
     assert any(f"max_backlog={SERVED_MAX_BACKLOG}" in r.getMessage() for r in caplog.records)
 
 
@@ -215,14 +218,14 @@ async def test_the_ai_sdk_endpoint_ends_a_stalled_client_with_an_error_part() ->
 
     class Watched(logging.Handler):
         def emit(self, record: logging.LogRecord) -> None:
-            if "max_backlog=256" in record.getMessage():
+            if f"max_backlog={BOUND}" in record.getMessage():
                 cancelled.append(True)
                 ended.set()
 
     handler = Watched(logging.WARNING)
     logging.getLogger("agentstream").addHandler(handler)
     try:
-        endpoint = ai_sdk_endpoint(Agent(name="writer", model=model), max_backlog=256)
+        endpoint = ai_sdk_endpoint(Agent(name="writer", model=model), max_backlog=BOUND)
         app = Starlette(routes=[Route("/chat", endpoint, methods=["POST"])])
         request = b'{"messages":[{"id":"u1","role":"user","parts":[{"type":"text","text":"go"}]}]}'
         async with serve(app) as base_url:
@@ -236,3 +239,16 @@ async def test_the_ai_sdk_endpoint_ends_a_stalled_client_with_an_error_part() ->
     assert len(errors) == 1
     assert "the client did not keep up with the run" in errors[0]
     assert sum('"type":"text-delta"' in frame for frame in frames) < n
+
+
+async def test_the_bound_counts_the_text_of_large_deltas() -> None:
+    # 200 deltas of 100,000 characters: 20 events would be 2 MB, far past a 1 MB bound.
+    result = _run(200, size=100_000, delay=0.0001)
+    stream = normalize(result, max_backlog=1_000_000)
+    events: list[Event] = [await stream.__anext__()]
+    await _ended(result)
+    events += [event async for event in stream]
+    done = assert_well_formed(events)
+    assert done.error is not None
+    assert done.error.type == "SlowConsumerError"
+    assert len([e for e in events if isinstance(e, TextDelta)]) <= 1 + 1_000_000 // 100_000

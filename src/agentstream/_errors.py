@@ -37,7 +37,7 @@ class IdleTimeoutError(AgentStreamError, TimeoutError):
 
 
 class SlowConsumerError(AgentStreamError):
-    """The stream's consumer fell more than `max_backlog` SDK events behind the run.
+    """The stream's consumer fell more than `max_backlog` bytes of SDK events behind the run.
 
     The events still waiting are dropped and the run is cancelled; the stream ends with
     `Done(status="error")` whose `error.type` is `SlowConsumerError`, right after the events

@@ -34,7 +34,7 @@ from ._events import Done, DoneStatus, ErrorInfo, Event
 from ._failures import describe_failure
 from ._mapping import Mapper, field, sdk_usage, to_json_value
 from ._options import RUN_OPTION_NAMES, RunOptions, served
-from ._reader import END, Mailbox, cancel, read, run_task, running_loop, settle
+from ._reader import END, EVENT_COST, Mailbox, cancel, cost, read, run_task, running_loop, settle
 from ._streams import Batch, BatchedSource
 from ._textrun import TextRun, built
 
@@ -325,15 +325,19 @@ class EventStream(BatchedSource):
                     moved = len(run.deltas)
                     self._seq += moved
                     taken += moved
+                    box.backlog -= moved * EVENT_COST + len(run.text)
                     self._outbox.append(run)
                     continue
             item = items.popleft()
             taken += 1
+            box.backlog -= cost(item)
             if item is END:
                 self._finish(box.error)
                 return
             self._process(item, box.loop)
             stamp = _now_ms()  # what follows is not stamped before what `_process` emitted
+        if not items:
+            box.backlog = 0  # marks and ends were counted on one side only: start even again
 
     def _process(self, sdk_event: Any, loop: asyncio.AbstractEventLoop) -> None:
         try:

@@ -33,21 +33,22 @@ class RunOptions(TypedDict, total=False):
     """Put the text of a failed run's exception in `Done.error.message`. Off by default:
     exception text can hold secrets. Known SDK errors get safe messages anyway."""
     max_backlog: int | None
-    """Most SDK events that may wait for a consumer that does not keep up (a client reading
-    slowly). The reader always drains the SDK at once (the SDK drops queued events when a run
-    fails); past half this many waiting, it gives the consumer a turn after each event, and past
-    this many the waiting events are dropped, the run is cancelled, a warning is logged and the
-    stream ends with `Done(status="error")`, `error.type` `SlowConsumerError`. None (the default
-    of `normalize()`) sets no bound; the web responses and the bridges default to
+    """Most bytes of SDK events that may wait for a consumer that does not keep up (a client
+    reading slowly); each waiting event counts its delta's text plus 2 KiB, about what an SDK
+    event takes in memory. The reader always drains the SDK at once (the SDK drops queued events
+    when a run fails); past half this backlog it gives the consumer a turn after each event, and
+    past all of it the waiting events are dropped, the run is cancelled, a warning is logged and
+    the stream ends with `Done(status="error")`, `error.type` `SlowConsumerError`. None (the
+    default of `normalize()`) sets no bound; the web responses and the bridges default to
     `SERVED_MAX_BACKLOG`."""
 
 
 RUN_OPTION_NAMES: frozenset[str] = frozenset(RunOptions.__annotations__)
 """The keys of `RunOptions`."""
 
-SERVED_MAX_BACKLOG: Final = 8192
-"""The `max_backlog` of a run that a web response or a bridge normalizes, unless given: with the
-OpenAI models' token deltas (about 1.8 KiB each while they wait), about 15 MiB per slow client."""
+SERVED_MAX_BACKLOG: Final = 16 * 1024 * 1024
+"""The `max_backlog` of a run that a web response or a bridge normalizes, unless given: 16 MiB
+per client that does not keep up (8,192 of the OpenAI models' token deltas)."""
 
 
 def served(options: RunOptions) -> RunOptions:

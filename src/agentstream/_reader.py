@@ -7,7 +7,7 @@ read. The mailbox also holds the consumer's one timer for its waits with a deadl
 
 Who cancels whom: the stream cancels the reader and the run (`cancel()`) when it ends early, then
 waits, bounded, for both to finish (`settle()`). The reader cancels the run itself in one case:
-its consumer fell more than `max_backlog` events behind (a client that does not read). It cannot
+its consumer fell more than `max_backlog` bytes behind (a client that does not read). It cannot
 push back on the run instead: the SDK's run loop puts events in an unbounded queue without
 waiting, and events left in that queue are lost when the run fails. So a consumer that does not
 keep up gets turns first (past half the bound the reader yields after each event, so a burst
@@ -26,12 +26,32 @@ from ._errors import SlowConsumerError
 from ._mapping import field, usage_counts, usage_mark
 from ._streams import SETTLE_TIMEOUT
 
-__all__ = ["END", "Mailbox", "cancel", "read", "run_task", "running_loop", "settle"]
+__all__ = [
+    "END",
+    "EVENT_COST",
+    "Mailbox",
+    "cancel",
+    "cost",
+    "read",
+    "run_task",
+    "running_loop",
+    "settle",
+]
 
 logger = logging.getLogger("agentstream")
 
 END: Final = object()
 """What the reader puts last in the mailbox: the SDK stream has ended."""
+
+EVENT_COST: Final = 2048
+"""Bytes a waiting SDK event counts for in the backlog, besides its delta's text: an OpenAI
+model's token delta event takes about 1.8 KiB of memory while it waits."""
+
+
+def cost(event: Any) -> int:
+    """Bytes `event` counts for in the backlog: `EVENT_COST` plus its delta's characters."""
+    delta = getattr(getattr(event, "data", None), "delta", None)
+    return EVENT_COST + len(delta) if type(delta) is str else EVENT_COST
 
 
 class Mailbox:
@@ -43,6 +63,7 @@ class Mailbox:
     __slots__ = (
         "alarm",
         "alarm_at",
+        "backlog",
         "deadline",
         "error",
         "items",
@@ -60,6 +81,9 @@ class Mailbox:
         self.deadline: float | None = None
         self.alarm: asyncio.TimerHandle | None = None
         self.alarm_at = 0.0
+        self.backlog = 0
+        """Bytes (`cost`) of the SDK events waiting in `items`; the consumer takes off what it
+        reads, and sets it to 0 when it empties `items`."""
 
     def arm(self, deadline: float | None) -> asyncio.Future[None]:
         """The future to await until the reader puts something, or until `deadline` (loop time).
@@ -125,7 +149,7 @@ async def read(
 ) -> None:
     """The reader task: it holds the mailbox and the result, never the `EventStream`.
 
-    `max_backlog` bounds the events waiting in the mailbox (see `RunOptions.max_backlog`).
+    `max_backlog` bounds the bytes (`cost`) waiting in the mailbox (`RunOptions.max_backlog`).
     """
     items = box.items
     # Arrival times serve the idle timeout only.
@@ -151,8 +175,9 @@ async def read(
                 box.last_arrival = clock()
             if box.waiter is not None:
                 box.wake()
-            if len(items) > crowded:
-                if len(items) > limit:
+            backlog = box.backlog = box.backlog + cost(event)
+            if backlog > crowded:
+                if backlog > limit:
                     await _overflow(result, box, limit, run_id)
                     return
                 await asyncio.sleep(0)  # the consumer's turn: it may be reading a burst
@@ -166,13 +191,14 @@ async def read(
 
 
 async def _overflow(result: Any, box: Mailbox, limit: int, run_id: str) -> None:
-    """The consumer fell `limit` events behind: drop what waits, cancel the run, end the stream."""
+    """The consumer fell `limit` bytes behind: drop what waits, cancel the run, end the stream."""
     box.items.clear()
+    box.backlog = 0
     box.error = SlowConsumerError(
-        f"the consumer fell more than {limit} SDK events behind the run (max_backlog)"
+        f"the consumer fell more than {limit} bytes of SDK events behind the run (max_backlog)"
     )
     logger.warning(
-        "run %s: the consumer fell more than max_backlog=%d events behind (a client that does "
+        "run %s: the consumer fell more than max_backlog=%d bytes behind (a client that does "
         "not read); the waiting events are dropped and the run is cancelled",
         run_id,
         limit,

@@ -136,7 +136,7 @@ def stream_response(
             the client left.
         **options: How a run is normalized (`RunOptions`: `idle_timeout`, `buffer`, `run_id`,
             `expose_errors`, `max_backlog`); a run only. A client that falls more than
-            `max_backlog` events behind (`SERVED_MAX_BACKLOG` by default) ends with
+            `max_backlog` bytes behind (`SERVED_MAX_BACKLOG`, 16 MiB, by default) ends with
             `Done(status="error")` and the run is cancelled.
 
     Returns:
