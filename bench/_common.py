@@ -8,9 +8,10 @@ import importlib.metadata
 import os
 import platform
 import statistics
+import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
@@ -241,3 +242,27 @@ def percentile(values: list[float], q: float) -> float:
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
+
+
+ROOT: Final = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+"""The project's root: where `python -m bench...` runs."""
+
+
+async def spawn(module: str, *args: str) -> tuple[asyncio.subprocess.Process, str]:
+    """Start `python -m module args` (a server) in the project root; return it and its base URL.
+
+    The server prints its base URL on its first line and stops when its stdin closes.
+    """
+    server = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", module, *args),
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert server.stdout is not None
+    line = await asyncio.wait_for(server.stdout.readline(), 120)
+    if not line.startswith(b"http://127.0.0.1:"):
+        server.kill()
+        await server.wait()
+        raise RuntimeError(f"{module} did not start: {line!r}")
+    return server, line.decode().strip()

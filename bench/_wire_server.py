@@ -1,10 +1,10 @@
-"""The server of the real-wire benchmark: `python -m bench._wire_server N`, on 127.0.0.1.
+"""The server of the real-wire benchmark: `python -m bench._wire_server N [SIZE]`, on 127.0.0.1.
 
 `agentstream.testing.OpenAIServer` playing one turn per run (`per_run=True`): every model
 request of the benchmark starts a run of its own and gets the same text answer, streamed as N
-deltas (`t0 `, `t1 `, ...) with no delay. It prints its base URL and stops when its stdin
-closes, so it never outlives the benchmark. It runs in a process of its own: the measured
-process holds only the client side of the wire.
+deltas (`t0 `, `t1 `, ...) with no delay, or N deltas of SIZE characters each. It prints its
+base URL and stops when its stdin closes, so it never outlives the benchmark. It runs in a
+process of its own: the measured process holds only the client side of the wire.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from agentstream.testing import OpenAIServer, text, turn
 from ._common import token
 
 
-async def serve(n: int) -> None:
-    answer = turn(text([token(i) for i in range(n)]), input_tokens=1)
+async def serve(n: int, size: int | None = None) -> None:
+    pieces = [token(i) if size is None else f"{i:0{size}d}" for i in range(n)]
+    answer = turn(text(pieces), input_tokens=1)
     async with OpenAIServer([answer], per_run=True) as server:
         print(server.base_url, flush=True)
         # Stop when the parent closes our stdin (or dies).
@@ -28,4 +29,4 @@ async def serve(n: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(serve(int(sys.argv[1])))
+    asyncio.run(serve(*(int(arg) for arg in sys.argv[1:3])))

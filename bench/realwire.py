@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ._common import percentile, verdict
+from ._common import percentile, spawn, verdict
 
 TARGET = 1.02
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,25 +33,9 @@ the median of 61 moved by less than a hundredth over three runs."""
 SMOKE = {"deltas": 50, "pairs": 2}
 
 
-async def _serve(n: int) -> tuple[asyncio.subprocess.Process, str]:
-    server = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "bench._wire_server", str(n)),
-        cwd=ROOT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert server.stdout is not None
-    line = await asyncio.wait_for(server.stdout.readline(), 120)
-    if not line.startswith(b"http://127.0.0.1:"):
-        server.kill()
-        await server.wait()
-        raise RuntimeError(f"the real-wire server did not start: {line!r}")
-    return server, line.decode().strip()
-
-
 async def measure(n: int, pairs: int) -> dict[str, Any]:
     """Run the measured process once against a fresh server; its JSON report."""
-    server, url = await _serve(n)
+    server, url = await spawn("bench._wire_server", str(n))
     try:
         measured = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "bench._wire_run", url, str(n), str(pairs)),

@@ -18,7 +18,16 @@ from typing import Any
 
 import pytest
 from bench import __main__ as cli
-from bench import _memrun, _wire_run, buffering, encoders, http_load, overhead, realwire
+from bench import (
+    _memrun,
+    _wire_run,
+    buffering,
+    encoders,
+    http_load,
+    overhead,
+    realwire,
+    slow_client,
+)
 
 VERDICTS = {"PASS", "FAIL"}
 
@@ -52,6 +61,16 @@ async def test_realwire_smoke() -> None:
     assert process["listening_sockets"] in (0, None)
     assert set(process["web_stack"]) <= set(process["web_stack_from_sdk"])
     assert "agentstream" in process["agentstream_adds"]
+
+
+async def test_slow_client_smoke() -> None:
+    result = await asyncio.wait_for(slow_client.run(smoke=True), 240)
+    assert result["verdict"] == "PASS"
+    rows = result["rows"]
+    # The larger smoke run passes twice the bound: cancelled with it, completed without.
+    assert rows["20 MB, bound default"]["runs"] == "cancelled,cancelled"
+    assert rows["20 MB, bound none"]["runs"] == "completed,completed"
+    assert rows["20 MB, bound none"]["growth_mib"] > rows["20 MB, bound default"]["growth_mib"]
 
 
 def test_wire_run_counts_a_listening_socket() -> None:
