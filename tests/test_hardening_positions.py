@@ -164,10 +164,11 @@ async def test_a_position_past_the_last_written_seq_is_a_416(log: EventLog) -> N
                 )
             assert response.status_code == 416, (run, after)
             assert f"has no event at seq {after}" in response.text
-        # At the last written seq: the client saw the Done (nothing more), or waits for seq 2.
+        # At the last written seq: the client saw the Done (a 204, which stops an EventSource
+        # from reconnecting), or waits for seq 2.
         async with asyncio.timeout(WAIT):
             response = await client.get("/runs/ended/stream", headers={"Last-Event-ID": "2"})
-        assert (response.status_code, response.text) == (200, "")
+        assert (response.status_code, response.text) == (204, "")
         async with (
             asyncio.timeout(WAIT),
             client.stream("GET", "/runs/live/stream", headers={"Last-Event-ID": "1"}) as live,

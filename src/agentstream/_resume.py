@@ -434,7 +434,9 @@ async def resume_response(
     - `200`, the events with `seq > position` as SSE frames (`id:` is the seq, so a browser's
       `EventSource` reconnects with the right `Last-Event-ID`), following the run live until
       `Done`, with `: ping` heartbeats;
-    - `204` when the log holds no such run (the AI SDK's "no active stream");
+    - `204` when the log holds no such run (the AI SDK's "no active stream"), or when the
+      position is the seq of the run's stored `Done` (the client saw the end: a browser's
+      `EventSource` stops reconnecting on a 204, and reconnects after an empty 200);
     - `400` when the position is not `-1` or ASCII digits within 2**63 - 1, `410` when the
       events after it were trimmed, `416` when it is past the run's last written seq (a client
       can only have seen a seq the log wrote), whether the run has ended or not.
@@ -494,6 +496,10 @@ async def resume_response(
             f"{info.next_seq - 1}",
             status_code=416,
         )
+    if info.done and after == info.next_seq - 1:
+        # The client saw the run's `done`: nothing follows. 204 is how the SSE standard tells an
+        # `EventSource` to stop reconnecting (an empty 200 makes it reconnect for ever).
+        return Response(status_code=204)
     events = log.read(run_id, after)
     # `stream_response`'s body: every event ready at once in one write, the same frames as
     # `to_sse`; however the response ends (client gone, send timeout, server shutting down),
