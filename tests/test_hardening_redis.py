@@ -11,8 +11,11 @@ import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from agentstream import ConfigurationError, Done, Event, TextDelta
 from agentstream.redis import (
@@ -20,8 +23,16 @@ from agentstream.redis import (
     EventLogUnavailableError,
     RedisEventLog,
 )
-from agentstream.resume import PRODUCER_LOST, AppendError, Publication, publish, subscribe
+from agentstream.resume import (
+    PRODUCER_LOST,
+    AppendError,
+    Publication,
+    publish,
+    resumable_sse_endpoint,
+    subscribe,
+)
 
+from .support.http import serve
 from .support.redis_server import RedisServer, start_redis
 
 pytestmark = pytest.mark.redis
@@ -303,3 +314,30 @@ async def test_a_reader_whose_follower_cannot_connect_ends_after_the_budget(
     assert events[-1].error.type == EVENT_LOG_UNAVAILABLE
     await log.aclose()
     await unreachable.aclose()
+
+
+async def test_a_resume_while_redis_is_down_is_a_503_with_retry_after(
+    server: RedisServer, client: aioredis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = RedisEventLog(client, lease_ttl=4, retry_budget=0.5)
+    run = Run(log, "down")
+    await run.start()
+    app = Starlette(routes=[Route("/runs/{run_id}/stream", resumable_sse_endpoint(log))])
+    async with serve(app) as base, httpx.AsyncClient(base_url=base) as http:
+        server.stop()
+        try:
+            with caplog.at_level(logging.WARNING, logger="agentstream"):
+                response = await asyncio.wait_for(http.get("/runs/down/stream"), WAIT)
+            assert response.status_code == 503
+            assert response.headers["retry-after"] == "1"
+            assert "redis" not in response.text.lower()  # nothing of the driver's error text
+            assert any("resuming run 'down'" in r.getMessage() for r in caplog.records)
+        finally:
+            server.start()
+            run.gate.set()
+        # Back within the lease: the same request now reads the run, every event once.
+        await asyncio.wait_for(asyncio.shield(run.publication.task), WAIT)
+        response = await asyncio.wait_for(http.get("/runs/down/stream"), WAIT)
+        assert response.status_code == 200
+        assert response.text.count("event: done") == 1
+    await log.aclose()

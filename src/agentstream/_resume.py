@@ -396,6 +396,9 @@ def resume_position(request: Request) -> int:
     return position
 
 
+UNAVAILABLE_RETRY_AFTER: Final = 1
+"""The `Retry-After` seconds of a resume answered `503`: the event log was unavailable."""
+
 _POSITION: Final = re.compile(r"-1|[0-9]{1,19}", re.ASCII)
 """What a position may look like; `[0-9]`, not `\\d`, which matches every script's digits."""
 
@@ -437,6 +440,9 @@ async def resume_response(
     - `204` when the log holds no such run (the AI SDK's "no active stream"), or when the
       position is the seq of the run's stored `Done` (the client saw the end: a browser's
       `EventSource` stops reconnecting on a 204, and reconnects after an empty 200);
+    - `503` with `Retry-After` when the log cannot be reached within its retry budget
+      (`EventLogUnavailableError`, logged as a warning); once the events flow, an outage ends
+      the stream with `done(error, EventLogUnavailable)` instead;
     - `400` when the position is not `-1` or ASCII digits within 2**63 - 1, `410` when the
       events after it were trimmed, `416` when it is past the run's last written seq (a client
       can only have seen a seq the log wrote), whether the run has ended or not.
@@ -479,7 +485,16 @@ async def resume_response(
         after = resume_position(request)
     except ConfigurationError as exc:
         return PlainTextResponse(str(exc), status_code=400)
-    info = await log.info(run_id)
+    try:
+        info = await log.info(run_id)
+    except EventLogUnavailableError as exc:
+        # Past the log's retry budget: a temporary condition, which a client may retry.
+        logger.warning("resuming run %r: %s", run_id, exc)
+        return PlainTextResponse(
+            "the event log is unavailable; retry later",
+            status_code=503,
+            headers={"retry-after": str(UNAVAILABLE_RETRY_AFTER)},
+        )
     if info is None:
         return Response(status_code=204)
     if after + 1 < info.first_seq:

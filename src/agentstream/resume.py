@@ -15,10 +15,13 @@ async for event in subscribe(log, publication.run_id, after=-1):
 """
 
 from ._eventlog import (
+    EVENT_LOG_UNAVAILABLE,
+    MAX_SEQ,
     PRODUCER_LOST,
     AppendError,
     EventLog,
     EventLogError,
+    EventLogUnavailableError,
     EventsTrimmedError,
     LeaseHeldError,
     MemoryEventLog,
@@ -36,10 +39,13 @@ from ._resume import (
 )
 
 __all__ = [
+    "EVENT_LOG_UNAVAILABLE",
+    "MAX_SEQ",
     "PRODUCER_LOST",
     "AppendError",
     "EventLog",
     "EventLogError",
+    "EventLogUnavailableError",
     "EventsTrimmedError",
     "LeaseHeldError",
     "LeaseLostError",
