@@ -169,6 +169,22 @@ async def test_json_that_does_not_parse_gets_422(
     assert runs == []
 
 
+@each_target
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e400"])
+async def test_non_standard_json_numbers_get_422(
+    target: Target, number: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Python's json module reads NaN, Infinity and 1e999 (as inf); no JSON peer writes them.
+    runs: list[object] = []
+    app = target.build(runs, monkeypatch)
+    body = json.dumps({**target.body, "extra": 0}).replace('"extra": 0', f'"extra": {number}')
+    async with serve(app) as base, httpx.AsyncClient(timeout=WAIT) as client:
+        response = await client.post(f"{base}{target.path}", content=body, headers=JSON)
+    assert response.status_code == 422
+    assert response.json()["error"].startswith("the request body is not JSON: ")
+    assert runs == []
+
+
 # Size
 
 

@@ -20,7 +20,6 @@ produce, and odd ones too):
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Collection
@@ -42,6 +41,7 @@ from ._events import (
     ToolCallStarted,
     ToolOutput,
     UsageUpdated,
+    load_json,
 )
 from ._options import RUN_OPTION_NAMES, served
 from ._sse import PING
@@ -100,7 +100,7 @@ class ToolCallState:
         if not text:
             return True
         try:
-            json.loads(text)
+            load_json(text)
         except ValueError:
             return False
         return True
@@ -541,7 +541,7 @@ def decode_json(raw: bytes | str) -> Any:
 
     """
     try:
-        value = json.loads(raw)
+        value = load_json(raw)
         too_deep = json_depth_exceeds(value, MAX_JSON_DEPTH)
     except RecursionError:
         too_deep = True
