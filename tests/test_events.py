@@ -66,8 +66,17 @@ def test_unknown_fields_from_a_newer_server_can_be_ignored() -> None:
     event = parse_event(json.dumps(newer), ignore_unknown_fields=True)
     assert isinstance(event, Done)
     assert event.usage.requests == 1 and event.seq == 4
+    # A status added after this version is read as a run that did not complete, naming it;
+    # strict decoding refuses it, and a status that is not a string is refused either way.
     with pytest.raises(DecodeError, match="status"):
-        parse_event({**newer, "status": "exploded"}, ignore_unknown_fields=True)
+        parse_event({**newer, "status": "exploded"})
+    later = parse_event({**newer, "status": "exploded"}, ignore_unknown_fields=True)
+    assert isinstance(later, Done)
+    assert later.status == "error"
+    assert later.error is not None and later.error.type == "UnknownStatus"
+    assert "'exploded'" in later.error.message
+    with pytest.raises(DecodeError, match="status"):
+        parse_event({**newer, "status": 3}, ignore_unknown_fields=True)
 
 
 def test_wire_shape_of_a_text_delta() -> None:

@@ -523,7 +523,12 @@ async def test_tool_needing_approval_is_reported_and_listed_in_done() -> None:
         ("call_del", "delete_file", "function")
     ]
     assert approvals[0].arguments == '{"path": "/tmp/x"}'
-    assert done.status == "completed" and done.pending_approvals == ("call_del",)
+    # The run paused: not completed, and the done says for what (schema 1.1).
+    assert done.status == "interrupted" and done.pending_approvals == ("call_del",)
+    assert [(w.call_id, w.name, w.kind) for w in done.interruptions] == [
+        ("call_del", "delete_file", "approval")
+    ]
+    assert done.final_output is None
 
 
 # Arguments.

@@ -47,6 +47,8 @@ __all__ = [
     "MemoryEventLog",
     "RunInfo",
     "RunNotFoundError",
+    "ends_run",
+    "is_pause",
     "log_unavailable",
     "producer_lost",
 ]
@@ -113,6 +115,9 @@ class RunInfo:
     """The run's `Done` is stored: the run has ended."""
     leased: bool
     """A producer holds a live lease on the run."""
+    paused: bool = False
+    """The last stored event is an `interrupted` done: the run waits for answers, and a resumed
+    run will continue it (`agentstream.interactive`)."""
 
 
 def producer_lost(run_id: str, seq: int, agent: str | None) -> Done:
@@ -172,6 +177,16 @@ def check_maxlen(maxlen: object) -> int:
     if isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 1:
         raise ConfigurationError(f"maxlen must be a whole number >= 1, got {maxlen!r}")
     return maxlen
+
+
+def is_pause(event: Event) -> bool:
+    """Whether `event` is the `Done` of a run that paused: it ends a stream, not the run."""
+    return isinstance(event, Done) and event.status == "interrupted"
+
+
+def ends_run(event: Event) -> bool:
+    """Whether `event` is the `Done` that ends the run for good (any status but `interrupted`)."""
+    return isinstance(event, Done) and event.status != "interrupted"
 
 
 def check_batch(run_id: str, events: Sequence[Event]) -> None:
@@ -273,6 +288,38 @@ class EventLog(ABC):
     async def aclose(self) -> None:
         """Release what the log holds (connections it opened itself). Safe to call twice."""
 
+    # Paused runs (`agentstream.interactive`). Not abstract: a log written before they existed
+    # still works for runs that never pause.
+
+    async def save_pause(
+        self, run_id: str, record: str, ttl: float, *, thread: str | None = None
+    ) -> None:
+        """Keep the record of a paused run for `ttl` seconds.
+
+        With `thread`, `find_pause(thread)` names this run for as long.
+
+        Raises:
+            ConfigurationError: this log does not keep paused runs.
+
+        """
+        raise ConfigurationError(f"{type(self).__name__} does not keep paused runs")
+
+    async def load_pause(self, run_id: str) -> str | None:
+        """The record of the run's pause, or None when it is not paused (or the pause expired)."""
+        return None
+
+    async def find_pause(self, thread: str) -> str | None:
+        """The id of the run that last paused in `thread`, or None; its pause may be over."""
+        return None
+
+    async def claim_pause(self, run_id: str, record: str) -> bool:
+        """Take the run's pause if its record is still `record`: True for exactly one caller.
+
+        The record is deleted, so a second answer, a replayed one or one that lost a race is
+        refused; the winner resumes the run.
+        """
+        return False
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -299,7 +346,11 @@ class _Run:
 
     @property
     def done(self) -> bool:
-        return bool(self.events) and isinstance(self.events[-1], Done)
+        return bool(self.events) and ends_run(self.events[-1])
+
+    @property
+    def paused(self) -> bool:
+        return bool(self.events) and is_pause(self.events[-1])
 
     def leased(self, now: float) -> bool:
         return self.lease is not None and self.lease_until > now
@@ -343,6 +394,8 @@ class MemoryEventLog(EventLog):
         """Seconds a run is kept after its last append."""
         self.lease_ttl = check_duration("lease_ttl", lease_ttl)
         self._runs: dict[str, _Run] = {}
+        self._pauses: dict[str, tuple[str, float]] = {}
+        self._threads: dict[str, tuple[str, float]] = {}
         self._next_sweep = 0.0
 
     def __repr__(self) -> str:
@@ -360,6 +413,9 @@ class MemoryEventLog(EventLog):
         self._next_sweep = now + 1.0
         for run_id in [r for r, run in self._runs.items() if run.expires_at <= now]:
             self._runs.pop(run_id).wake()
+        for table in (self._pauses, self._threads):
+            for key in [k for k, (_, until) in table.items() if until <= now]:
+                del table[key]
 
     def _get(self, run_id: str, now: float) -> _Run | None:
         run = self._runs.get(run_id)
@@ -440,6 +496,17 @@ class MemoryEventLog(EventLog):
                 raise RunNotFoundError(f"run {run_id!r} expired while it was being read")
             if run.done:
                 return  # the run ended before the position asked for
+            if run.paused and not run.leased(now):
+                # The run waits for answers: follow it until it resumes or expires.
+                waiter = run.waiter()
+                timer = asyncio.get_running_loop().call_later(
+                    max(run.expires_at - now, 0.0), _wake_future, waiter
+                )
+                try:
+                    await waiter
+                finally:
+                    timer.cancel()
+                continue
             if not run.leased(now):
                 agent = run.events[-1].agent if run.events else None
                 self._store(run_id, (producer_lost(run_id, run.next_seq, agent),), rescue=True)
@@ -462,7 +529,11 @@ class MemoryEventLog(EventLog):
         if run is None or (not run.events and not run.leased(now)):
             return None
         return RunInfo(
-            first_seq=run.first, next_seq=run.next_seq, done=run.done, leased=run.leased(now)
+            first_seq=run.first,
+            next_seq=run.next_seq,
+            done=run.done,
+            leased=run.leased(now),
+            paused=run.paused,
         )
 
     @override
@@ -519,6 +590,42 @@ class MemoryEventLog(EventLog):
         if run is not None and run.lease == token:
             run.lease, run.lease_until = None, 0.0
             run.wake()
+
+    @override
+    async def save_pause(
+        self, run_id: str, record: str, ttl: float, *, thread: str | None = None
+    ) -> None:
+        check_run_id(run_id)
+        until = self._now() + check_duration("ttl", ttl)
+        self._pauses[run_id] = (record, until)
+        if thread is not None:
+            self._threads[thread] = (run_id, until)
+
+    def _live(self, table: dict[str, tuple[str, float]], key: str) -> str | None:
+        entry = table.get(key)
+        if entry is None:
+            return None
+        if entry[1] <= self._now():
+            del table[key]
+            return None
+        return entry[0]
+
+    @override
+    async def load_pause(self, run_id: str) -> str | None:
+        check_run_id(run_id)
+        return self._live(self._pauses, run_id)
+
+    @override
+    async def find_pause(self, thread: str) -> str | None:
+        return self._live(self._threads, thread)
+
+    @override
+    async def claim_pause(self, run_id: str, record: str) -> bool:
+        check_run_id(run_id)
+        if self._live(self._pauses, run_id) != record:
+            return False
+        del self._pauses[run_id]
+        return True
 
 
 def _wake_future(waiter: asyncio.Future[None]) -> None:

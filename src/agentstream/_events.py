@@ -27,6 +27,7 @@ from ._errors import DecodeError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "UNKNOWN_STATUS",
     "ApprovalRequested",
     "Done",
     "DoneStatus",
@@ -34,6 +35,8 @@ __all__ = [
     "Event",
     "EventBase",
     "Handoff",
+    "Interruption",
+    "InterruptionKind",
     "MessageOutput",
     "ReasoningDelta",
     "ReasoningOutput",
@@ -48,7 +51,7 @@ __all__ = [
     "parse_event",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 """Version of the event schema: the major part changes only when a wire name changes."""
 
 
@@ -306,8 +309,28 @@ class UsageUpdated(EventBase):
     """Cumulative usage of the run up to this model call."""
 
 
-DoneStatus: TypeAlias = Literal["completed", "error", "cancelled", "timeout"]
-"""How a run ended."""
+DoneStatus: TypeAlias = Literal["completed", "error", "cancelled", "timeout", "interrupted"]
+"""How a run ended; `interrupted` (schema 1.1) is a run paused until its `interruptions` are
+answered."""
+
+InterruptionKind: TypeAlias = Literal["approval", "mcp_approval", "frontend_tool"]
+"""What a paused run waits for: a human's approval of a tool call (a function tool with
+`needs_approval`, or a hosted MCP server's approval request), or the output of a tool the
+client executes (`agentstream.interactive.frontend_tool`)."""
+
+
+class Interruption(_Model):
+    """One thing a paused run waits for (schema 1.1)."""
+
+    call_id: str
+    """The tool call that waits; answers name it."""
+    name: str
+    """The tool's name."""
+    arguments: str
+    """The call's arguments as the raw JSON string."""
+    kind: InterruptionKind = "approval"
+    """`approval`, `mcp_approval`, or `frontend_tool` (the client runs the tool and sends its
+    output)."""
 
 
 class Done(EventBase):
@@ -316,7 +339,8 @@ class Done(EventBase):
     type: Literal["done"] = "done"
     """The event's tag."""
     status: DoneStatus
-    """`completed`, `error`, `cancelled` (the stream was closed), or `timeout` (idle timeout)."""
+    """`completed`, `error`, `cancelled` (the stream was closed), `timeout` (idle timeout), or
+    `interrupted` (the run paused: `interruptions` say for what)."""
     final_output: JsonValue = None
     """The run's final output as JSON; null unless the run completed."""
     last_agent: str | None = None
@@ -329,6 +353,9 @@ class Done(EventBase):
     """Text of the message in progress when the run ended early; null when none was."""
     pending_approvals: tuple[str, ...] = ()
     """Call ids still waiting for approval (see `approval_requested`); empty when none are."""
+    interruptions: tuple[Interruption, ...] = ()
+    """What an `interrupted` run waits for, in the order the run asked (schema 1.1); empty
+    otherwise."""
 
 
 Event: TypeAlias = Annotated[
@@ -375,7 +402,31 @@ _NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
     (UsageUpdated, "usage"): Usage,
     (Done, "usage"): Usage,
     (Done, "error"): ErrorInfo,
+    (Done, "interruptions"): Interruption,
 }
+
+_STATUSES: frozenset[str] = frozenset(DoneStatus.__args__)  # type: ignore[attr-defined]
+
+UNKNOWN_STATUS: Final = "UnknownStatus"
+"""`Done.error.type` that a lenient decoder gives a `done` whose status is newer than it knows."""
+
+
+def _known_status(obj: dict[str, Any]) -> dict[str, Any]:
+    """A `done` whose `status` this version does not know, read as an error that names it.
+
+    A newer server may add statuses (schema 1.1 added `interrupted`); a client that does not
+    know one still gets its stream's last event, as a run that did not complete.
+    """
+    status = obj.get("status")
+    if not isinstance(status, str) or status in _STATUSES:
+        return obj
+    message = f"the run ended with status {_snippet(status)}, which this version does not know"
+    return {
+        **obj,
+        "status": "error",
+        "error": {"type": UNKNOWN_STATUS, "message": message},
+        "final_output": None,
+    }
 
 
 def _describe(error: ValidationError, tag: str) -> str:
@@ -423,7 +474,11 @@ def _known_fields(obj: dict[str, Any], model: type[BaseModel]) -> dict[str, Any]
         if name not in model.model_fields:
             continue
         nested = _NESTED.get((model, name))
-        out[name] = _known_fields(value, nested) if nested and isinstance(value, dict) else value
+        if nested is not None and isinstance(value, dict):
+            value = _known_fields(value, nested)
+        elif nested is not None and isinstance(value, list):
+            value = [_known_fields(v, nested) if isinstance(v, dict) else v for v in value]
+        out[name] = value
     return out
 
 
@@ -466,6 +521,8 @@ def parse_event(
         raise DecodeError(f"unknown event type {_snippet(tag)}")
     if ignore_unknown_fields:
         obj = _known_fields(obj, _CLASSES[tag])
+        if tag == "done":
+            obj = _known_status(obj)
     try:
         return _EVENT_ADAPTER.validate_python(obj)
     except ValidationError as exc:

@@ -21,6 +21,8 @@ from ._events import (
     ApprovalRequested,
     EventBase,
     Handoff,
+    Interruption,
+    InterruptionKind,
     MessageOutput,
     ReasoningDelta,
     ReasoningOutput,
@@ -409,24 +411,54 @@ class Mapper:
             kind="mcp",
         )
 
-    def approval_drafts(self, interruptions: Any) -> list[Draft]:
-        """Drafts for the tool calls a run paused on (`result.interruptions`)."""
-        drafts = []
-        for item in interruptions or ():
+    def interruptions(self, items: Any) -> list[Interruption]:
+        """What a run that paused waits for (`result.interruptions`), in order."""
+        waiting = []
+        for item in items:
             raw = field(item, "raw_item")
-            call_id = field(raw, "call_id") or field(raw, "id") or ""
-            name = field(item, "tool_name") or field(raw, "name") or ""
-            kind = "mcp" if field(raw, "type") == "mcp_approval_request" else "function"
-            drafts.append(
-                self._draft(
-                    ApprovalRequested,
-                    call_id=call_id,
-                    name=name,
-                    arguments=_arguments_text(raw),
-                    kind=kind,
-                )
+            call_id = str(field(raw, "call_id") or field(raw, "id") or "")
+            name = str(field(item, "tool_name") or field(raw, "name") or "")
+            if field(raw, "type") == "mcp_approval_request":
+                kind: InterruptionKind = "mcp_approval"
+            elif is_frontend_tool(field(item, "agent"), name):
+                kind = "frontend_tool"
+            else:
+                kind = "approval"
+            self._names[call_id] = name
+            waiting.append(
+                Interruption(call_id=call_id, name=name, arguments=_arguments_text(raw), kind=kind)
             )
-        return drafts
+        return waiting
+
+    def approval_drafts(self, waiting: list[Interruption]) -> list[Draft]:
+        """`approval_requested` drafts for the calls a run paused on that wait for a human."""
+        return [
+            self._draft(
+                ApprovalRequested,
+                call_id=w.call_id,
+                name=w.name,
+                arguments=w.arguments,
+                kind="mcp" if w.kind == "mcp_approval" else "function",
+            )
+            for w in waiting
+            if w.kind != "frontend_tool"
+        ]
+
+    def remember(self, names: Mapping[str, str]) -> None:
+        """Take the tool names of calls made before this run resumed, for their `tool_output`."""
+        self._names.update(names)
+
+
+FRONTEND_TOOL: Final = "_agentstream_frontend_tool"
+"""The attribute that marks a `FunctionTool` the client executes (`frontend_tool()`)."""
+
+
+def is_frontend_tool(agent: Any, name: str) -> bool:
+    """Whether `agent`'s tool called `name` is one the client executes."""
+    for tool in field(agent, "tools", None) or ():
+        if field(tool, "name", None) == name:
+            return bool(getattr(tool, FRONTEND_TOOL, False))
+    return False
 
 
 # The mapping: what each SDK event becomes, and who handles it.

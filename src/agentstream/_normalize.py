@@ -39,6 +39,7 @@ from ._streams import Batch, BatchedSource
 from ._textrun import TextRun, built
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from types import TracebackType
 
     from agents.result import RunResultStreaming
@@ -89,6 +90,9 @@ class EventStream(BatchedSource):
             raise ConfigurationError(f"buffer must be a BufferPolicy or None, got {buffer!r}")
         if run_id is not None and (not isinstance(run_id, str) or not run_id):
             raise ConfigurationError(f"run_id must be a non-empty string, got {run_id!r}")
+        first_seq = options.get("first_seq", 0)
+        if isinstance(first_seq, bool) or not isinstance(first_seq, int) or first_seq < 0:
+            raise ConfigurationError(f"first_seq must be a whole number >= 0, got {first_seq!r}")
         max_backlog = options.get("max_backlog")
         if max_backlog is not None and (
             isinstance(max_backlog, bool) or not isinstance(max_backlog, int) or max_backlog < 1
@@ -105,7 +109,7 @@ class EventStream(BatchedSource):
         self._mapper = Mapper(field(result, "current_agent"))
         # Events ready to hand out; text deltas stay in `TextRun`s until someone needs the models.
         self._outbox: deque[Event | TextRun] = deque()
-        self._seq = 0
+        self._seq = first_seq
         self._box: Mailbox | None = None
         self._reader: asyncio.Task[None] | None = None
         self._finished = False
@@ -119,6 +123,13 @@ class EventStream(BatchedSource):
         self._start()
 
     # Public state
+
+    def remember_calls(self, names: Mapping[str, str]) -> None:
+        """Name the tool calls a resumed run was paused on (call id to tool name).
+
+        Their `tool_output` events then carry the tool's name; `agentstream.interactive` does it.
+        """
+        self._mapper.remember(names)
 
     @property
     def run_id(self) -> str:
@@ -397,17 +408,16 @@ class EventStream(BatchedSource):
             # Someone called result.cancel() directly: the run stopped, it did not complete.
             self._end("cancelled", partial_text=True)
             return
-        interruptions = field(result, "interruptions", None) or ()
-        self._emit_all(self._mapper.approval_drafts(interruptions))
-        pending = tuple(
-            str(field(field(item, "raw_item"), "call_id") or field(field(item, "raw_item"), "id"))
-            for item in interruptions
-        )
-        self._end(
-            "completed",
-            final_output=to_json_value(field(result, "final_output")),
-            pending_approvals=pending,
-        )
+        waiting = self._mapper.interruptions(field(result, "interruptions", None) or ())
+        if waiting:
+            self._emit_all(self._mapper.approval_drafts(waiting))
+            self._end(
+                "interrupted",
+                pending_approvals=tuple(w.call_id for w in waiting if w.kind != "frontend_tool"),
+                interruptions=tuple(waiting),
+            )
+            return
+        self._end("completed", final_output=to_json_value(field(result, "final_output")))
 
     async def _time_out(self) -> None:
         assert self._idle_timeout is not None

@@ -32,6 +32,9 @@ class RunOptions(TypedDict, total=False):
     expose_errors: bool
     """Put the text of a failed run's exception in `Done.error.message`. Off by default:
     exception text can hold secrets. Known SDK errors get safe messages anyway."""
+    first_seq: int
+    """`seq` of the first event: 0 (the default) for a new run; a resumed run continues its
+    numbering from the `seq` after its `interrupted` done (`agentstream.interactive`)."""
     max_backlog: int | None
     """Most bytes of SDK events that may wait for a consumer that does not keep up (a client
     reading slowly); each waiting event counts its delta's text plus 2 KiB, about what an SDK

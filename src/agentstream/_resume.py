@@ -474,7 +474,6 @@ async def resume_response(
     from starlette.responses import PlainTextResponse, Response
 
     from ._checks import check_seconds
-    from ._transport import SSE_HEADERS, StreamedResponse, merged_headers, sse_body
 
     heartbeat = check_heartbeat(heartbeat)
     send_timeout = check_seconds("send_timeout", send_timeout)
@@ -515,6 +514,34 @@ async def resume_response(
         # The client saw the run's `done`: nothing follows. 204 is how the SSE standard tells an
         # `EventSource` to stop reconnecting (an empty 200 makes it reconnect for ever).
         return Response(status_code=204)
+    return log_response(
+        log,
+        run_id,
+        after,
+        heartbeat=heartbeat,
+        retry=retry,
+        encode=encode,
+        media_type=media_type,
+        headers=headers,
+        send_timeout=send_timeout,
+    )
+
+
+def log_response(
+    log: EventLog,
+    run_id: str,
+    after: int,
+    *,
+    heartbeat: float | None,
+    retry: int | None = None,
+    encode: Encoder | None = None,
+    media_type: str = "text/event-stream",
+    headers: Mapping[str, str] | None = None,
+    send_timeout: float | None = None,
+) -> Response:
+    """Stream the run's events with `seq > after` from the log, live until a `Done`."""
+    from ._transport import SSE_HEADERS, StreamedResponse, merged_headers, sse_body
+
     events = log.read(run_id, after)
     # `stream_response`'s body: every event ready at once in one write, the same frames as
     # `to_sse`; however the response ends (client gone, send timeout, server shutting down),

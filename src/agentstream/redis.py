@@ -61,6 +61,7 @@ from ._eventlog import (
     check_batch,
     check_maxlen,
     check_run_id,
+    is_pause,
     log_unavailable,
     producer_lost,
 )
@@ -520,6 +521,12 @@ class RedisEventLog(EventLog):
         stream = f"{self.prefix}:{{{run_id}}}"
         return stream, f"{stream}:lease"
 
+    def _pause_key(self, run_id: str) -> str:
+        return f"{self.keys(run_id)[0]}:pause"
+
+    def _thread_key(self, thread: str) -> str:
+        return f"{self.prefix}:thread:{{{thread}}}"
+
     def _ms(self, seconds: float) -> int:
         return max(1, round(seconds * 1000))
 
@@ -562,7 +569,8 @@ class RedisEventLog(EventLog):
             events[0].seq,
         ]
         for event in events:
-            args += (event.type, event.model_dump_json())
+            # A paused run's done is marked apart: the scripts take a `done` entry as the end.
+            args += ("paused" if is_pause(event) else event.type, event.model_dump_json())
         attempts = 0
 
         async def append() -> Any:
@@ -647,6 +655,8 @@ class RedisEventLog(EventLog):
         info = await self.info(run_id)
         if info is not None and info.done:
             return next_seq >= info.next_seq  # True: the run ended before the position asked for
+        if info is not None and info.paused:
+            return False  # the run waits for answers: follow it until it resumes or expires
         if info is None and next_seq > 0:
             raise RunNotFoundError(f"run {run_id!r} expired while it was being read")
         at = 0 if info is None else info.next_seq
@@ -804,11 +814,13 @@ class RedisEventLog(EventLog):
         if not newest:
             return RunInfo(0, 0, done=False, leased=True) if leased else None
         last_id, fields = newest[0]
+        marker = _text(fields.get(b"t", fields.get("t", "")))
         return RunInfo(
             first_seq=_entry_seq(oldest[0][0]),
             next_seq=_entry_seq(last_id) + 1,
-            done=_text(fields.get(b"t", fields.get("t", ""))) == "done",
+            done=marker == "done",
             leased=bool(leased),
+            paused=marker == "paused",
         )
 
     @override
@@ -853,6 +865,40 @@ class RedisEventLog(EventLog):
         await self._call(
             run_id, "releasing the lease", lambda: self._release(keys=[lease], args=[token])
         )
+
+    @override
+    async def save_pause(
+        self, run_id: str, record: str, ttl: float, *, thread: str | None = None
+    ) -> None:
+        key, ms = self._pause_key(run_id), self._ms(check_duration("ttl", ttl))
+        await self._call(run_id, "saving the pause", lambda: self.client.set(key, record, px=ms))
+        if thread is not None:
+            pointer = self._thread_key(thread)
+            await self._call(
+                run_id, "naming the thread's run", lambda: self.client.set(pointer, run_id, px=ms)
+            )
+
+    @override
+    async def load_pause(self, run_id: str) -> str | None:
+        key = self._pause_key(run_id)
+        record = await self._call(run_id, "loading the pause", lambda: self.client.get(key))
+        return None if record is None else _text(record)
+
+    @override
+    async def find_pause(self, thread: str) -> str | None:
+        pointer = self._thread_key(thread)
+        run_id = await self._call(
+            thread, "finding the thread's run", lambda: self.client.get(pointer)
+        )
+        return None if run_id is None else _text(run_id)
+
+    @override
+    async def claim_pause(self, run_id: str, record: str) -> bool:
+        key = self._pause_key(run_id)
+        claimed = await self._call(
+            run_id, "claiming the pause", lambda: self._release(keys=[key], args=[record])
+        )
+        return bool(int(claimed))
 
     @override
     async def aclose(self) -> None:

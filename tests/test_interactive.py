@@ -1,0 +1,239 @@
+"""Interactive runs in process: a run pauses with an `interrupted` done, its state is kept in the
+event log, and answers resume it as the same run (same run_id, seq going on).
+
+The protocol ends (AI SDK, AG-UI, the HTTP API, Redis across processes, the browser) have their
+own tests; these check the core on real SDK runs (`ScriptedStreamModel`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from agents import Agent, function_tool
+
+from agentstream import Done, Event, parse_event
+from agentstream.interactive import Answer, AnswerRefusedError, frontend_tool, resume, start
+from agentstream.resume import MemoryEventLog, subscribe
+from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
+
+
+def refund_agent(calls: list[str], *after: Any) -> Agent[Any]:
+    """Two refunds that need approval and a lookup that does not, in one model turn."""
+
+    @function_tool(needs_approval=True)
+    def refund(order_id: str) -> str:
+        """Refund an order."""
+        calls.append(order_id)
+        return f"refunded {order_id}"
+
+    @function_tool
+    def lookup(order_id: str) -> str:
+        """Look an order up."""
+        return f"order {order_id} is paid"
+
+    script = [
+        turn(
+            tool_call("refund", {"order_id": "1"}, call_id="call_a"),
+            tool_call("refund", {"order_id": "2"}, call_id="call_b"),
+            tool_call("lookup", {"order_id": "3"}, call_id="call_c"),
+        ),
+        *after,
+        turn(text("One refund went through.")),
+    ]
+    return Agent(name="support", model=ScriptedStreamModel(script), tools=[refund, lookup])
+
+
+async def read_all(log: MemoryEventLog, run_id: str, after: int = -1) -> list[Event]:
+    return [event async for event in subscribe(log, run_id, after=after)]
+
+
+async def test_a_run_that_needs_approval_pauses_and_says_for_what() -> None:
+    calls: list[str] = []
+    log = MemoryEventLog()
+    publication = await start(refund_agent(calls), "refund both", log, run_id="r1")
+    done = await publication.wait()
+    assert done is not None
+    assert done.status == "interrupted"
+    assert [(w.call_id, w.name, w.kind) for w in done.interruptions] == [
+        ("call_a", "refund", "approval"),
+        ("call_b", "refund", "approval"),
+    ]
+    assert done.interruptions[0].arguments == '{"order_id": "1"}'
+    assert done.pending_approvals == ("call_a", "call_b")
+    assert done.final_output is None
+    assert calls == []
+    info = await log.info("r1")
+    assert info is not None
+    assert info.paused
+    assert not info.done
+    events = await read_all(log, "r1")
+    kinds = [e.type for e in events]
+    assert kinds.count("approval_requested") == 2
+    assert kinds[-1] == "done"
+    assert [e.seq for e in events] == list(range(len(events)))
+
+
+async def test_answers_resume_the_same_run_and_each_seq_is_read_once() -> None:
+    calls: list[str] = []
+    agent = refund_agent(calls)
+    log = MemoryEventLog()
+    publication = await start(agent, "refund both", log, run_id="r2")
+    paused = await publication.wait()
+    assert paused is not None
+    # A reader that saw the pause follows the run across it, from the paused done's seq.
+    follower = asyncio.ensure_future(read_all(log, "r2", after=paused.seq))
+    await asyncio.sleep(0.05)
+    assert not follower.done()  # the paused run waits; the reader is not told the run ended
+    answers = [Answer.approve("call_a"), Answer.reject("call_b", "Refunds over 1 need a manager.")]
+    resumed = await resume(log, "r2", answers, agents=[agent])
+    done = await resumed.wait()
+    assert done is not None
+    assert done.status == "completed"
+    assert done.final_output == "One refund went through."
+    assert calls == ["1"]  # the approved call ran once; the rejected one never
+    after = await asyncio.wait_for(follower, 5)
+    assert after[0].seq == paused.seq + 1
+    assert [e.seq for e in after] == list(range(paused.seq + 1, done.seq + 1))
+    assert {e.run_id for e in after} == {"r2"}
+    outputs = {e.call_id: (e.name, e.output) for e in after if e.type == "tool_output"}
+    assert outputs == {
+        "call_a": ("refund", "refunded 1"),
+        "call_b": ("refund", "Refunds over 1 need a manager."),
+    }
+    # Read from the start, the run's first stream still ends at its pause (one done a stream).
+    first = await read_all(log, "r2")
+    assert [e.seq for e in first] == list(range(paused.seq + 1))
+    assert first[-1] == paused
+
+
+@pytest.mark.parametrize(
+    ("answers", "status", "words"),
+    [
+        ([Answer.approve("call_x"), Answer.approve("call_b")], 409, "call_x is not waiting"),
+        ([Answer.approve("call_a")], 422, "still wait"),
+        ([Answer.approve("call_a"), Answer.approve("call_a")], 422, "answered twice"),
+        ([Answer.approve("call_a"), Answer.tool_output("call_b", 1)], 422, "approved true"),
+    ],
+)
+async def test_answers_that_do_not_fit_are_refused_and_change_nothing(
+    answers: list[Answer], status: int, words: str
+) -> None:
+    calls: list[str] = []
+    agent = refund_agent(calls)
+    log = MemoryEventLog()
+    await (await start(agent, "refund both", log, run_id="r3")).wait()
+    with pytest.raises(AnswerRefusedError) as refused:
+        await resume(log, "r3", answers, agents=[agent])
+    assert refused.value.status == status
+    assert words in refused.value.reason
+    # Nothing changed: the right answers still resume it.
+    good = [Answer.approve("call_a"), Answer.approve("call_b")]
+    done = await (await resume(log, "r3", good, agents=[agent])).wait()
+    assert done is not None
+    assert done.status == "completed"
+    assert sorted(calls) == ["1", "2"]
+
+
+async def test_a_replayed_answer_and_a_run_that_is_not_paused_are_refused() -> None:
+    calls: list[str] = []
+    agent = refund_agent(calls)
+    log = MemoryEventLog()
+    await (await start(agent, "refund both", log, run_id="r4")).wait()
+    good = [Answer.approve("call_a"), Answer.reject("call_b")]
+    await (await resume(log, "r4", good, agents=[agent])).wait()
+    with pytest.raises(AnswerRefusedError) as replayed:
+        await resume(log, "r4", good, agents=[agent])
+    assert replayed.value.status == 404
+    with pytest.raises(AnswerRefusedError) as unknown:
+        await resume(log, "no-such-run", good, agents=[agent])
+    assert unknown.value.status == 404
+    assert calls == ["1"]
+
+
+async def test_two_answers_racing_for_one_run_one_wins() -> None:
+    calls: list[str] = []
+    agent = refund_agent(calls)
+    log = MemoryEventLog()
+    await (await start(agent, "refund both", log, run_id="r5")).wait()
+    yes = [Answer.approve("call_a"), Answer.approve("call_b")]
+    no = [Answer.reject("call_a"), Answer.reject("call_b")]
+    outcomes = await asyncio.gather(
+        resume(log, "r5", yes, agents=[agent]),
+        resume(log, "r5", no, agents=[agent]),
+        return_exceptions=True,
+    )
+    refused = [o for o in outcomes if isinstance(o, AnswerRefusedError)]
+    won = [o for o in outcomes if not isinstance(o, BaseException)]
+    assert len(refused) == 1
+    assert refused[0].status == 409
+    assert len(won) == 1
+    done = await won[0].wait()
+    assert done is not None
+    assert done.status == "completed"
+    assert calls in (["1", "2"], [])
+
+
+async def test_a_frontend_tool_pauses_the_run_and_its_output_resumes_it() -> None:
+    pick = frontend_tool(
+        "pick_date",
+        "Ask the user for a date.",
+        {"type": "object", "properties": {"why": {"type": "string"}}},
+    )
+    script = [
+        turn(tool_call("pick_date", {"why": "delivery"}, call_id="call_d")),
+        turn(text("Delivery is booked.")),
+    ]
+    agent = Agent(name="planner", model=ScriptedStreamModel(script), tools=[pick])
+    log = MemoryEventLog()
+    paused = await (await start(agent, "book it", log, run_id="r6")).wait()
+    assert paused is not None
+    assert paused.status == "interrupted"
+    assert [(w.call_id, w.kind) for w in paused.interruptions] == [("call_d", "frontend_tool")]
+    assert paused.pending_approvals == ()
+    events = await read_all(log, "r6")
+    assert "approval_requested" not in [e.type for e in events]  # not a question for a human
+    assert [e.type for e in events if e.type == "tool_called"] == ["tool_called"]
+    with pytest.raises(AnswerRefusedError) as wrong_kind:
+        await resume(log, "r6", [Answer.approve("call_d")], agents=[agent])
+    assert wrong_kind.value.status == 422
+    answer = Answer.tool_output("call_d", {"date": "2026-12-24"})
+    done = await (await resume(log, "r6", [answer], agents=agent)).wait()
+    assert done is not None
+    assert done.status == "completed"
+    after = await read_all(log, "r6", after=paused.seq)
+    outputs = [e for e in after if e.type == "tool_output"]
+    assert len(outputs) == 1
+    assert outputs[0].output == {"date": "2026-12-24"}
+    assert outputs[0].name == "pick_date"
+
+
+async def test_approve_always_covers_the_tools_later_calls_in_the_run() -> None:
+    calls: list[str] = []
+    again = turn(tool_call("refund", {"order_id": "9"}, call_id="call_e"))
+    agent = refund_agent(calls, again)
+    log = MemoryEventLog()
+    await (await start(agent, "refund", log, run_id="r7")).wait()
+    answers = [Answer.approve("call_a", always=True), Answer.approve("call_b")]
+    done = await (await resume(log, "r7", answers, agents=[agent])).wait()
+    assert done is not None
+    assert done.status == "completed"  # call_e did not pause the run again
+    assert calls == ["1", "2", "9"]
+
+
+async def test_a_decoder_reads_the_paused_done_and_an_unknown_status_leniently() -> None:
+    calls: list[str] = []
+    log = MemoryEventLog()
+    done = await (await start(refund_agent(calls), "refund", log, run_id="r8")).wait()
+    assert done is not None
+    assert parse_event(done.model_dump_json()) == done
+    newer = {**done.model_dump(mode="json"), "status": "suspended"}
+    with pytest.raises(Exception, match="status"):
+        parse_event(newer)
+    lenient = parse_event(newer, ignore_unknown_fields=True)
+    assert isinstance(lenient, Done)
+    assert lenient.status == "error"
+    assert lenient.error is not None
+    assert lenient.error.type == "UnknownStatus"
+    assert "suspended" in lenient.error.message
