@@ -20,6 +20,7 @@ produce, and odd ones too):
 
 from __future__ import annotations
 
+import inspect
 import logging
 import uuid
 from collections.abc import Collection
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from ._errors import AgentStreamError, ConfigurationError, MissingExtraError
+from ._eventlog import EventLogUnavailableError
 from ._events import (
     ApprovalRequested,
     Done,
@@ -43,6 +45,7 @@ from ._events import (
     UsageUpdated,
     load_json,
 )
+from ._interactive import AnswerRefusedError
 from ._options import RUN_OPTION_NAMES, served
 from ._sse import PING
 from ._streams import close_shielded, ticks
@@ -51,9 +54,12 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping
 
     from agents import Agent
+    from agents.result import RunResultStreaming
     from starlette.requests import Request
     from starlette.responses import Response
 
+    from ._eventlog import EventLog
+    from ._interactive import PausingStream
     from ._normalize import EventStream
     from ._options import RunOptions
 
@@ -389,36 +395,80 @@ class Bridge:
 # The server side both protocols share.
 
 
+@dataclass(frozen=True)
+class PauseSpec:
+    """Where a bridged run's pause is kept, so that the protocol's next request resumes it."""
+
+    log: EventLog
+    """The log that keeps the pause."""
+    ttl: float
+    """Seconds the pause can be answered."""
+    agent: str
+    """Name of the agent the run started with."""
+    thread: str | None = None
+    """The conversation (chat id, AG-UI thread) whose next request resumes the run."""
+    key: str | None = None
+    """The secret the run's approval requests are signed with."""
+
+
 async def run_frames(
     agent: Agent[Any],
     items: Any,
-    to_frames: Callable[[EventStream], AsyncIterator[str]],
+    to_frames: Callable[[EventStream | PausingStream], AsyncIterator[str]],
     *,
     context: Any,
     max_turns: int | None,
     run_config: Any,
     options: RunOptions,
+    pause: PauseSpec | None = None,
 ) -> AsyncIterator[str]:
     """Run `agent` on `items` and yield the frames `to_frames` makes of the normalized run.
 
-    `options` say how the run is normalized. Closing the iterator (or cancelling its reader)
-    cancels the run and waits for it, shielded.
+    `options` say how the run is normalized; with `pause`, a run that pauses is kept in its log.
+    Closing the iterator (or cancelling its reader) cancels the run and waits for it, shielded.
     """
     from agents import Runner
-
-    from ._normalize import normalize
 
     kwargs: dict[str, Any] = {"context": context, "run_config": run_config}
     if max_turns is not None:
         kwargs["max_turns"] = max_turns
     result = Runner.run_streamed(agent, items, **kwargs)
+    async for frame in result_frames(result, to_frames, options=options, pause=pause):
+        yield frame
+
+
+async def result_frames(
+    result: RunResultStreaming,
+    to_frames: Callable[[EventStream | PausingStream], AsyncIterator[str]],
+    *,
+    options: RunOptions,
+    pause: PauseSpec | None = None,
+    names: Mapping[str, str] | None = None,
+) -> AsyncIterator[str]:
+    """The frames of a started run (a new one, or a resumed one whose paused calls are `names`)."""
+    from ._interactive import PausingStream
+    from ._normalize import normalize
+
     stream = normalize(result, **served(options))
-    frames = to_frames(stream)
+    if names:
+        stream.remember_calls(names)
+    source: EventStream | PausingStream = stream
+    if pause is not None:
+        source = PausingStream(
+            stream,
+            result,
+            pause.log,
+            agent=pause.agent,
+            thread=pause.thread,
+            ttl=pause.ttl,
+            key=pause.key,
+        )
+    frames = to_frames(source)
     try:
         async for frame in frames:
             yield frame
     finally:
-        await close_shielded(frames, stream)
+        await close_shielded(frames, source)
 
 
 DEFAULT_CONTENT_TYPES: Final = ("application/json", "application/*+json")
@@ -636,7 +686,7 @@ def make_endpoint(
     name: str,
     *,
     parse: Callable[[Any], Any],
-    start: Callable[[Any], AsyncIterator[str]],
+    start: Callable[[Any], AsyncIterator[str] | Awaitable[AsyncIterator[str]]],
     headers: Mapping[str, str],
     limits: BodyLimits,
     send_timeout: float | None = None,
@@ -644,8 +694,10 @@ def make_endpoint(
     """A Starlette endpoint that streams the frames of `start(parse(json_body))`.
 
     The body is read within `limits` (`read_json`: 408, 413, 415 or 422 when it breaks them);
-    `parse` raising `ConfigurationError` or `ValueError` gets a 422; each with a JSON
-    `{"error": reason}`. A client that leaves before its body arrived is a debug log line.
+    `parse` raising `ConfigurationError` or `ValueError` gets a 422; `start` (which may be
+    async, to resume a paused run) raising `AnswerRefusedError` gets its status, and an event
+    log that cannot be reached a 503 with `Retry-After`; each with a JSON `{"error": reason}`.
+    A client that leaves before its body arrived is a debug log line.
     Anything else is a `StreamedResponse` of the frames: a client that disconnects, or does
     not read for `send_timeout` seconds, stops it, and the frames are closed, shielded and
     bounded in time, which cancels the run and waits for it.
@@ -672,6 +724,19 @@ def make_endpoint(
             parsed = parse(body)
         except (ValueError, ConfigurationError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
-        return StreamedResponse(start(parsed), headers=headers, send_timeout=send_timeout)
+        try:
+            frames = start(parsed)
+            if inspect.isawaitable(frames):
+                frames = await frames
+        except AnswerRefusedError as refused:
+            return JSONResponse({"error": refused.reason}, status_code=refused.status)
+        except EventLogUnavailableError as exc:
+            logger.warning("%s: %s", name, exc)
+            return JSONResponse(
+                {"error": "the event log is unavailable; retry later"},
+                status_code=503,
+                headers={"retry-after": "1"},
+            )
+        return StreamedResponse(frames, headers=headers, send_timeout=send_timeout)
 
     return endpoint

@@ -11,7 +11,10 @@ events go on with the same `run_id` and the next `seq`.
 
 from __future__ import annotations
 
+import base64
 import contextvars
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -44,7 +47,10 @@ __all__ = [
     "PausingStream",
     "check_answers",
     "frontend_tool",
+    "load_record",
     "open_resumed",
+    "sign",
+    "signed",
 ]
 
 logger = logging.getLogger("agentstream")
@@ -171,6 +177,8 @@ class PausedRun(BaseModel):
     """The conversation the run belongs to (a chat id, an AG-UI thread), when known."""
     paused_at: int = 0
     """When the run paused, in ms since the Unix epoch."""
+    key: str | None = None
+    """The secret a bridge signed the run's approval requests with (never sent to a client)."""
 
     def interruption(self, call_id: str) -> Interruption | None:
         """What the run waits for from `call_id`, or None."""
@@ -244,8 +252,10 @@ class PausingStream(BatchedSource):
         agent: str,
         thread: str | None,
         ttl: float,
+        key: str | None = None,
     ) -> None:
         self._stream = stream
+        self._key = key
         self._result = result
         self._log = log
         self._agent = agent
@@ -281,6 +291,7 @@ class PausingStream(BatchedSource):
                 interruptions=done.interruptions,
                 thread=self._thread,
                 paused_at=int(time.time() * 1000),
+                key=self._key,
             )
             await self._log.save_pause(
                 done.run_id, record.model_dump_json(), self._ttl, thread=self._thread
@@ -414,8 +425,12 @@ async def open_resumed(
     context: Any = None,
     max_turns: int | None = None,
     run_config: Any = None,
+    loaded: tuple[PausedRun, str] | None = None,
 ) -> tuple[RunResultStreaming, PausedRun]:
     """Check `answers`, claim the run's pause, and start its continuation.
+
+    `loaded` is the pause as `load_record` read it, when the caller already has it (to read
+    the answers out of a protocol's request first).
 
     Raises:
         AnswerRefusedError: the answers do not fit (see `check_answers`), the run is not
@@ -427,7 +442,7 @@ async def open_resumed(
     from agents import Runner
     from agents.run_state import RunState
 
-    record, text = await load_record(log, run_id)
+    record, text = loaded if loaded is not None else await load_record(log, run_id)
     if thread is not None and record.thread is not None and record.thread != thread:
         raise AnswerRefusedError(409, f"run {run_id} belongs to another conversation")
     answers = check_answers(record, answers)
@@ -461,6 +476,24 @@ async def open_resumed(
     finally:
         _OUTPUTS.reset(token)
     return result, record
+
+
+def sign(key: str, *parts: str) -> str:
+    """An HMAC-SHA256 of `parts` under `key`, in URL-safe base64.
+
+    It binds an approval request to its run and call, so that an answer a client forged or
+    altered is told apart.
+    """
+    message = "\n".join(parts).encode("utf-8", "surrogatepass")
+    digest = hmac.new(key.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def signed(key: str | None, signature: object, *parts: str) -> bool:
+    """Whether `signature` is `sign(key, *parts)` (compared in constant time)."""
+    if key is None or not isinstance(signature, str):
+        return False
+    return hmac.compare_digest(sign(key, *parts), signature)
 
 
 def _call_id(item: Any) -> str:
