@@ -9,6 +9,7 @@ in `docs/ai-sdk.md`.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -19,14 +20,18 @@ from ._bridge import (
     DEFAULT_READ_TIMEOUT,
     Bridge,
     PartKind,
+    PauseSpec,
     ToolCallState,
     body_limits,
     check_run_options,
     make_endpoint,
+    result_frames,
     run_frames,
 )
 from ._errors import ConfigurationError
+from ._eventlog import EventLog, MemoryEventLog
 from ._events import clean_json, load_json
+from ._interactive import Answer, AnswerRefusedError, load_record, open_resumed, sign, signed
 from ._streams import check_heartbeat
 from ._transport import SSE_HEADERS
 
@@ -46,6 +51,7 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ._events import ApprovalRequested, Done, Event, Handoff, ToolOutput, UsageUpdated
+    from ._interactive import PausedRun
     from ._options import RunOptions
 
 __all__ = ["HEADERS", "encode", "endpoint", "messages_to_input", "run"]
@@ -84,9 +90,20 @@ def _parse_input(text: str) -> Any:
 class _AiSdkBridge(Bridge):
     """The UI message stream hooks of the bridge; see `docs/ai-sdk.md` for the mapping."""
 
-    def __init__(self, message_id: str | None) -> None:
+    def __init__(
+        self,
+        message_id: str | None,
+        *,
+        key: str | None = None,
+        resumed: PausedRun | None = None,
+        denied: Collection[str] = (),
+    ) -> None:
         super().__init__()
         self.message_id = message_id
+        self._key = key
+        self._denied = frozenset(denied)
+        if resumed is not None:
+            self.continue_calls(resumed.interruptions)
         self._started = False
         self._step_open = False
         self._step_ended = False
@@ -160,6 +177,11 @@ class _AiSdkBridge(Bridge):
 
     def on_tool_output(self, call: ToolCallState, event: ToolOutput) -> Iterator[str]:
         yield from self._step()
+        if call.call_id in self._denied:
+            # A call the user rejected: the model got the reason as its output, the client
+            # shows the call as denied.
+            yield _frame({"type": "tool-output-denied", "toolCallId": call.call_id})
+            return
         yield _frame(
             {"type": "tool-output-available", "toolCallId": call.call_id, "output": event.output}
         )
@@ -170,19 +192,23 @@ class _AiSdkBridge(Bridge):
         yield _frame({"type": "data-handoff", "data": data})
 
     def on_approval(self, call: ToolCallState, event: ApprovalRequested) -> Iterator[str]:
-        yield _frame(
-            {
-                "type": "tool-approval-request",
-                "approvalId": call.call_id,
-                "toolCallId": call.call_id,
-            }
-        )
+        part = {
+            "type": "tool-approval-request",
+            "approvalId": call.call_id,
+            "toolCallId": call.call_id,
+        }
+        if self._key is not None:
+            part["signature"] = approval_signature(self._key, event.run_id, call.call_id)
+        yield _frame(part)
 
     def on_finish(self, done: Done | None, unsettled: list[ToolCallState]) -> Iterator[str]:
         if not self._started:
             yield from self._start(done.run_id if done is not None else None)
-        completed = done is not None and done.status == "completed"
+        # A paused run ends cleanly too: its calls wait for the user, not for the server.
+        completed = done is not None and done.status in ("completed", "interrupted")
         waiting = set(done.pending_approvals) if done is not None else set()
+        if done is not None:
+            waiting.update(w.call_id for w in done.interruptions)
         for call in unsettled:
             if not call.input_done:
                 call.input_done = True
@@ -222,6 +248,11 @@ class _AiSdkBridge(Bridge):
             reason = "tool-calls" if unsettled else "stop"
             yield _frame({"type": "finish", "finishReason": reason})
         yield DONE_FRAME
+
+
+def approval_signature(key: str, run_id: str, call_id: str) -> str:
+    """The `signature` of a `tool-approval-request`: binds the approval to its run and call."""
+    return sign(key, "ai-sdk-approval", run_id, call_id)
 
 
 def encode(
@@ -428,9 +459,158 @@ async def run(
         yield frame
 
 
+def _last_assistant_parts(body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return []
+    last = messages[-1]
+    if not isinstance(last, Mapping) or last.get("role") != "assistant":
+        return []
+    parts = last.get("parts")
+    return [p for p in parts if isinstance(p, Mapping)] if isinstance(parts, list) else []
+
+
+def _responded(parts: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The tool parts of the last assistant message that answer an approval request."""
+    return [
+        p for p in parts if _tool_name(p) is not None and p.get("state") == "approval-responded"
+    ]
+
+
+def answers_in(body: Mapping[str, Any], record: PausedRun) -> list[Answer]:
+    """The answers a `useChat` request gives to the calls `record` waits for.
+
+    Approvals come as `approval-responded` tool parts of the last assistant message
+    (`addToolApprovalResponse`), checked against the signature the request was issued with;
+    frontend tools' outputs as `output-available` (or `output-error`) parts (`addToolOutput`).
+
+    Raises:
+        AnswerRefusedError: 403 for an approval whose signature is missing or wrong, 409 for
+            one that answers a call this run does not wait for, 422 for a malformed one.
+
+    """
+    parts = _last_assistant_parts(body)
+    answers: list[Answer] = []
+    for part in _responded(parts):
+        call_id = part.get("toolCallId")
+        approval = part.get("approval")
+        waiting = record.interruption(call_id) if isinstance(call_id, str) else None
+        if not isinstance(call_id, str) or waiting is None or waiting.kind == "frontend_tool":
+            raise AnswerRefusedError(
+                409, f"call {call_id} is not waiting for an approval in this chat"
+            )
+        if not isinstance(approval, Mapping) or not isinstance(approval.get("approved"), bool):
+            raise AnswerRefusedError(422, f"call {call_id}: approval.approved must be a boolean")
+        if approval.get("id") != call_id or not signed(
+            record.key,
+            approval.get("signature"),
+            "ai-sdk-approval",
+            record.run_id,
+            call_id,
+        ):
+            raise AnswerRefusedError(403, f"the approval of call {call_id} is not the one issued")
+        reason = approval.get("reason")
+        if approval["approved"]:
+            answers.append(Answer.approve(call_id))
+        else:
+            answers.append(Answer.reject(call_id, reason if isinstance(reason, str) else None))
+    for part in parts:
+        call_id = part.get("toolCallId")
+        waiting = record.interruption(call_id) if isinstance(call_id, str) else None
+        if waiting is None or waiting.kind != "frontend_tool" or not isinstance(call_id, str):
+            continue
+        if part.get("state") == "output-available":
+            answers.append(Answer.tool_output(call_id, clean_json(part.get("output"))))
+        elif part.get("state") == "output-error":
+            answers.append(Answer.tool_output(call_id, str(part.get("errorText") or "failed")))
+    return answers
+
+
+async def respond(
+    agent: Agent[Any],
+    body: Mapping[str, Any],
+    log: EventLog,
+    *,
+    pause_ttl: float | None = None,
+    context: Any = None,
+    max_turns: int | None = None,
+    run_config: RunConfig | None = None,
+    heartbeat: float | None = 15.0,
+    **options: Unpack[RunOptions],
+) -> AsyncIterator[str]:
+    """Answer one `useChat` request: resume the chat's paused run, or start a new one.
+
+    The chat (the body's `id`) names its paused run in `log`. When the last assistant message
+    answers it (approvals, frontend tools' outputs), the run resumes as the same run and the
+    same assistant message; otherwise a new run starts from the messages. A run that pauses is
+    kept in `log` for `pause_ttl` seconds (the log's `ttl` by default).
+
+    Raises:
+        AnswerRefusedError: the request answers a run that does not wait for it (409: answered
+            already, another chat's, not pending; 404 gone), a forged approval (403), or too
+            few answers (422). Nothing changed.
+        ConfigurationError: the body is not what `useChat` sends.
+
+    """
+    from ._runs import pause_ttl_of
+
+    heartbeat = check_heartbeat(heartbeat)
+    ttl = pause_ttl_of(log, pause_ttl)
+    chat = body.get("id") if isinstance(body.get("id"), str) and body.get("id") else None
+    key = secrets.token_urlsafe(32)
+    loaded = None
+    run_id = await log.find_pause(chat) if chat is not None else None
+    if run_id is not None:
+        try:
+            loaded = await load_record(log, run_id)
+        except AnswerRefusedError:
+            loaded = None
+    answers = answers_in(body, loaded[0]) if loaded is not None else []
+    if loaded is None and _responded(_last_assistant_parts(body)):
+        raise AnswerRefusedError(
+            409, "no run of this chat waits for these answers (answered already, or expired)"
+        )
+    if loaded is None or not answers:
+        return run_frames(
+            agent,
+            messages_to_input(body),
+            lambda stream: _AiSdkBridge(None, key=key).stream(stream, heartbeat),
+            context=context,
+            max_turns=max_turns,
+            run_config=run_config,
+            options=options,
+            pause=PauseSpec(log, ttl, agent.name, thread=chat, key=key),
+        )
+    record = loaded[0]
+    result, record = await open_resumed(
+        log,
+        record.run_id,
+        answers,
+        [agent],
+        thread=chat,
+        context=context,
+        max_turns=max_turns,
+        run_config=run_config,
+        loaded=loaded,
+    )
+    denied = {a.call_id for a in answers if a.approved is False}
+    continued: RunOptions = {**options, "run_id": record.run_id, "first_seq": record.next_seq}
+    return result_frames(
+        result,
+        lambda stream: _AiSdkBridge(None, key=key, resumed=record, denied=denied).stream(
+            stream, heartbeat
+        ),
+        options=continued,
+        pause=PauseSpec(log, ttl, record.agent, thread=chat, key=key),
+        names={w.call_id: w.name for w in record.interruptions},
+    )
+
+
 def endpoint(
     agent: Agent[Any] | Callable[[Mapping[str, Any]], Agent[Any]],
     *,
+    log: EventLog | None = None,
+    pause_ttl: float | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     send_timeout: float | None = None,
     content_types: Collection[str] | None = DEFAULT_CONTENT_TYPES,
@@ -448,6 +628,10 @@ def endpoint(
 
     Args:
         agent: The agent, or a function that picks one for each request body.
+        log: Where runs that pause (approvals, frontend tools) are kept until the chat's next
+            request answers them: a `RedisEventLog` serves many processes. By default the
+            endpoint keeps a `MemoryEventLog` of its own (one process).
+        pause_ttl: Seconds a paused run can be answered; by default the log's `ttl`.
         max_body_bytes: The largest request body read, in bytes (1 MiB by default).
         content_types: The request media types accepted (parameters such as `charset`
             ignored; `type/*+suffix` matches any subtype with that suffix); others get a 415.
@@ -466,7 +650,13 @@ def endpoint(
     """
     from agents import Agent
 
+    from ._runs import pause_ttl_of
+
     checked = check_run_options("ai_sdk.endpoint", options)
+    if log is not None and not isinstance(log, EventLog):
+        raise ConfigurationError(f"log must be an EventLog, got {type(log).__name__}")
+    pauses = log if log is not None else MemoryEventLog()
+    pause_ttl_of(pauses, pause_ttl)
 
     def parse(body: Any) -> dict[str, Any]:
         if not isinstance(body, dict):
@@ -476,9 +666,9 @@ def endpoint(
         messages_to_input(body)
         return body
 
-    def start(body: dict[str, Any]) -> AsyncIterator[str]:
+    def start(body: dict[str, Any]) -> Awaitable[AsyncIterator[str]]:
         chosen = agent if isinstance(agent, Agent) else agent(body)
-        return run(chosen, body, **checked)
+        return respond(chosen, body, pauses, pause_ttl=pause_ttl, **checked)
 
     return make_endpoint(
         "ai_sdk.endpoint",

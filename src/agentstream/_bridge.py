@@ -34,6 +34,7 @@ from ._events import (
     Done,
     Event,
     Handoff,
+    Interruption,
     MessageOutput,
     ReasoningDelta,
     ReasoningOutput,
@@ -51,7 +52,15 @@ from ._sse import PING
 from ._streams import close_shielded, ticks
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Mapping
+    from collections.abc import (
+        AsyncIterable,
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Iterable,
+        Iterator,
+        Mapping,
+    )
 
     from agents import Agent
     from agents.result import RunResultStreaming
@@ -136,6 +145,17 @@ class Bridge:
         self._streamed: dict[PartKind, set[str]] = {"text": set(), "reasoning": set()}
         self._anonymous: dict[PartKind, int] = {"text": 0, "reasoning": 0}
         self._finished = False
+
+    def continue_calls(self, waiting: Iterable[Interruption]) -> None:
+        """Take the calls a resumed run was paused on as announced, with their whole input.
+
+        The client has them from the run's earlier stream: their outputs now come without the
+        call being started again.
+        """
+        for w in waiting:
+            self.calls[w.call_id] = ToolCallState(
+                w.call_id, w.name, arguments=[w.arguments], input_done=True
+            )
 
     # Hooks: each yields frames. All do nothing by default.
 
