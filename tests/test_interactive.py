@@ -8,10 +8,18 @@ own tests; these check the core on real SDK runs (`ScriptedStreamModel`).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from agents import Agent, function_tool
+from agents import Agent, HostedMCPTool, Model, function_tool
+from openai.types.responses import (
+    Response,
+    ResponseCompletedEvent,
+    ResponseOutputMessage,
+    ResponseOutputText,
+)
+from openai.types.responses.response_output_item import McpApprovalRequest
 
 from agentstream import Done, Event, parse_event
 from agentstream.interactive import Answer, AnswerRefusedError, frontend_tool, resume, start
@@ -237,3 +245,85 @@ async def test_a_decoder_reads_the_paused_done_and_an_unknown_status_leniently()
     assert lenient.error is not None
     assert lenient.error.type == "UnknownStatus"
     assert "suspended" in lenient.error.message
+
+
+class HostedMcpModel(Model):
+    """A model whose first turn asks to call a hosted MCP server's tool that needs approval,
+    and whose next turn answers with what it was given back (the SDK's approval response)."""
+
+    def __init__(self) -> None:
+        self.inputs: list[Any] = []
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        given = kwargs.get("input", args[1] if len(args) > 1 else None)
+        self.inputs.append(given)
+        output: list[Any]
+        if len(self.inputs) == 1:
+            output = [
+                McpApprovalRequest(
+                    id="mcpr_1",
+                    arguments='{"query": "refund policy"}',
+                    name="search_docs",
+                    server_label="docs",
+                    type="mcp_approval_request",
+                )
+            ]
+        else:
+            content = [ResponseOutputText(text="Found it.", annotations=[], type="output_text")]
+            output = [
+                ResponseOutputMessage(
+                    id="msg_mcp",
+                    content=content,
+                    role="assistant",
+                    status="completed",
+                    type="message",
+                )
+            ]
+        response = Response(
+            id=f"resp_{len(self.inputs)}",
+            created_at=0,
+            model="scripted",
+            object="response",
+            output=output,
+            tool_choice="auto",
+            tools=[],
+            parallel_tool_calls=False,
+            status="completed",
+        )
+        yield ResponseCompletedEvent(
+            response=response, sequence_number=0, type="response.completed"
+        )
+
+
+async def test_a_hosted_mcp_approval_request_pauses_and_is_answered() -> None:
+    model = HostedMcpModel()
+    docs = HostedMCPTool(
+        tool_config={
+            "type": "mcp",
+            "server_label": "docs",
+            "server_url": "https://mcp.invalid/docs",
+            "require_approval": "always",
+        }
+    )
+    agent = Agent(name="researcher", model=model, tools=[docs])
+    log = MemoryEventLog()
+    paused = await (await start(agent, "find the policy", log, run_id="r9")).wait()
+    assert paused is not None
+    assert paused.status == "interrupted"
+    assert [(w.call_id, w.name, w.kind) for w in paused.interruptions] == [
+        ("mcpr_1", "search_docs", "mcp_approval")
+    ]
+    requests = [e for e in await read_all(log, "r9") if e.type == "approval_requested"]
+    assert [(e.call_id, e.kind) for e in requests] == [("mcpr_1", "mcp")]
+    answer = Answer.reject("mcpr_1", "Not now.")
+    done = await (await resume(log, "r9", [answer], agents=[agent])).wait()
+    assert done is not None
+    assert done.status == "completed"
+    assert done.final_output == "Found it."
+    # The model was told: the SDK sent the MCP server's approval response, refused.
+    sent = [i for i in model.inputs[-1] if isinstance(i, dict)]
+    responses = [i for i in sent if i.get("type") == "mcp_approval_response"]
+    assert [(r["approval_request_id"], r["approve"]) for r in responses] == [("mcpr_1", False)]

@@ -210,6 +210,8 @@ class Mapper:
         # Chat Completions path); None marks a handoff call, whose arguments are not a tool's.
         self._calls: dict[object, str | None] = {}
         self._names: dict[str, str] = {}
+        # Calls already announced with `approval_requested` (hosted MCP requests stream).
+        self._asked: set[str] = set()
         self._usage = Usage()
         self._usage_owed = False
         self._runs = TextRunMaker()
@@ -403,6 +405,7 @@ class Mapper:
 
     def _mcp_approval(self, item: Any) -> Draft:
         raw = field(item, "raw_item")
+        self._asked.add(field(raw, "id") or "")
         return self._draft(
             ApprovalRequested,
             call_id=field(raw, "id") or "",
@@ -431,7 +434,10 @@ class Mapper:
         return waiting
 
     def approval_drafts(self, waiting: list[Interruption]) -> list[Draft]:
-        """`approval_requested` drafts for the calls a run paused on that wait for a human."""
+        """`approval_requested` drafts for the calls a run paused on that wait for a human.
+
+        A hosted MCP server's request was announced as it streamed: it is not asked twice.
+        """
         return [
             self._draft(
                 ApprovalRequested,
@@ -441,7 +447,7 @@ class Mapper:
                 kind="mcp" if w.kind == "mcp_approval" else "function",
             )
             for w in waiting
-            if w.kind != "frontend_tool"
+            if w.kind != "frontend_tool" and w.call_id not in self._asked
         ]
 
     def remember(self, names: Mapping[str, str]) -> None:
