@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
 from agents import Agent, HostedMCPTool, Model, function_tool
 from openai.types.responses import (
@@ -20,11 +21,25 @@ from openai.types.responses import (
     ResponseOutputText,
 )
 from openai.types.responses.response_output_item import McpApprovalRequest
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from agentstream import Done, Event, parse_event
-from agentstream.interactive import Answer, AnswerRefusedError, frontend_tool, resume, start
+from agentstream.interactive import (
+    Answer,
+    AnswerRefusedError,
+    answers_endpoint,
+    frontend_tool,
+    resume,
+    runs_endpoint,
+    start,
+)
 from agentstream.resume import MemoryEventLog, subscribe
 from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
+
+from .support.http import serve
+
+JSON = {"content-type": "application/json"}
 
 
 def refund_agent(calls: list[str], *after: Any) -> Agent[Any]:
@@ -327,3 +342,61 @@ async def test_a_hosted_mcp_approval_request_pauses_and_is_answered() -> None:
     sent = [i for i in model.inputs[-1] if isinstance(i, dict)]
     responses = [i for i in sent if i.get("type") == "mcp_approval_response"]
     assert [(r["approval_request_id"], r["approve"]) for r in responses] == [("mcpr_1", False)]
+
+
+# The plain HTTP API
+
+
+async def test_the_http_api_starts_answers_and_refuses_with_clear_statuses() -> None:
+    calls: list[str] = []
+    agent = refund_agent(calls)
+    log = MemoryEventLog()
+    app = Starlette(
+        routes=[
+            Route("/runs", runs_endpoint(agent, log), methods=["POST"]),
+            Route("/runs/{run_id}/answers", answers_endpoint([agent], log), methods=["POST"]),
+        ]
+    )
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+        started = await http.post("/runs", json={"input": "refund both", "thread": "t1"})
+        assert started.status_code == 200
+        run_id = started.headers["x-run-id"]
+        events = [
+            parse_event(line[6:]) for line in started.text.split("\n") if line[:6] == "data: "
+        ]
+        paused = events[-1]
+        assert isinstance(paused, Done)
+        assert paused.status == "interrupted"
+        assert await log.find_pause("t1") == run_id
+        answers_path = f"/runs/{run_id}/answers"
+        refusals = [
+            ({"answers": []}, 422),
+            ({"nope": 1}, 422),
+            ({"answers": [{"call_id": "call_a", "approved": "yes"}]}, 422),
+            ({"answers": [{"call_id": "call_a", "approved": True, "extra": 1}]}, 422),
+            ({"answers": [{"call_id": "call_q", "approved": True}]}, 409),
+        ]
+        for body, status in refusals:
+            refused = await http.post(answers_path, json=body)
+            assert refused.status_code == status, (body, refused.text)
+            assert "error" in refused.json()
+        assert (await http.post("/runs/nope/answers", json=refusals[0][0])).status_code == 422
+        missing = {"answers": [{"call_id": "call_a", "approved": True}]}
+        assert (await http.post("/runs/nope/answers", json=missing)).status_code == 404
+        assert (await http.post("/runs", json={"input": ""})).status_code == 422
+        assert (await http.post("/runs", content=b"{", headers=JSON)).status_code == 422
+        assert calls == []
+        body = {
+            "answers": [
+                {"call_id": "call_a", "approved": True},
+                {"call_id": "call_b", "approved": False, "reason": "Not this one."},
+            ]
+        }
+        answered = await http.post(answers_path, json=body)
+        assert answered.status_code == 200
+        rest = [parse_event(line[6:]) for line in answered.text.split("\n") if line[:6] == "data: "]
+        assert rest[0].seq == paused.seq + 1
+        assert isinstance(rest[-1], Done)
+        assert rest[-1].status == "completed"
+        assert (await http.post(answers_path, json=body)).status_code == 404
+    assert calls == ["1"]

@@ -248,3 +248,73 @@ async def test_many_concurrent_runs_reach_two_subscribers_each_exactly_once(
 
 async def _collect(events: AsyncIterator[Event]) -> list[Event]:
     return [event async for event in events]
+
+
+async def test_a_run_paused_on_one_process_is_answered_on_another_across_the_pause(
+    redis_url: str, processes: list[subprocess.Popen[str]]
+) -> None:
+    """Process A starts the run and it pauses; a reader follows it on A with `Last-Event-ID`;
+    the answers go to process B, which resumes the run from Redis: same run, seq going on."""
+    bases = {}
+    for name in ("asker", "answerer"):
+        web = spawn("interactive-web", redis_url, name)
+        processes.append(web)
+        line = await asyncio.to_thread(read_line_until, web, "port ")
+        bases[name] = f"http://127.0.0.1:{int(line.split()[1])}"
+    decoder = SSEDecoder()
+    async with asyncio.timeout(WAIT), httpx.AsyncClient(timeout=WAIT) as http:
+        first: list[Event] = []
+        async with http.stream(
+            "POST", bases["asker"] + "/runs", json={"input": "Refund orders 1 and 2"}
+        ) as response:
+            assert response.status_code == 200
+            run_id = response.headers["x-run-id"]
+            async for chunk in response.aiter_bytes():
+                first.extend(_decode(decoder, chunk))
+        paused = first[-1]
+        assert isinstance(paused, Done)
+        assert paused.status == "interrupted"
+        assert [w.call_id for w in paused.interruptions] == ["call_a", "call_b"]
+        assert decoder.last_event_id == str(paused.seq)
+
+        follower_events: list[Event] = []
+
+        async def follow() -> None:
+            reader = SSEDecoder()
+            async with http.stream(
+                "GET",
+                f"{bases['asker']}/runs/{run_id}/stream",
+                headers={"Last-Event-ID": str(paused.seq)},
+            ) as followed:
+                assert followed.status_code == 200
+                async for chunk in followed.aiter_bytes():
+                    follower_events.extend(_decode(reader, chunk))
+
+        following = asyncio.ensure_future(follow())
+        answers = {
+            "answers": [
+                {"call_id": "call_a", "approved": True},
+                {"call_id": "call_b", "approved": False, "reason": "Order 2 needs a manager."},
+            ]
+        }
+        rest: list[Event] = []
+        continuation = SSEDecoder()
+        async with http.stream(
+            "POST", f"{bases['answerer']}/runs/{run_id}/answers", json=answers
+        ) as response:
+            assert response.status_code == 200
+            async for chunk in response.aiter_bytes():
+                rest.extend(_decode(continuation, chunk))
+        await following
+        replay = await http.post(f"{bases['answerer']}/runs/{run_id}/answers", json=answers)
+        assert replay.status_code == 404
+    done = rest[-1]
+    assert isinstance(done, Done)
+    assert done.status == "completed"
+    assert done.final_output == "One refund went through."
+    assert [e.seq for e in rest] == list(range(paused.seq + 1, done.seq + 1))
+    assert {e.run_id for e in first + rest} == {run_id}
+    # The reader that followed across the pause saw every seq after it, once.
+    assert follower_events == rest
+    outputs = {e.call_id: e.output for e in rest if e.type == "tool_output"}
+    assert outputs == {"call_a": "refunded 1 on answerer", "call_b": "Order 2 needs a manager."}

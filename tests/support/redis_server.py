@@ -29,6 +29,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -238,10 +239,75 @@ async def _produce(redis_url: str, run_id: str) -> None:
     await log.aclose()
 
 
+def interactive_app(log: Any, agent: Any) -> Any:
+    """The plain HTTP API of interactive runs on `log`: start, answer, and follow a run."""
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from agentstream.interactive import answers_endpoint, runs_endpoint
+    from agentstream.resume import resumable_sse_endpoint
+
+    return Starlette(
+        routes=[
+            Route("/runs", runs_endpoint(agent, log), methods=["POST"]),
+            Route("/runs/{run_id}/answers", answers_endpoint([agent], log), methods=["POST"]),
+            Route("/runs/{run_id}/stream", resumable_sse_endpoint(log)),
+        ]
+    )
+
+
+def refund_agent(name: str, script: list[Any]) -> Any:
+    """The support agent of the interactive tests: `refund` needs approval, and says which
+    process ran it."""
+    from agents import Agent, function_tool
+
+    from agentstream.testing import ScriptedStreamModel
+
+    @function_tool(needs_approval=True)
+    def refund(order_id: str) -> str:
+        """Refund an order."""
+        return f"refunded {order_id} on {name}"
+
+    return Agent(name="support", model=ScriptedStreamModel(script), tools=[refund])
+
+
+async def _interactive_web(redis_url: str, name: str) -> None:
+    """A web process of the interactive tests. Its model plays one part of the conversation
+    (the model is outside the processes, in real life): `asker` the turn that calls two
+    refunds, `answerer` the final text after the answers."""
+    import uvicorn
+
+    from agentstream.redis import RedisEventLog
+    from agentstream.testing import text, tool_call, turn
+
+    if name == "asker":
+        script = [
+            turn(
+                tool_call("refund", {"order_id": "1"}, call_id="call_a"),
+                tool_call("refund", {"order_id": "2"}, call_id="call_b"),
+            )
+        ]
+    else:
+        script = [turn(text("One refund went through."))]
+    log = RedisEventLog.from_url(redis_url, lease_ttl=LEASE_TTL)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    app = interactive_app(log, refund_agent(name, script))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    print(f"port {sock.getsockname()[1]}", flush=True)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        await log.aclose()
+
+
 def main() -> None:
     role, *args = sys.argv[1:]
     if role == "web":
         asyncio.run(_web(*args))
+    elif role == "interactive-web":
+        asyncio.run(_interactive_web(*args))
     elif role == "produce":
         asyncio.run(_produce(*args))
     else:
