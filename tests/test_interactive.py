@@ -400,3 +400,23 @@ async def test_the_http_api_starts_answers_and_refuses_with_clear_statuses() -> 
         assert rest[-1].status == "completed"
         assert (await http.post(answers_path, json=body)).status_code == 404
     assert calls == ["1"]
+
+
+async def test_an_answer_for_another_runs_call_is_refused() -> None:
+    calls: list[str] = []
+    first = refund_agent(calls)
+    log = MemoryEventLog()
+    await (await start(first, "refund", log, run_id="mine")).wait()
+    pick = frontend_tool("pick_date", "Ask for a date.")
+    script = [turn(tool_call("pick_date", {}, call_id="call_other")), turn(text("ok"))]
+    other = Agent(name="planner", model=ScriptedStreamModel(script), tools=[pick])
+    await (await start(other, "book", log, run_id="theirs")).wait()
+    answers = [Answer.approve("call_a"), Answer.tool_output("call_other", "x")]
+    with pytest.raises(AnswerRefusedError) as refused:
+        await resume(log, "mine", answers, agents=[first, other])
+    assert refused.value.status == 409
+    assert "call_other" in refused.value.reason
+    # Both runs still wait, untouched.
+    assert await log.load_pause("mine") is not None
+    assert await log.load_pause("theirs") is not None
+    assert calls == []
