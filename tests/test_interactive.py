@@ -24,7 +24,7 @@ from openai.types.responses.response_output_item import McpApprovalRequest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from agentstream import Done, Event, parse_event
+from agentstream import ConfigurationError, Done, Event, parse_event
 from agentstream.interactive import (
     Answer,
     AnswerRefusedError,
@@ -420,3 +420,30 @@ async def test_an_answer_for_another_runs_call_is_refused() -> None:
     assert await log.load_pause("mine") is not None
     assert await log.load_pause("theirs") is not None
     assert calls == []
+
+
+async def test_an_answer_faster_than_the_pausing_producer_waits_for_its_lease() -> None:
+    """The pausing producer saves the pause, appends its done, then lets its lease go: an
+    answer that comes in between waits for the lease instead of losing the claimed pause."""
+    calls: list[str] = []
+    agent = refund_agent(calls)
+    log = MemoryEventLog(lease_ttl=5.0)
+    await (await start(agent, "refund", log, run_id="quick")).wait()
+    token = await log.acquire_lease("quick")  # the producer, still letting go
+    answers = [Answer.approve("call_a"), Answer.approve("call_b")]
+    resuming = asyncio.ensure_future(resume(log, "quick", answers, agents=[agent]))
+    async with asyncio.timeout(5):
+        while await log.load_pause("quick") is not None:  # until the answer claimed the pause
+            await asyncio.sleep(0.01)
+    assert not resuming.done()
+    await log.release_lease("quick", token)
+    done = await (await asyncio.wait_for(resuming, 5)).wait()
+    assert done is not None
+    assert done.status == "completed"
+    assert sorted(calls) == ["1", "2"]
+
+
+def test_a_published_runs_pause_may_not_outlive_its_events() -> None:
+    log = MemoryEventLog(ttl=60)
+    with pytest.raises(ConfigurationError, match="pause_ttl"):
+        answers_endpoint([refund_agent([])], log, pause_ttl=120)

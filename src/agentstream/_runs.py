@@ -9,6 +9,7 @@ publishes its continuation into the same run: the same `run_id`, `seq` going on 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -22,7 +23,7 @@ from ._bridge import (
 )
 from ._checks import check_duration, check_seconds
 from ._errors import ConfigurationError
-from ._eventlog import EventLog, EventLogUnavailableError
+from ._eventlog import EventLog, EventLogUnavailableError, LeaseHeldError
 from ._interactive import (
     DEFAULT_PAUSE_TTL,
     Answer,
@@ -50,16 +51,28 @@ __all__ = ["answers_endpoint", "pause_ttl_of", "pausing", "resume", "runs_endpoi
 logger = logging.getLogger("agentstream")
 
 
-def pause_ttl_of(log: EventLog, pause_ttl: float | None) -> float:
+def pause_ttl_of(log: EventLog, pause_ttl: float | None, *, published: bool = False) -> float:
     """How long a pause is kept.
 
     `pause_ttl`, else the log's own `ttl` (the run's events and its pause then expire
-    together), else `DEFAULT_PAUSE_TTL`.
+    together), else `DEFAULT_PAUSE_TTL`. A `published` run's events are in the log too: its
+    pause may not outlive them.
+
+    Raises:
+        ConfigurationError: `pause_ttl` is not a duration, or outlives a published run's events.
+
     """
-    if pause_ttl is not None:
-        return check_duration("pause_ttl", pause_ttl)
     ttl = getattr(log, "ttl", None)
-    return float(ttl) if isinstance(ttl, (int, float)) and ttl > 0 else DEFAULT_PAUSE_TTL
+    kept = float(ttl) if isinstance(ttl, (int, float)) and ttl > 0 else None
+    if pause_ttl is None:
+        return kept if kept is not None else DEFAULT_PAUSE_TTL
+    seconds = check_duration("pause_ttl", pause_ttl)
+    if published and kept is not None and seconds > kept:
+        raise ConfigurationError(
+            f"pause_ttl={pause_ttl!r} is longer than the log's ttl ({kept:g} s): the run's "
+            "events would expire before its pause, and the answer could not continue it"
+        )
+    return seconds
 
 
 def pausing(
@@ -128,7 +141,7 @@ async def start(
     from agents import Runner
 
     _check_log(log)
-    ttl = pause_ttl_of(log, pause_ttl)
+    ttl = pause_ttl_of(log, pause_ttl, published=True)
     result = Runner.run_streamed(agent, input, **_run_kwargs(context, max_turns, run_config))
     stream = pausing(result, log, agent.name, thread=thread, pause_ttl=ttl, **options)
     return await publish(stream, log, run_id=stream.run_id)
@@ -208,7 +221,7 @@ async def resumed(
     for name in ("run_id", "first_seq"):
         if name in options:
             raise ConfigurationError(f"a resumed run keeps its {name}; do not pass {name}")
-    ttl = pause_ttl_of(log, pause_ttl)
+    ttl = pause_ttl_of(log, pause_ttl, published=True)
     result, record = await open_resumed(
         log,
         run_id,
@@ -224,7 +237,32 @@ async def resumed(
     stream = pausing(
         result, log, record.agent, thread=record.thread, pause_ttl=ttl, names=names, **continued
     )
-    return await publish(stream, log, run_id=run_id), record.next_seq
+    return await _publish_continuation(stream, log, run_id), record.next_seq
+
+
+async def _publish_continuation(stream: PausingStream, log: EventLog, run_id: str) -> Publication:
+    """Publish a resumed run, waiting out the lease of the producer that paused it.
+
+    That producer saves the pause, appends the `interrupted` done, then releases its lease: an
+    answer quick enough to come in between waits a moment, at most one lease period, rather
+    than losing the claimed pause.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + log.lease_ttl
+    while (publication := await _try_publish(stream, log, run_id)) is None:
+        info = await log.info(run_id)
+        if info is None or info.done or loop.time() >= deadline:
+            await stream.aclose()
+            raise LeaseHeldError(f"run {run_id!r} already has a producer")
+        await asyncio.sleep(0.05)  # backoff while the pausing producer lets go
+    return publication
+
+
+async def _try_publish(stream: PausingStream, log: EventLog, run_id: str) -> Publication | None:
+    try:
+        return await publish(stream, log, run_id=run_id)
+    except LeaseHeldError:
+        return None
 
 
 # The HTTP API
@@ -278,7 +316,7 @@ def runs_endpoint(
 
     """
     _check_log(log)
-    pause_ttl_of(log, pause_ttl)
+    pause_ttl_of(log, pause_ttl, published=True)
     check_heartbeat(heartbeat)
     check_seconds("send_timeout", send_timeout)
     limits = body_limits(
@@ -368,7 +406,7 @@ def answers_endpoint(
 
     """
     _check_log(log)
-    pause_ttl_of(log, pause_ttl)
+    pause_ttl_of(log, pause_ttl, published=True)
     check_heartbeat(heartbeat)
     check_seconds("send_timeout", send_timeout)
     limits = body_limits(
