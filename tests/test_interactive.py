@@ -427,14 +427,21 @@ async def test_an_answer_faster_than_the_pausing_producer_waits_for_its_lease() 
     answer that comes in between waits for the lease instead of losing the claimed pause."""
     calls: list[str] = []
     agent = refund_agent(calls)
-    log = MemoryEventLog(lease_ttl=5.0)
+
+    class Watched(MemoryEventLog):
+        claimed = asyncio.Event()
+
+        async def claim_pause(self, run_id: str, record: str) -> bool:
+            won = await super().claim_pause(run_id, record)
+            self.claimed.set()
+            return won
+
+    log = Watched(lease_ttl=5.0)
     await (await start(agent, "refund", log, run_id="quick")).wait()
     token = await log.acquire_lease("quick")  # the producer, still letting go
     answers = [Answer.approve("call_a"), Answer.approve("call_b")]
     resuming = asyncio.ensure_future(resume(log, "quick", answers, agents=[agent]))
-    async with asyncio.timeout(5):
-        while await log.load_pause("quick") is not None:  # until the answer claimed the pause
-            await asyncio.sleep(0.01)
+    await asyncio.wait_for(log.claimed.wait(), 5)  # the answer claimed the pause
     assert not resuming.done()
     await log.release_lease("quick", token)
     done = await (await asyncio.wait_for(resuming, 5)).wait()
