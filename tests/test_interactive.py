@@ -34,7 +34,7 @@ from agentstream.interactive import (
     runs_endpoint,
     start,
 )
-from agentstream.resume import MemoryEventLog, subscribe
+from agentstream.resume import EventLogUnavailableError, MemoryEventLog, subscribe
 from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
 from .support.http import serve
@@ -454,3 +454,21 @@ def test_a_published_runs_pause_may_not_outlive_its_events() -> None:
     log = MemoryEventLog(ttl=60)
     with pytest.raises(ConfigurationError, match="pause_ttl"):
         answers_endpoint([refund_agent([])], log, pause_ttl=120)
+
+
+async def test_a_pause_that_cannot_be_kept_ends_as_an_error_not_as_a_question() -> None:
+    class Unreachable(MemoryEventLog):
+        async def save_pause(
+            self, run_id: str, record: str, ttl: float, *, thread: str | None = None
+        ) -> None:
+            raise EventLogUnavailableError(f"run {run_id!r}: saving the pause failed")
+
+    calls: list[str] = []
+    log = Unreachable()
+    done = await (await start(refund_agent(calls), "refund", log, run_id="lost")).wait()
+    assert done is not None
+    assert done.status == "error"
+    assert done.error is not None
+    assert done.error.type == "EventLogUnavailable"
+    assert done.interruptions == ()
+    assert (await log.info("lost")).done  # type: ignore[union-attr]
