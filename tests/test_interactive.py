@@ -34,7 +34,12 @@ from agentstream.interactive import (
     runs_endpoint,
     start,
 )
-from agentstream.resume import EventLogUnavailableError, MemoryEventLog, subscribe
+from agentstream.resume import (
+    EventLogUnavailableError,
+    MemoryEventLog,
+    RunNotFoundError,
+    subscribe,
+)
 from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
 from .support.http import serve
@@ -472,3 +477,11 @@ async def test_a_pause_that_cannot_be_kept_ends_as_an_error_not_as_a_question() 
     assert done.error.type == "EventLogUnavailable"
     assert done.interruptions == ()
     assert (await log.info("lost")).done  # type: ignore[union-attr]
+
+
+async def test_a_reader_waiting_on_a_pause_that_expires_is_told() -> None:
+    log = MemoryEventLog(ttl=0.2)
+    paused = await (await start(refund_agent([]), "refund", log, run_id="gone")).wait()
+    assert paused is not None
+    with pytest.raises(RunNotFoundError, match="expired"):
+        await asyncio.wait_for(read_all(log, "gone", after=paused.seq), 5)

@@ -498,6 +498,8 @@ class MemoryEventLog(EventLog):
                 return  # the run ended before the position asked for
             if run.paused and not run.leased(now):
                 # The run waits for answers: follow it until it resumes or expires.
+                if self._get(run_id, now) is None:
+                    raise RunNotFoundError(f"run {run_id!r} expired while it was paused")
                 waiter = run.waiter()
                 timer = asyncio.get_running_loop().call_later(
                     max(run.expires_at - now, 0.0), _wake_future, waiter
