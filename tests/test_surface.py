@@ -16,6 +16,7 @@ PUBLIC_MODULES = [
     "agentstream",
     "agentstream.agui",
     "agentstream.ai_sdk",
+    "agentstream.interactive",
     "agentstream.resume",
     "agentstream.redis",
     "agentstream.web",
