@@ -8,8 +8,11 @@ mapping is written down in `docs/agui.md`.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import uuid
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from ._bridge import (
@@ -18,13 +21,25 @@ from ._bridge import (
     DEFAULT_READ_TIMEOUT,
     Bridge,
     PartKind,
+    PauseSpec,
+    RequestRefusedError,
     ToolCallState,
     body_limits,
     check_run_options,
     make_endpoint,
+    result_frames,
     run_frames,
 )
 from ._errors import ConfigurationError, MissingExtraError
+from ._interactive import (
+    Answer,
+    AnswerRefusedError,
+    frontend_tool,
+    load_record,
+    open_resumed,
+    sign,
+    signed,
+)
 from ._streams import check_heartbeat
 from ._transport import SSE_HEADERS
 
@@ -36,7 +51,6 @@ if TYPE_CHECKING:
         Callable,
         Collection,
         Iterator,
-        Mapping,
     )
 
     from ag_ui.core import BaseEvent, Message, RunAgentInput
@@ -45,7 +59,17 @@ if TYPE_CHECKING:
     from starlette.responses import Response
     from typing_extensions import Unpack
 
-    from ._events import ApprovalRequested, Done, Event, Handoff, ToolOutput, UsageUpdated
+    from ._eventlog import EventLog
+    from ._events import (
+        ApprovalRequested,
+        Done,
+        Event,
+        Handoff,
+        Interruption,
+        ToolOutput,
+        UsageUpdated,
+    )
+    from ._interactive import PausedRun
     from ._options import RunOptions
 
 __all__ = ["HEADERS", "encode", "endpoint", "messages_to_input", "run"]
@@ -59,6 +83,20 @@ HANDOFF_METADATA_KEY: Final = "agentstream.handoff"
 
 APPROVAL_REASON: Final = "tool_approval"
 """`reason` of the interrupts a run that waits for tool approvals finishes with."""
+
+RESPONSE_SCHEMA: Final[Mapping[str, Any]] = MappingProxyType(
+    {
+        "type": "object",
+        "properties": {
+            "approved": {"type": "boolean", "description": "run the call (true) or refuse it"},
+            "reason": {"type": "string", "description": "why it was refused; the model sees it"},
+        },
+        "required": ["approved"],
+        "additionalProperties": False,
+    }
+)
+"""The `responseSchema` of an approval interrupt: the `payload` of the resume entry that
+answers it."""
 
 
 def _ag_ui() -> Any:
@@ -80,11 +118,25 @@ def _content(output: object) -> str:
 class _AguiBridge(Bridge):
     """The AG-UI hooks of the bridge; see `docs/agui.md` for the mapping."""
 
-    def __init__(self, thread_id: str | None, run_id: str | None) -> None:
+    def __init__(
+        self,
+        thread_id: str | None,
+        run_id: str | None,
+        *,
+        key: str | None = None,
+        resumed: PausedRun | None = None,
+        snapshot: list[Message] | None = None,
+        quiet: Collection[str] = (),
+    ) -> None:
         super().__init__()
         self._core = _ag_ui()
         self.thread_id = thread_id or uuid.uuid4().hex
         self.run_id = run_id
+        self._key = key
+        self._snapshot = snapshot
+        self._quiet = frozenset(quiet)
+        if resumed is not None:
+            self.continue_calls(resumed.interruptions)
         self._started = False
         self._step: str | None = None
         self._handoff_metadata: dict[str, Any] | None = None
@@ -104,6 +156,10 @@ class _AguiBridge(Bridge):
         self._started = True
         self.run_id = self.run_id or run_id or uuid.uuid4().hex
         yield self._frame(self._core.RunStartedEvent(thread_id=self.thread_id, run_id=self.run_id))
+        if self._snapshot is not None:
+            # A resumed run goes on from the conversation the client sent: the snapshot names
+            # the calls it paused on, whose results this run reports.
+            yield self._frame(self._core.MessagesSnapshotEvent(messages=self._snapshot))
 
     def on_agent(self, previous: str | None, agent: str) -> Iterator[str]:
         core = self._core
@@ -160,6 +216,8 @@ class _AguiBridge(Bridge):
         yield self._frame(self._core.ToolCallEndEvent(tool_call_id=call.call_id))
 
     def on_tool_output(self, call: ToolCallState, event: ToolOutput) -> Iterator[str]:
+        if call.call_id in self._quiet:
+            return  # a frontend tool's output: the client's own tool message already holds it
         yield self._frame(
             self._core.ToolCallResultEvent(
                 message_id=self.new_id(f"{call.call_id}_result", "tool_result"),
@@ -186,7 +244,7 @@ class _AguiBridge(Bridge):
         # RUN_FINISHED needs every tool call closed, and closing one whose arguments were cut
         # mid-JSON would send invalid arguments: such a run can only end in RUN_ERROR, which
         # tells the client that what is still open is debris of the failure.
-        clean_end = status == "completed" or (
+        clean_end = status in ("completed", "interrupted") or (
             status == "cancelled" and all(c.arguments_are_json for c in open_calls)
         )
         for call in open_calls:
@@ -232,6 +290,17 @@ class _AguiBridge(Bridge):
         core = self._core
         if done.status == "cancelled":
             return core.RunFinishedCancelledOutcome()
+        if done.interruptions:
+            asks = [w for w in done.interruptions if w.kind != "frontend_tool"]
+            if not asks:
+                # Only frontend tools wait: a completed run, by AG-UI's convention, whose
+                # calls the application answers with tool messages in the next input.
+                return core.RunFinishedSuccessOutcome(
+                    pending_tool_call_ids=[w.call_id for w in done.interruptions]
+                )
+            return core.RunFinishedInterruptOutcome(
+                interrupts=[self._interrupt(done.run_id, w) for w in asks]
+            )
         waiting = dict(self._approvals)
         for call_id in done.pending_approvals:
             if call_id not in waiting and call_id in self.calls:
@@ -249,6 +318,24 @@ class _AguiBridge(Bridge):
                 ]
             )
         return core.RunFinishedSuccessOutcome()
+
+    def _interrupt(self, run_id: str, waiting: Interruption) -> Any:
+        metadata = {"toolName": waiting.name, "arguments": waiting.arguments}
+        if self._key is not None:
+            metadata["signature"] = interrupt_signature(self._key, run_id, waiting.call_id)
+        return self._core.Interrupt(
+            id=waiting.call_id,
+            reason=APPROVAL_REASON,
+            message=f"approve the call of {waiting.name}",
+            tool_call_id=waiting.call_id,
+            response_schema=dict(RESPONSE_SCHEMA),
+            metadata=metadata,
+        )
+
+
+def interrupt_signature(key: str, run_id: str, call_id: str) -> str:
+    """The `metadata.signature` of an interrupt: binds the answer to its run and call."""
+    return sign(key, "ag-ui-interrupt", run_id, call_id)
 
 
 def encode(
@@ -329,7 +416,8 @@ def messages_to_input(messages: list[Message]) -> list[TResponseInputItem]:
     """Turn AG-UI messages (`RunAgentInput.messages`) into Agents SDK input items.
 
     User, system and developer messages become messages; an assistant message becomes its text
-    and one `function_call` per tool call; a tool message becomes a `function_call_output`.
+    and one `function_call` per tool call that has its output; a tool message becomes a
+    `function_call_output`. A call without an output is left out: a model cannot take it.
     Reasoning and activity messages are left out: they are the client's view of past output,
     not input a model can take back.
 
@@ -367,7 +455,12 @@ def messages_to_input(messages: list[Message]) -> list[TResponseInputItem]:
                     "output": _text_of(message.content),
                 }
             )
-    return items
+    # A call without its output (a run paused on it, and the user wrote instead of answering)
+    # cannot be given back to a model: the API refuses the input.
+    answered = {item["call_id"] for item in items if item.get("type") == "function_call_output"}
+    return [
+        item for item in items if item.get("type") != "function_call" or item["call_id"] in answered
+    ]
 
 
 def _parse_run_input(data: RunAgentInput | Mapping[str, Any] | str | bytes) -> RunAgentInput:
@@ -445,9 +538,204 @@ async def run(
         yield frame
 
 
+def with_frontend_tools(agent: Agent[Any], tools: list[Any] | None) -> Agent[Any]:
+    """`agent` with the input's tools (`RunAgentInput.tools`) as frontend tools.
+
+    Raises:
+        RequestRefusedError: (422) a tool is not usable, or has the name of a server tool.
+
+    """
+    if not tools:
+        return agent
+    taken = {getattr(t, "name", None) for t in agent.tools}
+    made = []
+    for tool in tools:
+        if tool.name in taken:
+            raise RequestRefusedError(
+                422, f"the client's tool {tool.name!r} has the name of a server tool"
+            )
+        taken.add(tool.name)
+        try:
+            made.append(frontend_tool(tool.name, tool.description, tool.parameters or None))
+        except ConfigurationError as exc:
+            raise RequestRefusedError(422, str(exc)) from None
+    return agent.clone(tools=[*agent.tools, *made])
+
+
+def answers_in(run_input: RunAgentInput, record: PausedRun) -> list[Answer]:
+    """The answers a `RunAgentInput` gives to the calls `record` waits for.
+
+    Approvals come as `resume` entries (`interruptId` the call id; `resolved` with a payload
+    `{approved, reason?}`, or `cancelled`, a refusal), each with the interrupt's
+    `metadata.signature`; frontend tools' outputs as `tool` messages for the waiting calls.
+
+    Raises:
+        AnswerRefusedError: 403 for a missing or wrong signature, 409 for an interrupt this
+            run does not wait for, 422 for a payload that does not match the interrupt's schema.
+
+    """
+    answers: list[Answer] = []
+    for entry in run_input.resume or ():
+        waiting = record.interruption(entry.interrupt_id)
+        if waiting is None or waiting.kind == "frontend_tool":
+            raise AnswerRefusedError(
+                409, f"interrupt {entry.interrupt_id} is not waiting for an answer in this thread"
+            )
+        metadata = entry.metadata if isinstance(entry.metadata, Mapping) else {}
+        signature = metadata.get("signature")
+        if not signed(record.key, signature, "ag-ui-interrupt", record.run_id, waiting.call_id):
+            raise AnswerRefusedError(
+                403, f"the answer to interrupt {waiting.call_id} is not signed as it was issued"
+            )
+        if entry.status == "cancelled":
+            answers.append(Answer.reject(waiting.call_id))
+            continue
+        payload = entry.payload
+        reason = payload.get("reason") if isinstance(payload, Mapping) else None
+        if (
+            not isinstance(payload, Mapping)
+            or not isinstance(payload.get("approved"), bool)
+            or not (reason is None or isinstance(reason, str))
+            or set(payload) - {"approved", "reason"}
+        ):
+            raise AnswerRefusedError(
+                422,
+                f"the payload of interrupt {waiting.call_id} must be "
+                '{"approved": true|false, "reason"?: string}',
+            )
+        if payload["approved"]:
+            answers.append(Answer.approve(waiting.call_id))
+        else:
+            answers.append(Answer.reject(waiting.call_id, reason))
+    for message in run_input.messages:
+        call_id = getattr(message, "tool_call_id", None)
+        waiting = record.interruption(call_id) if isinstance(call_id, str) else None
+        if waiting is not None and waiting.kind == "frontend_tool":
+            answers.append(Answer.tool_output(waiting.call_id, _text_of(message.content)))
+    return answers
+
+
+def _snapshot(messages: list[Message], record: PausedRun) -> list[Message]:
+    """The conversation a resumed run goes on from.
+
+    The input's messages, and the calls the run paused on if the client did not send them back:
+    the results the run reports must name a known call.
+    """
+    core = _ag_ui()
+    sent = {call.id for m in messages for call in getattr(m, "tool_calls", None) or ()}
+    missing = [w for w in record.interruptions if w.call_id not in sent]
+    if not missing:
+        return list(messages)
+    calls = [
+        core.ToolCall(
+            id=w.call_id,
+            type="function",
+            function=core.FunctionCall(name=w.name, arguments=w.arguments),
+        )
+        for w in missing
+    ]
+    paused = core.AssistantMessage(
+        id=f"{record.run_id}-paused-calls", role="assistant", tool_calls=calls
+    )
+    return [*messages, paused]
+
+
+async def respond(
+    agent: Agent[Any],
+    run_input: RunAgentInput | Mapping[str, Any],
+    log: EventLog,
+    *,
+    pause_ttl: float | None = None,
+    context: Any = None,
+    max_turns: int | None = None,
+    run_config: RunConfig | None = None,
+    heartbeat: float | None = 15.0,
+    **options: Unpack[RunOptions],
+) -> AsyncIterator[str]:
+    """Answer one `RunAgentInput`: resume the thread's paused run, or start a new one.
+
+    The input's `tools` become frontend tools of the agent for this run. The thread names its
+    paused run in `log`; when the input answers it (`resume` entries for its interrupts, tool
+    messages for its frontend tools' calls), the run resumes as the same run, in an AG-UI run
+    with the input's `runId` that starts with a `MESSAGES_SNAPSHOT` of the input's messages;
+    otherwise a new run starts from the messages. A run that pauses is kept in `log`.
+
+    Raises:
+        AnswerRefusedError: `resume` entries for a thread whose run does not wait for them
+            (409), a forged answer (403), a malformed or incomplete one (422); nothing changed.
+        RequestRefusedError: (422) a frontend tool cannot be made from the input.
+        ConfigurationError: the input is not a valid `RunAgentInput`, or an option is invalid.
+
+    """
+    from ._runs import pause_ttl_of
+
+    heartbeat = check_heartbeat(heartbeat)
+    if "run_id" in options:
+        raise ConfigurationError(
+            f"the run id of an AG-UI run is its input's runId, got run_id={options['run_id']!r}"
+        )
+    parsed = _parse_run_input(run_input)
+    ttl = pause_ttl_of(log, pause_ttl)
+    chosen = with_frontend_tools(agent, parsed.tools)
+    thread = parsed.thread_id
+    key = secrets.token_urlsafe(32)
+    loaded = None
+    paused = await log.find_pause(thread)
+    if paused is not None:
+        try:
+            loaded = await load_record(log, paused)
+        except AnswerRefusedError:
+            loaded = None
+    if loaded is None and parsed.resume:
+        raise AnswerRefusedError(
+            409, "no run of this thread waits for these answers (answered already, or expired)"
+        )
+    answers = answers_in(parsed, loaded[0]) if loaded is not None else []
+    if loaded is None or not answers:
+        return run_frames(
+            chosen,
+            messages_to_input(parsed.messages),
+            lambda stream: _AguiBridge(thread, parsed.run_id, key=key).stream(stream, heartbeat),
+            context=context,
+            max_turns=max_turns,
+            run_config=run_config,
+            options={**options, "run_id": parsed.run_id},
+            pause=PauseSpec(log, ttl, chosen.name, thread=thread, key=key),
+        )
+    result, record = await open_resumed(
+        log,
+        loaded[0].run_id,
+        answers,
+        [chosen],
+        thread=thread,
+        context=context,
+        max_turns=max_turns,
+        run_config=run_config,
+        loaded=loaded,
+    )
+    quiet = {a.call_id for a in answers if a.has_output}
+    continued: RunOptions = {**options, "run_id": record.run_id, "first_seq": record.next_seq}
+    return result_frames(
+        result,
+        lambda stream: _AguiBridge(
+            thread,
+            parsed.run_id,
+            key=key,
+            resumed=record,
+            snapshot=_snapshot(parsed.messages, record),
+            quiet=quiet,
+        ).stream(stream, heartbeat),
+        options=continued,
+        pause=PauseSpec(log, ttl, record.agent, thread=thread, key=key),
+        names={w.call_id: w.name for w in record.interruptions},
+    )
+
+
 def endpoint(
     agent: Agent[Any] | Callable[[RunAgentInput], Agent[Any]],
     *,
+    log: EventLog | None = None,
+    pause_ttl: float | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     send_timeout: float | None = None,
     content_types: Collection[str] | None = DEFAULT_CONTENT_TYPES,
@@ -465,6 +753,10 @@ def endpoint(
 
     Args:
         agent: The agent, or a function that picks one for each input.
+        log: Where runs that pause (approvals, the input's frontend tools) are kept until the
+            thread's next input answers them (`respond`): a `RedisEventLog` serves many
+            processes. By default the endpoint keeps a `MemoryEventLog` of its own.
+        pause_ttl: Seconds a paused run can be answered; by default the log's `ttl`.
         max_body_bytes: The largest request body read, in bytes (1 MiB by default).
         content_types: The request media types accepted (parameters such as `charset`
             ignored; `type/*+suffix` matches any subtype with that suffix); others get a 415.
@@ -481,12 +773,19 @@ def endpoint(
         ConfigurationError: an option is not one `run` takes, or has a bad value.
 
     """
+    from ._eventlog import EventLog, MemoryEventLog
+    from ._runs import pause_ttl_of
+
     _ag_ui()
     checked = check_run_options("agui.endpoint", options)
+    if log is not None and not isinstance(log, EventLog):
+        raise ConfigurationError(f"log must be an EventLog, got {type(log).__name__}")
+    pauses = log if log is not None else MemoryEventLog()
+    pause_ttl_of(pauses, pause_ttl)
 
-    def start(run_input: RunAgentInput) -> AsyncIterator[str]:
+    def start(run_input: RunAgentInput) -> Awaitable[AsyncIterator[str]]:
         chosen = cast("Agent[Any]", agent if _is_agent(agent) else agent(run_input))  # type: ignore[operator]
-        return run(chosen, run_input, **checked)
+        return respond(chosen, run_input, pauses, pause_ttl=pause_ttl, **checked)
 
     return make_endpoint(
         "agui.endpoint",

@@ -750,6 +750,8 @@ def make_endpoint(
                 frames = await frames
         except AnswerRefusedError as refused:
             return JSONResponse({"error": refused.reason}, status_code=refused.status)
+        except RequestRefusedError as refused:
+            return refusal_response(refused)
         except EventLogUnavailableError as exc:
             logger.warning("%s: %s", name, exc)
             return JSONResponse(
