@@ -3,7 +3,7 @@
 // playwright-core) as a person would, and record what the answer looked like
 // while it streamed in.
 //
-//   node clients/browser.mjs URL OUT_PNG [--prompt TEXT] [--timeout SECONDS]
+//   node clients/browser.mjs URL OUT_PNG [--prompt TEXT] [--answer approve|reject] [--timeout SECONDS]
 //
 // The page under test must provide these elements:
 //   #prompt          a text input or textarea the prompt is typed into
@@ -20,6 +20,11 @@
 // "done" or "error" (--timeout, default 30 s). Then a full-page screenshot is
 // written to OUT_PNG.
 //
+// With --answer, the run is expected to pause for an approval: the driver waits
+// for #status to read "waiting" and for a `.step.approval button.approve` (or
+// `.reject`), records the approval cards, clicks the button like a person, and
+// then waits for "done" or "error" as above.
+//
 // stdout: one JSON object
 //   {
 //     "states":      [string],  each distinct #answer text, in order ("" first
@@ -29,6 +34,9 @@
 //                               was when the wait timed out)
 //     "final":       string,    #answer text at the end
 //     "timed_out":   bool,      #status never became done/error in time
+//     "approvals":   [string],  (with --answer) the text of each approval card
+//                               while the run waited, before the click
+//     "answered":    bool,      (with --answer) the button was clicked
 //     "page_errors": [string],  uncaught exceptions in the page
 //     "console_errors": [string] console.error messages of the page
 //   }
@@ -56,7 +64,8 @@ import {
   writeAndExit,
 } from "./_common.mjs";
 
-const USAGE = "usage: node clients/browser.mjs URL OUT_PNG [--prompt TEXT] [--timeout SECONDS]";
+const USAGE =
+  "usage: node clients/browser.mjs URL OUT_PNG [--prompt TEXT] [--answer approve|reject] [--timeout SECONDS]";
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
   "--headless",
@@ -75,7 +84,7 @@ guardStdout();
 
 const { positional, options } = parseArgs(
   process.argv.slice(2),
-  { flags: new Set(), options: new Set(["prompt", "timeout"]) },
+  { flags: new Set(), options: new Set(["prompt", "answer", "timeout"]) },
   USAGE,
 );
 if (positional.length !== 2) usageError("give URL and OUT_PNG", USAGE);
@@ -83,6 +92,8 @@ const url = checkHttpUrl(positional[0], USAGE);
 const outPng = resolve(positional[1]);
 if (!outPng.endsWith(".png")) usageError("OUT_PNG must end in .png", USAGE);
 const prompt = options.prompt ?? "What is the weather in Paris?";
+const answer = options.answer;
+if (answer !== undefined && answer !== "approve" && answer !== "reject") usageError("--answer is approve or reject", USAGE);
 const waitSeconds = timeoutSeconds(options, USAGE);
 
 const pageErrors = [];
@@ -166,6 +177,21 @@ async function main() {
 
   await page.click("#send", { timeout: 5_000 });
 
+  let approvals = [];
+  let answered = false;
+  if (answer !== undefined) {
+    await page.waitForFunction(
+      () => (document.querySelector("#status")?.textContent ?? "").trim() === "waiting",
+      undefined,
+      { timeout: waitSeconds * 1000, polling: POLL_MS },
+    );
+    const button = `.step.approval button.${answer}`;
+    await page.waitForSelector(button, { state: "visible", timeout: 5_000 });
+    approvals = await page.$$eval(".step.approval", (items) => items.map((el) => (el.textContent ?? "").trim()));
+    await page.click(button, { timeout: 5_000 });
+    answered = true;
+  }
+
   let timedOut = false;
   try {
     await page.waitForFunction(
@@ -204,6 +230,7 @@ async function main() {
     status: recorded.status,
     final: recorded.final,
     timed_out: timedOut,
+    ...(answer !== undefined ? { approvals, answered } : {}),
     page_errors: pageErrors,
     console_errors: consoleErrors,
   };

@@ -75,3 +75,53 @@ async def test_chat_page_streams_the_answer_shows_the_tool_and_finishes(tmp_path
     assert all(final.startswith(state) for state in partial)
     assert [len(s) for s in partial] == sorted(len(s) for s in partial)
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_chat_page_approves_a_refund_and_the_answer_streams_in(tmp_path: Path) -> None:
+    """The run waits for the Approve button; the click resumes the same run in the page."""
+    assert NODE is not None
+    screenshot = tmp_path / "demo-approval.png"
+    app = demo_app(token_delay=DEFAULT_TOKEN_DELAY)
+    async with serve(app) as base:
+        process = await asyncio.create_subprocess_exec(
+            NODE,
+            str(DRIVER),
+            f"{base}/",
+            str(screenshot),
+            "--prompt",
+            "Please refund order A-1042",
+            "--answer",
+            "approve",
+            "--timeout",
+            "60",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=REPO,
+        )
+        try:
+            async with asyncio.timeout(WAIT):
+                out, err = await process.communicate()
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    assert process.returncode == 0, err.decode()
+    seen = json.loads(out)
+    assert seen["page_errors"] == []
+    assert seen["console_errors"] == []
+    assert seen["answered"]
+    assert len(seen["approvals"]) == 1
+    assert "issue_refund" in seen["approvals"][0]
+    assert "A-1042" in seen["approvals"][0]
+    assert seen["status"] == "done"
+    assert seen["final"] == (
+        "Done: I refunded order A-1042. The money is back on the card you paid with within "
+        "five business days."
+    )
+    assert app.state.refunds == ["A-1042"]  # the tool ran once, after the click
+    partial = [state for state in seen["states"] if state and state != seen["final"]]
+    assert partial, "the answer streamed in after the approval"
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("AGENTSTREAM_SCREENSHOTS"):
+        target = REPO / "docs" / "img" / "demo-approval.png"
+        target.write_bytes(screenshot.read_bytes())

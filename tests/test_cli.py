@@ -295,3 +295,33 @@ async def test_serve_answers_the_page_sse_json_and_websocket() -> None:
                 process.kill()
                 await process.wait()
     assert process.returncode == 0
+
+
+async def test_the_demo_app_waits_for_a_refunds_approval_and_a_rejection_runs_nothing() -> None:
+    from agentstream._demo import demo_app
+
+    from .support.http import serve
+
+    app = demo_app(token_delay=0, heartbeat=None)
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=WAIT) as client:
+        async with client.stream("POST", "/api/runs", json={"input": "Refund A-2077"}) as sse:
+            assert sse.status_code == 200
+            first = await collect(from_sse(sse.aiter_bytes()))
+        paused = first[-1]
+        assert isinstance(paused, Done)
+        assert paused.status == "interrupted"
+        [waiting] = paused.interruptions
+        assert (waiting.name, waiting.arguments) == ("issue_refund", '{"order_id": "A-2077"}')
+        answer = {"answers": [{"call_id": waiting.call_id, "approved": False, "reason": "No."}]}
+        path = f"/api/runs/{paused.run_id}/answers"
+        async with client.stream("POST", path, json=answer) as sse:
+            assert sse.status_code == 200
+            rest = await collect(from_sse(sse.aiter_bytes()))
+    done = rest[-1]
+    assert isinstance(done, Done)
+    assert done.status == "completed"
+    assert done.final_output == (
+        "Understood, I did not refund order A-2077. Is there anything else I can do?"
+    )
+    assert [e.seq for e in first + rest] == list(range(len(first) + len(rest)))
+    assert app.state.refunds == []  # the rejected refund never ran

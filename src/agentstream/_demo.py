@@ -9,20 +9,32 @@ the same agents and tools on that model through the SDK's default OpenAI provide
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
+from agents.models.interface import Model
+
 from ._bridge import DEFAULT_READ_TIMEOUT
 from ._errors import ConfigurationError
+from ._mapping import field
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
     from agents import Agent
-    from agents.models.interface import Model
     from agents.result import RunResultStreaming
 
-__all__ = ["DEFAULT_PROMPT", "DEFAULT_TOKEN_DELAY", "DemoOrder", "demo_agents", "start_demo_run"]
+__all__ = [
+    "DEFAULT_PROMPT",
+    "DEFAULT_TOKEN_DELAY",
+    "DemoModel",
+    "DemoOrder",
+    "demo_agents",
+    "start_demo_run",
+]
 
 DEFAULT_PROMPT: Final = "Where is my order A-1042?"
 """The question the demo asks when none is given."""
@@ -104,36 +116,142 @@ def _order_id_in(prompt: str) -> str:
     return match.group(1).upper() if match else "A-1042"
 
 
-def scripted_model(prompt: str, *, token_delay: float = DEFAULT_TOKEN_DELAY) -> Model:
-    """A scripted model that plays the demo's three model calls for `prompt`."""
-    from .testing import ScriptedStreamModel, handoff, text, tool_call, turn
+def _lookup_turns(prompt: str, token_delay: float) -> list[Any]:
+    """The order lookup's three model calls for `prompt`: the lookup, the handoff, the answer."""
+    from .testing import handoff, text, tool_call, turn
 
     order_id = _order_id_in(prompt)
     prompt_tokens = max(1, len(prompt) // 4)
-    return ScriptedStreamModel(
-        [
-            turn(
-                tool_call("lookup_order", {"order_id": order_id}, chunks=4),
-                input_tokens=120 + prompt_tokens,
-                delay=token_delay,
-            ),
-            turn(handoff("shipping"), input_tokens=180 + prompt_tokens, delay=token_delay),
-            turn(
-                text(_answer(find_order(order_id))),
-                input_tokens=230 + prompt_tokens,
-                delay=token_delay,
-            ),
-        ],
-        delay=token_delay,
-    )
+    return [
+        turn(
+            tool_call("lookup_order", {"order_id": order_id}, chunks=4),
+            input_tokens=120 + prompt_tokens,
+            delay=token_delay,
+        ),
+        turn(handoff("shipping"), input_tokens=180 + prompt_tokens, delay=token_delay),
+        turn(
+            text(_answer(find_order(order_id))),
+            input_tokens=230 + prompt_tokens,
+            delay=token_delay,
+        ),
+    ]
 
 
-def demo_agents(model: Model | str, *, tool_delay: float = 0.0) -> Agent[Any]:
+def scripted_model(prompt: str, *, token_delay: float = DEFAULT_TOKEN_DELAY) -> Model:
+    """A scripted model that plays the demo's three model calls for `prompt`."""
+    from .testing import ScriptedStreamModel
+
+    return ScriptedStreamModel(_lookup_turns(prompt, token_delay), delay=token_delay)
+
+
+_REFUND = re.compile(r"\brefund", re.IGNORECASE)
+# The tool's dict as the model gets it: JSON, or Python's repr of it.
+_REFUNDED = re.compile(r"""["']refunded["']: (?:true|True)""")
+
+
+def _refund_answer(order_id: str, output: str | None) -> str:
+    """The triage agent's answer once the refund was approved (it ran) or refused."""
+    if output is not None and _REFUNDED.search(output):
+        return (
+            f"Done: I refunded order {order_id}. The money is back on the card you paid with "
+            "within five business days."
+        )
+    return f"Understood, I did not refund order {order_id}. Is there anything else I can do?"
+
+
+def _conversation(items: str | list[Any]) -> tuple[str, dict[str, str | None]]:
+    """The first user message of a model call's input, and each tool's output by tool name.
+
+    A tool called but without an output yet maps to None.
+    """
+    if isinstance(items, str):
+        return items, {}
+    prompt = ""
+    names: dict[str, str] = {}
+    outputs: dict[str, str | None] = {}
+    for item in items:
+        if not prompt and field(item, "role") == "user":
+            content = field(item, "content")
+            prompt = content if isinstance(content, str) else str(content)
+        kind, call_id = field(item, "type"), str(field(item, "call_id"))
+        if kind == "function_call":
+            names[call_id] = str(field(item, "name"))
+            outputs.setdefault(names[call_id], None)
+        elif kind == "function_call_output" and call_id in names:
+            output = field(item, "output")
+            outputs[names[call_id]] = output if isinstance(output, str) else json.dumps(output)
+    return prompt, outputs
+
+
+class DemoModel(Model):
+    """The demo's offline model for any conversation: it reads the conversation to choose its turn.
+
+    It keeps no state, so one agent serves every chat of the demo page, and a run that paused
+    for an approval resumes on it: a refund request asks for `issue_refund` and answers from its
+    output (refunded, or refused); an order question looks the order up, hands off to
+    `shipping`, and answers from the lookup.
+    """
+
+    def __init__(self, token_delay: float = DEFAULT_TOKEN_DELAY) -> None:
+        self.token_delay = token_delay
+        """Seconds between two streamed tokens."""
+
+    def _model(self, items: str | list[Any]) -> Model:
+        from .testing import ScriptedStreamModel, text, tool_call, turn
+
+        prompt, outputs = _conversation(items)
+        order_id = _order_id_in(prompt)
+        delay = self.token_delay
+        if _REFUND.search(prompt):
+            tokens = 100 + max(1, len(prompt) // 4)
+            if "issue_refund" not in outputs:
+                call = tool_call("issue_refund", {"order_id": order_id})
+                script = [turn(call, input_tokens=tokens, delay=delay)]
+            else:
+                answer = _refund_answer(order_id, outputs["issue_refund"])
+                script = [turn(text(answer), input_tokens=tokens + 60, delay=delay)]
+        else:
+            lookup, hand_off, answer = _lookup_turns(prompt, delay)
+            if "lookup_order" not in outputs:
+                script = [lookup]
+            elif "transfer_to_shipping" not in outputs:
+                script = [hand_off]
+            else:
+                script = [answer]
+        return ScriptedStreamModel(script, delay=delay)
+
+    async def get_response(
+        self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        """Play the turn the conversation calls for, whole."""
+        return await self._model(input).get_response(system_instructions, input, *args, **kwargs)
+
+    def stream_response(
+        self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        """Stream the turn the conversation calls for."""
+        return self._model(input).stream_response(system_instructions, input, *args, **kwargs)
+
+
+def demo_agents(
+    model: Model | str, *, tool_delay: float = 0.0, refunds: list[str] | None = None
+) -> Agent[Any]:
     """Build the demo's agents on `model` and return the starting one (`triage`).
 
-    `tool_delay` is how long `lookup_order` takes, in seconds.
+    `tool_delay` is how long `lookup_order` takes, in seconds. `issue_refund` needs a human's
+    approval; each refund it makes is appended to `refunds`.
     """
     from agents import Agent, function_tool
+
+    @function_tool(needs_approval=True)
+    def issue_refund(order_id: str) -> dict[str, Any]:
+        """Refund an order of the shop in full (a person approves it first)."""
+        order = find_order(order_id)
+        if not order["found"]:
+            return {"order_id": order_id, "refunded": False, "why": "no such order"}
+        if refunds is not None:
+            refunds.append(order["order_id"])
+        return {"order_id": order["order_id"], "refunded": True, "item": order["item"]}
 
     @function_tool
     async def lookup_order(order_id: str) -> dict[str, Any]:
@@ -154,11 +272,12 @@ def demo_agents(model: Model | str, *, tool_delay: float = 0.0) -> Agent[Any]:
     return Agent(
         name="triage",
         instructions=(
-            "You route customer questions. When the customer mentions an order, call "
-            "lookup_order with its id first, then hand off to the shipping agent. Do not answer "
-            "yourself."
+            "You route customer questions. When the customer asks for a refund, call "
+            "issue_refund with the order id and then tell them what happened. When the customer "
+            "mentions an order otherwise, call lookup_order with its id first, then hand off to "
+            "the shipping agent. Do not answer order questions yourself."
         ),
-        tools=[lookup_order],
+        tools=[lookup_order, issue_refund],
         handoffs=[shipping],
         model=model,
     )
@@ -215,7 +334,10 @@ def demo_app(
     Routes: `GET /` the chat page; `GET /static/...` its script and styles; `POST /api/chat`
     with `{"prompt": "..."}` streams the demo run as SSE (NDJSON or one JSON document when the
     `Accept` header or `?stream=false` asks); `WS /api/ws` takes `{"prompt": "..."}` and sends
-    one JSON message per event.
+    one JSON message per event. The page itself uses the interactive routes: `POST /api/runs`
+    with `{"input": "..."}` streams a run that may pause for the approval of `issue_refund`, and
+    `POST /api/runs/{run_id}/answers` answers it and streams the rest (`docs/interactive.md`).
+    `app.state.refunds` lists the refunds made.
 
     A chat request holds to the bridge endpoints' default limits: a JSON body (415 otherwise)
     of at most 1 MiB (413), nested at most 64 deep (422), arriving within `read_timeout`
@@ -223,6 +345,7 @@ def demo_app(
     """
     from importlib import resources
 
+    from agents import RunConfig
     from starlette.applications import Starlette
     from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Mount, Route, WebSocketRoute
@@ -236,6 +359,8 @@ def demo_app(
         decode_json,
         read_json_or_refuse,
     )
+    from ._eventlog import MemoryEventLog
+    from ._runs import answers_endpoint, runs_endpoint
     from .web import event_response, send_websocket
 
     if TYPE_CHECKING:
@@ -248,6 +373,20 @@ def demo_app(
         read_timeout=read_timeout,
     )
     page = (resources.files("agentstream") / "static" / "index.html").read_text("utf-8")
+    # The page's chats are interactive runs on one log: a refund waits for the Approve or Reject
+    # button, and the answer resumes the same run. The scripted model keeps no state, so one
+    # agent serves every chat.
+    log = MemoryEventLog()
+    refunds: list[str] = []
+    if model is None:
+        agent = demo_agents(
+            DemoModel(token_delay), tool_delay=token_delay * _TOOL_TOKENS, refunds=refunds
+        )
+        run_config = RunConfig(tracing_disabled=True)
+    else:
+        agent, run_config = demo_agents(model, refunds=refunds), None
+    runs = runs_endpoint(agent, log, heartbeat=heartbeat, run_config=run_config)
+    answers = answers_endpoint([agent], log, heartbeat=heartbeat, run_config=run_config)
 
     def prompt_of(body: object) -> str | None:
         prompt = body.get("prompt") if isinstance(body, dict) else None
@@ -285,11 +424,15 @@ def demo_app(
             websocket, start_demo_run(prompt, model=model, token_delay=token_delay)
         )
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", index),
             Route("/api/chat", chat, methods=["POST"]),
+            Route("/api/runs", runs, methods=["POST"]),
+            Route("/api/runs/{run_id}/answers", answers, methods=["POST"]),
             WebSocketRoute("/api/ws", chat_ws),
             Mount("/static", StaticFiles(packages=[("agentstream", "static")]), name="static"),
         ]
     )
+    app.state.refunds = refunds  # what issue_refund did: the tests read it
+    return app

@@ -1,4 +1,6 @@
 // The agentstream demo chat: POST the prompt, read the SSE answer with fetch(), show it live.
+// A run that waits for an approval shows Approve and Reject buttons; the answer is POSTed and
+// the rest of the same run streams into the same answer.
 // Plain JavaScript, no build step: copy what you need into your own frontend.
 
 /**
@@ -119,8 +121,65 @@ function preview(value, limit = 160) {
   return text.length > limit ? `${text.slice(0, limit - 1)}…` : text;
 }
 
+/**
+ * The approval cards of one run: one card per call that waits, with Approve and Reject buttons.
+ * When every card has a decision, `onAnswered(answers)` gets them all at once.
+ */
+function createApprovals(onAnswered) {
+  const waiting = new Map(); // call_id -> {buttons, decision}
+  const decide = (callId, approved) => {
+    const card = waiting.get(callId);
+    if (!card || card.decision !== null) return;
+    card.decision = approved;
+    for (const button of card.buttons) button.disabled = true;
+    card.verdict.textContent = approved ? "approved" : "rejected";
+    card.item.classList.add(approved ? "approved" : "rejected");
+    const answers = [...waiting.entries()].map(([call_id, c]) => ({
+      call_id,
+      approved: c.decision,
+      ...(c.decision === false ? { reason: "The person at the page rejected this call." } : {}),
+    }));
+    if (answers.every((a) => a.approved !== null)) {
+      waiting.clear();
+      onAnswered(answers);
+    }
+  };
+  return {
+    ask(ev) {
+      const body = addStep("approval", "approval", "");
+      const item = body.parentElement;
+      const title = document.createElement("code");
+      title.textContent = ev.name;
+      const args = document.createElement("span");
+      args.className = "args";
+      args.textContent = ev.arguments;
+      const verdict = document.createElement("span");
+      verdict.className = "verdict";
+      verdict.textContent = "waits for your approval";
+      const approve = document.createElement("button");
+      approve.type = "button";
+      approve.className = "approve";
+      approve.textContent = "Approve";
+      approve.setAttribute("aria-label", `Approve ${ev.name} ${ev.arguments}`);
+      const reject = document.createElement("button");
+      reject.type = "button";
+      reject.className = "reject";
+      reject.textContent = "Reject";
+      reject.setAttribute("aria-label", `Reject ${ev.name} ${ev.arguments}`);
+      approve.addEventListener("click", () => decide(ev.call_id, true));
+      reject.addEventListener("click", () => decide(ev.call_id, false));
+      const actions = document.createElement("span");
+      actions.className = "actions";
+      actions.append(approve, reject);
+      body.append(title, " ", args, " ", verdict, actions);
+      waiting.set(ev.call_id, { item, buttons: [approve, reject], verdict, decision: null });
+      approve.focus();
+    },
+  };
+}
+
 /** Renders one run's events; returns the final `done` event when it comes. */
-function createRenderer() {
+function createRenderer(approvals) {
   const calls = new Map(); // call_id -> {args, result elements}
   const running = new Set();
   let reasoning = null;
@@ -184,7 +243,7 @@ function createRenderer() {
         reasoning = null;
         break;
       case "approval_requested":
-        addStep("approval", "approval", `${ev.name} ${ev.arguments} waits for approval`);
+        approvals.ask(ev);
         break;
       case "usage_updated":
         ui.usage.textContent = formatUsage(ev.usage);
@@ -211,39 +270,55 @@ function reset() {
   ui.indicator.hidden = true;
 }
 
-async function ask(prompt) {
-  reset();
-  setStatus("streaming");
-  ui.send.textContent = "Stop";
-  ui.send.classList.add("stop");
-  controller = new AbortController();
-  const render = createRenderer();
+/** POST `body` to `url` and render the SSE events of the answer; returns the run's `done`. */
+async function stream(url, body, render) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+    body: JSON.stringify(body),
+    signal: controller.signal,
+  });
+  if (!response.ok) {
+    const detail = await response.text();
+    throw new Error(`the server answered HTTP ${response.status}: ${detail}`);
+  }
   let done = null;
+  const parser = createSSEParser(({ event, data }) => {
+    if (event === "message") return;
+    const ended = render(JSON.parse(data));
+    if (ended) done = ended;
+  });
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  for (;;) {
+    const { value, done: finished } = await reader.read();
+    if (finished) break;
+    parser.feed(value);
+  }
+  if (!done) throw new Error("the stream ended before the run did");
+  return done;
+}
+
+function streaming(on) {
+  ui.send.textContent = on ? "Stop" : "Send";
+  ui.send.classList.toggle("stop", on);
+  if (on) {
+    setStatus("streaming");
+    controller = new AbortController();
+  } else {
+    ui.indicator.hidden = true;
+    controller = null;
+  }
+}
+
+/** Stream one part of a run (its start, or what follows an answer) and show how it ended. */
+async function follow(url, body, render) {
+  streaming(true);
   try {
-    const response = await fetch("/api/chat", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-      body: JSON.stringify({ prompt }),
-      signal: controller.signal,
-    });
-    if (!response.ok) {
-      const detail = await response.text();
-      throw new Error(`the server answered HTTP ${response.status}: ${detail}`);
-    }
-    const parser = createSSEParser(({ event, data }) => {
-      if (event === "message") return;
-      const ended = render(JSON.parse(data));
-      if (ended) done = ended;
-    });
-    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
-    for (;;) {
-      const { value, done: finished } = await reader.read();
-      if (finished) break;
-      parser.feed(value);
-    }
-    if (!done) throw new Error("the stream ended before the run did");
+    const done = await stream(url, body, render);
     if (done.status === "completed") {
       setStatus("done");
+    } else if (done.status === "interrupted") {
+      setStatus("waiting");
     } else {
       const why = done.error ? `${done.error.type}: ${done.error.message}` : `the run ended: ${done.status}`;
       showError(why);
@@ -258,11 +333,23 @@ async function ask(prompt) {
       setStatus("error");
     }
   } finally {
-    ui.indicator.hidden = true;
-    ui.send.textContent = "Send";
-    ui.send.classList.remove("stop");
-    controller = null;
+    streaming(false);
   }
+}
+
+async function ask(prompt) {
+  reset();
+  let runId = null;
+  let render;
+  const approvals = createApprovals((answers) => {
+    follow(`/api/runs/${encodeURIComponent(runId)}/answers`, { answers }, render);
+  });
+  const draw = createRenderer(approvals);
+  render = (ev) => {
+    runId = ev.run_id;
+    return draw(ev);
+  };
+  await follow("/api/runs", { input: prompt }, render);
 }
 
 ui.form.addEventListener("submit", (e) => {
