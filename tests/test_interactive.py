@@ -485,3 +485,31 @@ async def test_a_reader_waiting_on_a_pause_that_expires_is_told() -> None:
     assert paused is not None
     with pytest.raises(RunNotFoundError, match="expired"):
         await asyncio.wait_for(read_all(log, "gone", after=paused.seq), 5)
+
+
+async def test_the_http_api_speaks_ndjson_when_asked() -> None:
+    calls: list[str] = []
+    agent = refund_agent(calls)
+    log = MemoryEventLog()
+    app = Starlette(
+        routes=[
+            Route("/runs", runs_endpoint(agent, log), methods=["POST"]),
+            Route("/runs/{run_id}/answers", answers_endpoint([agent], log), methods=["POST"]),
+        ]
+    )
+    ndjson = {"accept": "application/x-ndjson"}
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+        started = await http.post("/runs", json={"input": "refund both"}, headers=ndjson)
+        assert started.headers["content-type"].startswith("application/x-ndjson")
+        first = [parse_event(line) for line in started.text.splitlines() if line]
+        paused = first[-1]
+        assert isinstance(paused, Done)
+        assert paused.status == "interrupted"
+        body = {"answers": [{"call_id": w.call_id, "approved": True} for w in paused.interruptions]}
+        answered = await http.post(f"/runs/{paused.run_id}/answers", json=body, headers=ndjson)
+        assert answered.headers["content-type"].startswith("application/x-ndjson")
+        rest = [parse_event(line) for line in answered.text.splitlines() if line]
+    assert [e.seq for e in first + rest] == list(range(len(first) + len(rest)))
+    assert isinstance(rest[-1], Done)
+    assert rest[-1].status == "completed"
+    assert sorted(calls) == ["1", "2"]

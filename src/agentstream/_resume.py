@@ -20,7 +20,7 @@ import logging
 import re
 import time
 import uuid
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from ._errors import ConfigurationError, MissingExtraError
 from ._eventlog import (
@@ -538,14 +538,33 @@ def log_response(
     media_type: str = "text/event-stream",
     headers: Mapping[str, str] | None = None,
     send_timeout: float | None = None,
+    ndjson: bool = False,
 ) -> Response:
-    """Stream the run's events with `seq > after` from the log, live until a `Done`."""
-    from ._transport import SSE_HEADERS, StreamedResponse, merged_headers, sse_body
+    """Stream the run's events with `seq > after` from the log, live until a `Done`.
+
+    As SSE frames, or with `ndjson` as NDJSON lines (empty lines as heartbeats).
+    """
+    from ._transport import (
+        NDJSON_HEADERS,
+        SSE_HEADERS,
+        StreamedResponse,
+        merged_headers,
+        ndjson_body,
+        sse_body,
+    )
 
     events = log.read(run_id, after)
     # `stream_response`'s body: every event ready at once in one write, the same frames as
     # `to_sse`; however the response ends (client gone, send timeout, server shutting down),
     # it stops reading the log.
+    if ndjson:
+        body: Any = ndjson_body(events, heartbeat)
+        return StreamedResponse(
+            body,
+            closables=(events,),
+            headers=merged_headers(NDJSON_HEADERS, headers),
+            send_timeout=send_timeout,
+        )
     body = sse_body(events, heartbeat, retry) if encode is None else encode(events)
     base = SSE_HEADERS
     if media_type != "text/event-stream":

@@ -304,10 +304,11 @@ def runs_endpoint(
     run_config: Any = None,
     **options: Unpack[RunOptions],
 ) -> Callable[[Request], Awaitable[Response]]:
-    """`POST /runs`: start a run from `{"input": ..., "thread"?: ...}` and stream it as SSE.
+    """`POST /runs`: start a run from `{"input": ..., "thread"?: ...}` and stream it.
 
-    The events come from the log (`id:` is the seq, so `Last-Event-ID` resumes them with
-    `resumable_sse_endpoint`). A run that pauses ends its stream with the `interrupted` done;
+    The events come from the log, as SSE (`id:` is the seq, so `Last-Event-ID` resumes them with
+    `resumable_sse_endpoint`), or as NDJSON when the `Accept` header prefers
+    `application/x-ndjson`. A run that pauses ends its stream with the `interrupted` done;
     `answers_endpoint` resumes it. Bad bodies get 4xx answers with `{"error": reason}`.
 
     Raises:
@@ -357,6 +358,7 @@ def runs_endpoint(
             heartbeat=heartbeat,
             send_timeout=send_timeout,
             headers={"x-run-id": publication.run_id},
+            ndjson=_wants_ndjson(request),
         )
 
     return endpoint
@@ -377,8 +379,9 @@ def answers_endpoint(
     run_config: Any = None,
     **options: Unpack[RunOptions],
 ) -> Callable[[Request], Awaitable[Response]]:
-    """`POST /runs/{run_id}/answers`: answer a paused run and stream its continuation as SSE.
+    """`POST /runs/{run_id}/answers`: answer a paused run and stream its continuation.
 
+    As SSE, or as NDJSON when the `Accept` header prefers `application/x-ndjson`.
     The body is `{"answers": [{"call_id", "approved", "reason"?, "always"?} |
     {"call_id", "output"}]}`, one answer for each call the run waits for. The answer is the
     run's events after its `interrupted` done, from the log. Refusals change nothing and are
@@ -441,9 +444,23 @@ def answers_endpoint(
         except EventLogUnavailableError as exc:
             logger.warning("answering run %r: %s", run, exc)
             return _refused(503, "the event log is unavailable; retry later")
-        return log_response(log, run, first - 1, heartbeat=heartbeat, send_timeout=send_timeout)
+        return log_response(
+            log,
+            run,
+            first - 1,
+            heartbeat=heartbeat,
+            send_timeout=send_timeout,
+            ndjson=_wants_ndjson(request),
+        )
 
     return endpoint
+
+
+def _wants_ndjson(request: Request) -> bool:
+    """Whether the request's `Accept` header prefers NDJSON to SSE."""
+    from .web import choose_format
+
+    return choose_format(request.headers.get("accept")) == "ndjson"
 
 
 def _is_agent(value: object) -> bool:
