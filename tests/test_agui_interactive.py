@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from agents import Agent, AgentHooks, function_tool
+from agents import Agent, AgentHooks
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -23,27 +23,7 @@ from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 from .support.agui import agui_findings, decode
 from .support.http import serve
 from .support.node import needs_node, node, run_node
-
-FINAL = "One refund went through."
-
-
-def refund_agent(calls: list[str]) -> Agent[Any]:
-    """Two refunds that need approval, in one model turn, then the final text."""
-
-    @function_tool(needs_approval=True)
-    def refund(order_id: str) -> str:
-        """Refund an order."""
-        calls.append(order_id)
-        return f"refunded {order_id}"
-
-    script = [
-        turn(
-            tool_call("refund", {"order_id": "1"}, call_id="call_a"),
-            tool_call("refund", {"order_id": "2"}, call_id="call_b"),
-        ),
-        turn(text(FINAL)),
-    ]
-    return Agent(name="support", model=ScriptedStreamModel(script), tools=[refund])
+from .support.scenarios import REFUNDED, refund_agent
 
 
 def app_for(agent: Agent[Any], log: MemoryEventLog | None = None) -> Starlette:
@@ -97,7 +77,7 @@ async def test_http_agent_approves_one_call_and_rejects_another_with_resume() ->
     assistant_text = [
         m["content"] for m in report["messages"] if m["role"] == "assistant" and m.get("content")
     ]
-    assert assistant_text == [FINAL]
+    assert assistant_text == [REFUNDED]
     tool_messages = [m["toolCallId"] for m in report["messages"] if m["role"] == "tool"]
     assert sorted(tool_messages) == ["call_a", "call_b"]  # one result each, no duplicate
 

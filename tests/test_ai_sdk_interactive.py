@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
-from agents import Agent, AgentHooks, function_tool
+from agents import Agent, AgentHooks
 from starlette.applications import Starlette
 from starlette.routing import Route
 
@@ -23,27 +23,7 @@ from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 from .support.ai_sdk import parts as sse_parts
 from .support.http import serve
 from .support.node import needs_node, node, run_node
-
-FINAL = "One refund went through."
-
-
-def refund_agent(calls: list[str]) -> Agent[Any]:
-    """Two refunds that need approval, in one model turn, then the final text."""
-
-    @function_tool(needs_approval=True)
-    def refund(order_id: str) -> str:
-        """Refund an order."""
-        calls.append(order_id)
-        return f"refunded {order_id}"
-
-    script = [
-        turn(
-            tool_call("refund", {"order_id": "1"}, call_id="call_a"),
-            tool_call("refund", {"order_id": "2"}, call_id="call_b"),
-        ),
-        turn(text(FINAL)),
-    ]
-    return Agent(name="support", model=ScriptedStreamModel(script), tools=[refund])
+from .support.scenarios import REFUNDED, refund_agent
 
 
 def app_for(agent: Agent[Any], log: MemoryEventLog | None = None) -> Starlette:
@@ -86,7 +66,7 @@ async def test_the_ai_chat_approves_one_call_and_rejects_another() -> None:
     assert tools["call_a"]["output"] == "refunded 1"
     assert tools["call_b"]["state"] == "output-denied"
     texts = "".join(p["text"] for p in assistant["parts"] if p["type"] == "text")
-    assert texts == FINAL
+    assert texts == REFUNDED
     second_chunks = [c["type"] for c in report["chunks"][1]]
     assert "tool-input-start" not in second_chunks  # the calls are not announced again
     assert second_chunks.count("tool-output-denied") == 1

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from agents import Agent, HostedMCPTool, Model, function_tool
+from agents import Agent, HostedMCPTool, Model
 from openai.types.responses import (
     Response,
     ResponseCompletedEvent,
@@ -43,34 +43,9 @@ from agentstream.resume import (
 from agentstream.testing import ScriptedStreamModel, text, tool_call, turn
 
 from .support.http import serve
+from .support.scenarios import REFUNDED, refund_agent
 
 JSON = {"content-type": "application/json"}
-
-
-def refund_agent(calls: list[str], *after: Any) -> Agent[Any]:
-    """Two refunds that need approval and a lookup that does not, in one model turn."""
-
-    @function_tool(needs_approval=True)
-    def refund(order_id: str) -> str:
-        """Refund an order."""
-        calls.append(order_id)
-        return f"refunded {order_id}"
-
-    @function_tool
-    def lookup(order_id: str) -> str:
-        """Look an order up."""
-        return f"order {order_id} is paid"
-
-    script = [
-        turn(
-            tool_call("refund", {"order_id": "1"}, call_id="call_a"),
-            tool_call("refund", {"order_id": "2"}, call_id="call_b"),
-            tool_call("lookup", {"order_id": "3"}, call_id="call_c"),
-        ),
-        *after,
-        turn(text("One refund went through.")),
-    ]
-    return Agent(name="support", model=ScriptedStreamModel(script), tools=[refund, lookup])
 
 
 async def read_all(log: MemoryEventLog, run_id: str, after: int = -1) -> list[Event]:
@@ -80,7 +55,9 @@ async def read_all(log: MemoryEventLog, run_id: str, after: int = -1) -> list[Ev
 async def test_a_run_that_needs_approval_pauses_and_says_for_what() -> None:
     calls: list[str] = []
     log = MemoryEventLog()
-    publication = await start(refund_agent(calls), "refund both", log, run_id="r1")
+    publication = await start(
+        refund_agent(calls, with_lookup=True), "refund both", log, run_id="r1"
+    )
     done = await publication.wait()
     assert done is not None
     assert done.status == "interrupted"
@@ -105,7 +82,7 @@ async def test_a_run_that_needs_approval_pauses_and_says_for_what() -> None:
 
 async def test_answers_resume_the_same_run_and_each_seq_is_read_once() -> None:
     calls: list[str] = []
-    agent = refund_agent(calls)
+    agent = refund_agent(calls, with_lookup=True)
     log = MemoryEventLog()
     publication = await start(agent, "refund both", log, run_id="r2")
     paused = await publication.wait()
@@ -119,7 +96,7 @@ async def test_answers_resume_the_same_run_and_each_seq_is_read_once() -> None:
     done = await resumed.wait()
     assert done is not None
     assert done.status == "completed"
-    assert done.final_output == "One refund went through."
+    assert done.final_output == REFUNDED
     assert calls == ["1"]  # the approved call ran once; the rejected one never
     after = await asyncio.wait_for(follower, 5)
     assert after[0].seq == paused.seq + 1
@@ -149,7 +126,7 @@ async def test_answers_that_do_not_fit_are_refused_and_change_nothing(
     answers: list[Answer], status: int, words: str
 ) -> None:
     calls: list[str] = []
-    agent = refund_agent(calls)
+    agent = refund_agent(calls, with_lookup=True)
     log = MemoryEventLog()
     await (await start(agent, "refund both", log, run_id="r3")).wait()
     with pytest.raises(AnswerRefusedError) as refused:
@@ -166,7 +143,7 @@ async def test_answers_that_do_not_fit_are_refused_and_change_nothing(
 
 async def test_a_replayed_answer_and_a_run_that_is_not_paused_are_refused() -> None:
     calls: list[str] = []
-    agent = refund_agent(calls)
+    agent = refund_agent(calls, with_lookup=True)
     log = MemoryEventLog()
     await (await start(agent, "refund both", log, run_id="r4")).wait()
     good = [Answer.approve("call_a"), Answer.reject("call_b")]
@@ -182,7 +159,7 @@ async def test_a_replayed_answer_and_a_run_that_is_not_paused_are_refused() -> N
 
 async def test_two_answers_racing_for_one_run_one_wins() -> None:
     calls: list[str] = []
-    agent = refund_agent(calls)
+    agent = refund_agent(calls, with_lookup=True)
     log = MemoryEventLog()
     await (await start(agent, "refund both", log, run_id="r5")).wait()
     yes = [Answer.approve("call_a"), Answer.approve("call_b")]
@@ -240,7 +217,7 @@ async def test_a_frontend_tool_pauses_the_run_and_its_output_resumes_it() -> Non
 async def test_approve_always_covers_the_tools_later_calls_in_the_run() -> None:
     calls: list[str] = []
     again = turn(tool_call("refund", {"order_id": "9"}, call_id="call_e"))
-    agent = refund_agent(calls, again)
+    agent = refund_agent(calls, again, with_lookup=True)
     log = MemoryEventLog()
     await (await start(agent, "refund", log, run_id="r7")).wait()
     answers = [Answer.approve("call_a", always=True), Answer.approve("call_b")]
@@ -253,7 +230,9 @@ async def test_approve_always_covers_the_tools_later_calls_in_the_run() -> None:
 async def test_a_decoder_reads_the_paused_done_and_an_unknown_status_leniently() -> None:
     calls: list[str] = []
     log = MemoryEventLog()
-    done = await (await start(refund_agent(calls), "refund", log, run_id="r8")).wait()
+    done = await (
+        await start(refund_agent(calls, with_lookup=True), "refund", log, run_id="r8")
+    ).wait()
     assert done is not None
     assert parse_event(done.model_dump_json()) == done
     newer = {**done.model_dump(mode="json"), "status": "suspended"}
@@ -354,7 +333,7 @@ async def test_a_hosted_mcp_approval_request_pauses_and_is_answered() -> None:
 
 async def test_the_http_api_starts_answers_and_refuses_with_clear_statuses() -> None:
     calls: list[str] = []
-    agent = refund_agent(calls)
+    agent = refund_agent(calls, with_lookup=True)
     log = MemoryEventLog()
     app = Starlette(
         routes=[
@@ -409,7 +388,7 @@ async def test_the_http_api_starts_answers_and_refuses_with_clear_statuses() -> 
 
 async def test_an_answer_for_another_runs_call_is_refused() -> None:
     calls: list[str] = []
-    first = refund_agent(calls)
+    first = refund_agent(calls, with_lookup=True)
     log = MemoryEventLog()
     await (await start(first, "refund", log, run_id="mine")).wait()
     pick = frontend_tool("pick_date", "Ask for a date.")
@@ -431,7 +410,7 @@ async def test_an_answer_faster_than_the_pausing_producer_waits_for_its_lease() 
     """The pausing producer saves the pause, appends its done, then lets its lease go: an
     answer that comes in between waits for the lease instead of losing the claimed pause."""
     calls: list[str] = []
-    agent = refund_agent(calls)
+    agent = refund_agent(calls, with_lookup=True)
 
     class Watched(MemoryEventLog):
         claimed = asyncio.Event()
@@ -458,7 +437,7 @@ async def test_an_answer_faster_than_the_pausing_producer_waits_for_its_lease() 
 def test_a_published_runs_pause_may_not_outlive_its_events() -> None:
     log = MemoryEventLog(ttl=60)
     with pytest.raises(ConfigurationError, match="pause_ttl"):
-        answers_endpoint([refund_agent([])], log, pause_ttl=120)
+        answers_endpoint([refund_agent([], with_lookup=True)], log, pause_ttl=120)
 
 
 async def test_a_pause_that_cannot_be_kept_ends_as_an_error_not_as_a_question() -> None:
@@ -470,7 +449,9 @@ async def test_a_pause_that_cannot_be_kept_ends_as_an_error_not_as_a_question() 
 
     calls: list[str] = []
     log = Unreachable()
-    done = await (await start(refund_agent(calls), "refund", log, run_id="lost")).wait()
+    done = await (
+        await start(refund_agent(calls, with_lookup=True), "refund", log, run_id="lost")
+    ).wait()
     assert done is not None
     assert done.status == "error"
     assert done.error is not None
@@ -481,7 +462,9 @@ async def test_a_pause_that_cannot_be_kept_ends_as_an_error_not_as_a_question() 
 
 async def test_a_reader_waiting_on_a_pause_that_expires_is_told() -> None:
     log = MemoryEventLog(ttl=0.2)
-    paused = await (await start(refund_agent([]), "refund", log, run_id="gone")).wait()
+    paused = await (
+        await start(refund_agent([], with_lookup=True), "refund", log, run_id="gone")
+    ).wait()
     assert paused is not None
     with pytest.raises(RunNotFoundError, match="expired"):
         await asyncio.wait_for(read_all(log, "gone", after=paused.seq), 5)
@@ -489,7 +472,7 @@ async def test_a_reader_waiting_on_a_pause_that_expires_is_told() -> None:
 
 async def test_the_http_api_speaks_ndjson_when_asked() -> None:
     calls: list[str] = []
-    agent = refund_agent(calls)
+    agent = refund_agent(calls, with_lookup=True)
     log = MemoryEventLog()
     app = Starlette(
         routes=[

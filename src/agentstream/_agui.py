@@ -35,10 +35,10 @@ from ._interactive import (
     Answer,
     AnswerRefusedError,
     frontend_tool,
-    load_record,
     open_resumed,
     sign,
     signed,
+    thread_pause,
 )
 from ._streams import check_heartbeat
 from ._transport import SSE_HEADERS
@@ -679,13 +679,7 @@ async def respond(
     chosen = with_frontend_tools(agent, parsed.tools)
     thread = parsed.thread_id
     key = secrets.token_urlsafe(32)
-    loaded = None
-    paused = await log.find_pause(thread)
-    if paused is not None:
-        try:
-            loaded = await load_record(log, paused)
-        except AnswerRefusedError:
-            loaded = None
+    loaded = await thread_pause(log, thread)
     if loaded is None and parsed.resume:
         raise AnswerRefusedError(
             409, "no run of this thread waits for these answers (answered already, or expired)"

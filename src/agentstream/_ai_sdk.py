@@ -31,7 +31,7 @@ from ._bridge import (
 from ._errors import ConfigurationError
 from ._eventlog import EventLog, MemoryEventLog
 from ._events import clean_json, load_json
-from ._interactive import Answer, AnswerRefusedError, load_record, open_resumed, sign, signed
+from ._interactive import Answer, AnswerRefusedError, open_resumed, sign, signed, thread_pause
 from ._streams import check_heartbeat
 from ._transport import SSE_HEADERS
 
@@ -558,13 +558,7 @@ async def respond(
     ttl = pause_ttl_of(log, pause_ttl)
     chat = body.get("id") if isinstance(body.get("id"), str) and body.get("id") else None
     key = secrets.token_urlsafe(32)
-    loaded = None
-    run_id = await log.find_pause(chat) if chat is not None else None
-    if run_id is not None:
-        try:
-            loaded = await load_record(log, run_id)
-        except AnswerRefusedError:
-            loaded = None
+    loaded = await thread_pause(log, chat)
     answers = answers_in(body, loaded[0]) if loaded is not None else []
     if loaded is None and _responded(_last_assistant_parts(body)):
         raise AnswerRefusedError(

@@ -51,6 +51,7 @@ __all__ = [
     "open_resumed",
     "sign",
     "signed",
+    "thread_pause",
 ]
 
 logger = logging.getLogger("agentstream")
@@ -413,6 +414,20 @@ async def load_record(log: EventLog, run_id: str) -> tuple[PausedRun, str]:
     except ValidationError:
         logger.warning("the pause of run %r is not readable", run_id, exc_info=True)
         raise AnswerRefusedError(404, f"run {run_id} is not waiting for answers") from None
+
+
+async def thread_pause(log: EventLog, thread: str | None) -> tuple[PausedRun, str] | None:
+    """The pause of the run that last paused in `thread`, and its stored text.
+
+    None when nothing of the thread waits: it never paused, was resumed, or expired.
+    """
+    run_id = await log.find_pause(thread) if thread is not None else None
+    if run_id is None:
+        return None
+    try:
+        return await load_record(log, run_id)
+    except AnswerRefusedError:
+        return None
 
 
 async def open_resumed(

@@ -18,6 +18,7 @@ from ._bridge import (
     DEFAULT_CONTENT_TYPES,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_READ_TIMEOUT,
+    BodyLimits,
     body_limits,
     read_json_or_refuse,
 )
@@ -290,6 +291,26 @@ def parse_answers(body: object) -> list[Answer]:
     return [Answer.from_json(item) for item in answers]
 
 
+def _checked(
+    log: EventLog,
+    pause_ttl: float | None,
+    heartbeat: float | None,
+    send_timeout: float | None,
+    max_body_bytes: int,
+    read_timeout: float | None,
+) -> BodyLimits:
+    """Check an endpoint's arguments; return its request limits."""
+    _check_log(log)
+    pause_ttl_of(log, pause_ttl, published=True)
+    check_heartbeat(heartbeat)
+    check_seconds("send_timeout", send_timeout)
+    return body_limits(
+        max_body_bytes=max_body_bytes,
+        content_types=DEFAULT_CONTENT_TYPES,
+        read_timeout=read_timeout,
+    )
+
+
 def runs_endpoint(
     agent: Agent[Any] | Callable[[Mapping[str, Any]], Agent[Any]],
     log: EventLog,
@@ -316,15 +337,7 @@ def runs_endpoint(
         ConfigurationError: an argument has a value that cannot work.
 
     """
-    _check_log(log)
-    pause_ttl_of(log, pause_ttl, published=True)
-    check_heartbeat(heartbeat)
-    check_seconds("send_timeout", send_timeout)
-    limits = body_limits(
-        max_body_bytes=max_body_bytes,
-        content_types=DEFAULT_CONTENT_TYPES,
-        read_timeout=read_timeout,
-    )
+    limits = _checked(log, pause_ttl, heartbeat, send_timeout, max_body_bytes, read_timeout)
 
     async def endpoint(request: Request) -> Response:
         body = await read_json_or_refuse(request, limits)
@@ -408,15 +421,7 @@ def answers_endpoint(
         ConfigurationError: an argument has a value that cannot work.
 
     """
-    _check_log(log)
-    pause_ttl_of(log, pause_ttl, published=True)
-    check_heartbeat(heartbeat)
-    check_seconds("send_timeout", send_timeout)
-    limits = body_limits(
-        max_body_bytes=max_body_bytes,
-        content_types=DEFAULT_CONTENT_TYPES,
-        read_timeout=read_timeout,
-    )
+    limits = _checked(log, pause_ttl, heartbeat, send_timeout, max_body_bytes, read_timeout)
 
     async def endpoint(request: Request) -> Response:
         run = request.path_params.get(path_param)

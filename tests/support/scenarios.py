@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+from typing import Any, Final
 
 from agents import Agent, Runner, function_tool
 from agents.result import RunResultStreaming
@@ -303,6 +303,42 @@ def slow_tool_agent(*before: Any) -> tuple[Agent[Any], asyncio.Event]:
         ]
     )
     return Agent(name="slow", model=model, tools=[slow_lookup]), release
+
+
+# Interactive runs
+
+REFUNDED: Final = "One refund went through."
+"""The final text of `refund_agent`'s run."""
+
+
+def refund_agent(calls: list[str], *between: Any, with_lookup: bool = False) -> Agent[Any]:
+    """An agent whose run pauses on two refunds, then ends with `REFUNDED`.
+
+    The first model turn calls `refund` twice (`call_a`, `call_b`; the tool needs approval)
+    and, `with_lookup`, `lookup` once (`call_c`, no approval); `between` turns come next. Each
+    refund that runs appends its order id to `calls`.
+    """
+
+    @function_tool(needs_approval=True)
+    def refund(order_id: str) -> str:
+        """Refund an order."""
+        calls.append(order_id)
+        return f"refunded {order_id}"
+
+    @function_tool
+    def lookup(order_id: str) -> str:
+        """Look an order up."""
+        return f"order {order_id} is paid"
+
+    first = [
+        tool_call("refund", {"order_id": "1"}, call_id="call_a"),
+        tool_call("refund", {"order_id": "2"}, call_id="call_b"),
+    ]
+    if with_lookup:
+        first.append(tool_call("lookup", {"order_id": "3"}, call_id="call_c"))
+    script = [turn(*first), *between, turn(text(REFUNDED))]
+    tools = [refund, lookup] if with_lookup else [refund]
+    return Agent(name="support", model=ScriptedStreamModel(script), tools=tools)
 
 
 # Given events
