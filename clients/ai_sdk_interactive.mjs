@@ -37,6 +37,7 @@ import {
   usageError,
   writeAndExit,
 } from "./_common.mjs";
+import { plainChat } from "./_chat.mjs";
 
 const USAGE =
   "usage: node clients/ai_sdk_interactive.mjs URL --prompt TEXT [--decisions JSON] [--outputs JSON] [--rounds N] [--chat-id ID] [--timeout SECONDS]";
@@ -83,29 +84,7 @@ const {
   lastAssistantMessageIsCompleteWithToolCalls,
 } = await importDep("ai");
 
-class PlainChatState {
-  constructor() {
-    this.status = "ready";
-    this.error = undefined;
-    this.messages = [];
-  }
-  snapshot = (thing) => structuredClone(thing);
-  pushMessage = (message) => {
-    this.messages = this.messages.concat(this.snapshot(message));
-  };
-  popMessage = () => {
-    this.messages = this.messages.slice(0, -1);
-  };
-  replaceMessage = (index, message) => {
-    this.messages = [...this.messages.slice(0, index), this.snapshot(message), ...this.messages.slice(index + 1)];
-  };
-}
-
-class Chat extends AbstractChat {
-  constructor(init) {
-    super({ ...init, state: new PlainChatState() });
-  }
-}
+const Chat = plainChat(AbstractChat);
 
 // The transport useChat uses, with fetch wrapped to keep each request body and status, and
 // each response's chunks.

@@ -54,6 +54,7 @@ import {
   usageError,
   writeAndExit,
 } from "./_common.mjs";
+import { plainChat } from "./_chat.mjs";
 
 const USAGE = [
   "usage: node clients/ai_sdk_read.mjs URL [--body JSON] [--prompt TEXT] [--messages JSON] [--timeout SECONDS]",
@@ -107,30 +108,7 @@ armTimeout(timeoutSeconds(options, USAGE), () => safeJson(result()) + "\n");
 
 const { AbstractChat, DefaultChatTransport, readUIMessageStream } = await importDep("ai");
 
-// ---- chat state as useChat keeps it (a snapshot on every write) ------------
-class PlainChatState {
-  constructor() {
-    this.status = "ready";
-    this.error = undefined;
-    this.messages = [];
-  }
-  snapshot = (thing) => structuredClone(thing);
-  pushMessage = (message) => {
-    this.messages = this.messages.concat(this.snapshot(message));
-  };
-  popMessage = () => {
-    this.messages = this.messages.slice(0, -1);
-  };
-  replaceMessage = (index, message) => {
-    this.messages = [...this.messages.slice(0, index), this.snapshot(message), ...this.messages.slice(index + 1)];
-  };
-}
-
-class Chat extends AbstractChat {
-  constructor(init) {
-    super({ ...init, state: new PlainChatState() });
-  }
-}
+const Chat = plainChat(AbstractChat);
 
 // ---- transport -------------------------------------------------------------
 let stdinBytes;

@@ -10,6 +10,7 @@ import asyncio
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,19 +36,16 @@ WAIT = 90.0
 """Bound of the whole browser session: start Chromium, type, stream, screenshot."""
 
 
-async def test_chat_page_streams_the_answer_shows_the_tool_and_finishes(tmp_path: Path) -> None:
+async def drive(app: Any, screenshot: Path, *args: str) -> dict[str, Any]:
+    """Serve `app`, drive its page in Chromium with `clients/browser.mjs ARGS`; its report."""
     assert NODE is not None
-    screenshot = tmp_path / "demo.png"
-    # Paced like a real model, so that a person (and the driver) sees the answer grow.
-    app = demo_app(token_delay=DEFAULT_TOKEN_DELAY)
     async with serve(app) as base:
         process = await asyncio.create_subprocess_exec(
             NODE,
             str(DRIVER),
             f"{base}/",
             str(screenshot),
-            "--prompt",
-            "Where is my order A-1042?",
+            *args,
             "--timeout",
             "60",
             stdout=asyncio.subprocess.PIPE,
@@ -62,7 +60,16 @@ async def test_chat_page_streams_the_answer_shows_the_tool_and_finishes(tmp_path
                 process.kill()
                 await process.wait()
     assert process.returncode == 0, err.decode()
-    seen = json.loads(out)
+    seen: dict[str, Any] = json.loads(out)
+    return seen
+
+
+async def test_chat_page_streams_the_answer_shows_the_tool_and_finishes(tmp_path: Path) -> None:
+    assert NODE is not None
+    screenshot = tmp_path / "demo.png"
+    # Paced like a real model, so that a person (and the driver) sees the answer grow.
+    app = demo_app(token_delay=DEFAULT_TOKEN_DELAY)
+    seen = await drive(app, screenshot, "--prompt", "Where is my order A-1042?")
     assert seen["page_errors"] == []
     assert seen["console_errors"] == []
     assert seen["status"] == "done"
@@ -82,31 +89,9 @@ async def test_chat_page_approves_a_refund_and_the_answer_streams_in(tmp_path: P
     assert NODE is not None
     screenshot = tmp_path / "demo-approval.png"
     app = demo_app(token_delay=DEFAULT_TOKEN_DELAY)
-    async with serve(app) as base:
-        process = await asyncio.create_subprocess_exec(
-            NODE,
-            str(DRIVER),
-            f"{base}/",
-            str(screenshot),
-            "--prompt",
-            "Please refund order A-1042",
-            "--answer",
-            "approve",
-            "--timeout",
-            "60",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            cwd=REPO,
-        )
-        try:
-            async with asyncio.timeout(WAIT):
-                out, err = await process.communicate()
-        finally:
-            if process.returncode is None:
-                process.kill()
-                await process.wait()
-    assert process.returncode == 0, err.decode()
-    seen = json.loads(out)
+    seen = await drive(
+        app, screenshot, "--prompt", "Please refund order A-1042", "--answer", "approve"
+    )
     assert seen["page_errors"] == []
     assert seen["console_errors"] == []
     assert seen["answered"]
