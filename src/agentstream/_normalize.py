@@ -17,6 +17,7 @@ then waits, bounded, for both to finish. Nothing else cancels anything.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 import uuid
@@ -33,7 +34,7 @@ from ._errors import AgentStreamError, ConfigurationError, IdleTimeoutError
 from ._events import Done, DoneStatus, ErrorInfo, Event
 from ._failures import describe_failure
 from ._mapping import Mapper, field, sdk_usage, to_json_value
-from ._options import RUN_OPTION_NAMES, RunOptions, served
+from ._options import HOOK_NAMES, RUN_OPTION_NAMES, Hook, RunOptions, served
 from ._reader import END, EVENT_COST, Mailbox, cancel, cost, read, run_task, running_loop, settle
 from ._streams import Batch, BatchedSource
 from ._textrun import TextRun, built
@@ -90,6 +91,10 @@ class EventStream(BatchedSource):
             raise ConfigurationError(f"buffer must be a BufferPolicy or None, got {buffer!r}")
         if run_id is not None and (not isinstance(run_id, str) or not run_id):
             raise ConfigurationError(f"run_id must be a non-empty string, got {run_id!r}")
+        hooks: tuple[Hook | None, ...] = tuple(options.get(name) for name in HOOK_NAMES)  # type: ignore[misc]
+        for name, hook in zip(HOOK_NAMES, hooks, strict=True):
+            if hook is not None and not callable(hook):
+                raise ConfigurationError(f"{name} must be callable or None, got {hook!r}")
         first_seq = options.get("first_seq", 0)
         if isinstance(first_seq, bool) or not isinstance(first_seq, int) or first_seq < 0:
             raise ConfigurationError(f"first_seq must be a whole number >= 0, got {first_seq!r}")
@@ -110,6 +115,10 @@ class EventStream(BatchedSource):
         # Events ready to hand out; text deltas stay in `TextRun`s until someone needs the models.
         self._outbox: deque[Event | TextRun] = deque()
         self._seq = first_seq
+        # The end hooks (on_complete, on_error, on_cancel), None when none is given; each
+        # stream calls one of them at most once.
+        self._hooks: tuple[Hook | None, ...] | None = hooks if any(hooks) else None
+        self._hook_task: asyncio.Task[None] | None = None
         self._box: Mailbox | None = None
         self._reader: asyncio.Task[None] | None = None
         self._finished = False
@@ -224,10 +233,36 @@ class EventStream(BatchedSource):
         """End the stream now; a run still going is cancelled. Safe to call more than once."""
         if self._finished:
             self._outbox.clear()
+            if self._hooks is not None:
+                await self._call_hook()  # ended by a cancellation that could not call it
             return
         pending = self._cancel_run()
         self._end_cancelled()
         await settle(pending)
+        if self._hooks is not None:
+            await self._call_hook()
+
+    async def _call_hook(self) -> None:
+        """Call the end hook that fits the `Done` (once a stream), with the run's new items."""
+        hooks, done = self._hooks, self._done
+        if hooks is None or done is None:
+            return
+        self._hooks = None
+        on_complete, on_error, on_cancel = hooks
+        if done.status in ("completed", "interrupted"):
+            hook = on_complete
+        elif done.status == "cancelled":
+            hook = on_cancel
+        else:
+            hook = on_error
+        if hook is None:
+            return
+        try:
+            outcome = hook(done, list(field(self._result, "new_items", None) or ()))
+            if inspect.isawaitable(outcome):
+                await outcome
+        except Exception:
+            logger.warning("the end hook of run %r failed", self._run_id, exc_info=True)
 
     def __del__(self) -> None:
         # Dropping an unfinished stream (say, `break` out of `async for` without `async with`)
@@ -298,6 +333,8 @@ class EventStream(BatchedSource):
                     await box.arm(deadline)
                 finally:
                     box.disarm_wait()
+            if self._hooks is not None and self._finished:
+                await self._call_hook()  # before the Done is handed out
             return True
         except asyncio.CancelledError:
             # Everything that matters happens before the first await: under anyio cancel
@@ -305,6 +342,9 @@ class EventStream(BatchedSource):
             pending = self._cancel_run()
             self._end_cancelled()
             await settle(pending)
+            if self._hooks is not None:
+                # A cancelled task's awaits are cancelled again: the hook gets a task of its own.
+                self._hook_task = asyncio.get_running_loop().create_task(self._call_hook())
             raise
         finally:
             self._reading = False

@@ -6,14 +6,21 @@ take these keywords and pass them on unchanged; their meaning is documented here
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from typing_extensions import TypedDict
 
 if TYPE_CHECKING:
-    from ._buffering import BufferPolicy
+    from collections.abc import Awaitable, Callable
 
-__all__ = ["RUN_OPTION_NAMES", "SERVED_MAX_BACKLOG", "RunOptions", "served"]
+    from ._buffering import BufferPolicy
+    from ._events import Done
+
+__all__ = ["HOOK_NAMES", "RUN_OPTION_NAMES", "SERVED_MAX_BACKLOG", "Hook", "RunOptions", "served"]
+
+
+Hook: TypeAlias = "Callable[[Done, list[Any]], Awaitable[None] | None]"
+"""A stream's end hook: called with the `Done` and the run's new items."""
 
 
 class RunOptions(TypedDict, total=False):
@@ -35,6 +42,17 @@ class RunOptions(TypedDict, total=False):
     first_seq: int
     """`seq` of the first event: 0 (the default) for a new run; a resumed run continues its
     numbering from the `seq` after its `interrupted` done (`agentstream.interactive`)."""
+    on_complete: Hook | None
+    """Called once when the run ends as the model meant: `completed`, or `interrupted` (paused
+    for answers). Given the `Done` and the run's new items (`result.new_items`); sync or async.
+    Awaited before the `Done` is handed out, so a client that sees the end of the stream finds
+    what the hook saved. An exception it raises is logged, never sent."""
+    on_error: Hook | None
+    """As `on_complete`, when the run ends with `error` or `timeout`."""
+    on_cancel: Hook | None
+    """As `on_complete`, when the stream is closed or cancelled before the run ended (a client
+    that went away): the `Done` is `cancelled`, its `partial_text` what was streamed of the
+    message in progress."""
     max_backlog: int | None
     """Most bytes of SDK events that may wait for a consumer that does not keep up (a client
     reading slowly); each waiting event counts its delta's text plus 2 KiB, about what an SDK
@@ -48,6 +66,9 @@ class RunOptions(TypedDict, total=False):
 
 RUN_OPTION_NAMES: frozenset[str] = frozenset(RunOptions.__annotations__)
 """The keys of `RunOptions`."""
+
+HOOK_NAMES: Final = ("on_complete", "on_error", "on_cancel")
+"""The end hooks among the run options, in that order."""
 
 SERVED_MAX_BACKLOG: Final = 16 * 1024 * 1024
 """The `max_backlog` of a run that a web response or a bridge normalizes, unless given: 16 MiB
