@@ -230,7 +230,12 @@ def test_agui_messages_become_sdk_input() -> None:
             "context": [],
         }
     )
-    assert agui.messages_to_input(run_input.messages) == [
+    # A client's system message is dropped unless the service keeps it.
+    assert agui.messages_to_input(run_input.messages)[0] == {
+        "role": "user",
+        "content": "Weather in Paris?",
+    }
+    assert agui.messages_to_input(run_input.messages, keep_system=True) == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Weather in Paris?"},
         {"role": "assistant", "content": "Checking."},

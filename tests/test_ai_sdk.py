@@ -215,7 +215,9 @@ def test_ui_messages_become_sdk_input() -> None:
             },
         ],
     }
-    assert ai_sdk.messages_to_input(body) == [
+    # A client's system message is dropped unless the service keeps it.
+    assert ai_sdk.messages_to_input(body)[0] == {"role": "user", "content": "Weather?"}
+    assert ai_sdk.messages_to_input(body, keep_system=True) == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Weather?"},
         {"role": "assistant", "content": "Checking."},

@@ -412,10 +412,14 @@ def _user_content(content: object) -> str | list[dict[str, Any]]:
     return parts
 
 
-def messages_to_input(messages: list[Message]) -> list[TResponseInputItem]:
+def messages_to_input(
+    messages: list[Message], *, keep_system: bool = False
+) -> list[TResponseInputItem]:
     """Turn AG-UI messages (`RunAgentInput.messages`) into Agents SDK input items.
 
-    User, system and developer messages become messages; an assistant message becomes its text
+    User messages become messages, and system and developer messages too with `keep_system`
+    (by default they are dropped: a client must not give the model instructions); an
+    assistant message becomes its text
     and one `function_call` per tool call that has its output; a tool message becomes a
     `function_call_output`. A call without an output is left out: a model cannot take it.
     Reasoning and activity messages are left out: they are the client's view of past output,
@@ -433,7 +437,8 @@ def messages_to_input(messages: list[Message]) -> list[TResponseInputItem]:
         if role == "user":
             items.append({"role": "user", "content": _user_content(message.content)})
         elif role in ("system", "developer"):
-            items.append({"role": role, "content": _text_of(message.content)})
+            if keep_system:
+                items.append({"role": role, "content": _text_of(message.content)})
         elif role == "assistant":
             text = _text_of(message.content or "")
             if text:
@@ -493,6 +498,7 @@ async def run(
     max_turns: int | None = None,
     run_config: RunConfig | None = None,
     heartbeat: float | None = 15.0,
+    keep_system: bool = False,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[str]:
     """Run `agent` on an AG-UI `RunAgentInput` and yield the run as AG-UI SSE frames.
@@ -508,6 +514,8 @@ async def run(
         max_turns: Passed to `Runner.run_streamed` when given.
         run_config: Passed to `Runner.run_streamed`.
         heartbeat: See `encode()`: seconds of silence before a `: ping` comment, or None.
+        keep_system: Give the model the input's system and developer messages; by default they
+            are dropped (a client must not instruct the agent).
         **options: How the run is normalized (`RunOptions`); with `expose_errors` off,
             `RUN_ERROR.message` is a safe sentence. The run's id is the input's `runId`.
 
@@ -522,7 +530,7 @@ async def run(
             f"the run id of an AG-UI run is its input's runId, got run_id={options['run_id']!r}"
         )
     parsed = _parse_run_input(run_input)
-    items = messages_to_input(parsed.messages)
+    items = messages_to_input(parsed.messages, keep_system=keep_system)
     frames = run_frames(
         agent,
         items,
@@ -650,6 +658,7 @@ async def respond(
     max_turns: int | None = None,
     run_config: RunConfig | None = None,
     heartbeat: float | None = 15.0,
+    keep_system: bool = False,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[str]:
     """Answer one `RunAgentInput`: resume the thread's paused run, or start a new one.
@@ -688,7 +697,7 @@ async def respond(
     if loaded is None or not answers:
         return run_frames(
             chosen,
-            messages_to_input(parsed.messages),
+            messages_to_input(parsed.messages, keep_system=keep_system),
             lambda stream: _AguiBridge(thread, parsed.run_id, key=key).stream(stream, heartbeat),
             context=context,
             max_turns=max_turns,

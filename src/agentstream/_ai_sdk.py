@@ -381,13 +381,16 @@ def _assistant_items(parts: list[Any]) -> list[dict[str, Any]]:
     return items
 
 
-def messages_to_input(body: Mapping[str, Any] | list[Any]) -> list[TResponseInputItem]:
+def messages_to_input(
+    body: Mapping[str, Any] | list[Any], *, keep_system: bool = False
+) -> list[TResponseInputItem]:
     """Turn the body `useChat` posts (or its `messages` list) into Agents SDK input items.
 
     User messages keep their text and files (images become `input_image`, other files
-    `input_file`); system messages their text; assistant messages become their text and, for
-    each tool call that has an outcome, a `function_call` and its `function_call_output`.
-    Reasoning, sources and data parts, and tool calls without an outcome, are left out.
+    `input_file`); assistant messages become their text and, for each tool call that has an
+    outcome, a `function_call` and its `function_call_output`. Reasoning, sources and data
+    parts, and tool calls without an outcome, are left out. System messages are dropped unless
+    `keep_system`: a client must not give the model instructions (the agent has its own).
 
     Raises:
         ConfigurationError: the body is not a list of UI messages; the message names the value.
@@ -413,8 +416,9 @@ def messages_to_input(body: Mapping[str, Any] | list[Any]) -> list[TResponseInpu
             if item is not None:
                 items.append(item)
         elif role == "system":
-            text = "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
-            items.append({"role": "system", "content": text})
+            if keep_system:
+                text = "".join(str(p.get("text", "")) for p in parts if p.get("type") == "text")
+                items.append({"role": "system", "content": text})
         elif role == "assistant":
             items.extend(_assistant_items(parts))
         else:
@@ -430,12 +434,14 @@ async def run(
     max_turns: int | None = None,
     run_config: RunConfig | None = None,
     heartbeat: float | None = 15.0,
+    keep_system: bool = False,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[str]:
     """Run `agent` on a `useChat` request body and yield the run as a UI message stream.
 
-    Closing the iterator cancels the run. `heartbeat` is that of `encode()`; `context`,
-    `max_turns` and `run_config` are those of `Runner.run_streamed`; `options` say how the run
+    Closing the iterator cancels the run. `heartbeat` is that of `encode()`; `keep_system`
+    gives the model the body's system messages (dropped by default); `context`, `max_turns` and
+    `run_config` are those of `Runner.run_streamed`; `options` say how the run
     is normalized (`RunOptions`): with `expose_errors` off, the `errorText` of a failed run is a
     safe sentence.
 
@@ -445,7 +451,7 @@ async def run(
 
     """
     heartbeat = check_heartbeat(heartbeat)
-    items = messages_to_input(body)
+    items = messages_to_input(body, keep_system=keep_system)
     frames = run_frames(
         agent,
         items,
@@ -536,6 +542,7 @@ async def respond(
     max_turns: int | None = None,
     run_config: RunConfig | None = None,
     heartbeat: float | None = 15.0,
+    keep_system: bool = False,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[str]:
     """Answer one `useChat` request: resume the chat's paused run, or start a new one.
@@ -567,7 +574,7 @@ async def respond(
     if loaded is None or not answers:
         return run_frames(
             agent,
-            messages_to_input(body),
+            messages_to_input(body, keep_system=keep_system),
             lambda stream: _AiSdkBridge(None, key=key).stream(stream, heartbeat),
             context=context,
             max_turns=max_turns,
