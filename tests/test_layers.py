@@ -20,11 +20,31 @@ LAYERS: list[set[str]] = [
     # 2. the wire: batches and closing, encoders, decoders, sinks, the client, event logs
     {"_streams", "_sse", "_ndjson", "_callbacks", "_client", "_eventlog"},
     # 3. normalize(): its options, the SDK's shapes, buffering, failures, the reader, the stream
-    {"_options", "_mapping", "_buffering", "_failures", "_reader", "_normalize", "_interactive"},
+    {
+        "_options",
+        "_mapping",
+        "_buffering",
+        "_failures",
+        "_reader",
+        "_normalize",
+        "_interactive",
+        "_conversations",
+    },
     # 4. services: protocol bridges, resumable streams, the web transport, Redis
     {"_bridge", "_agui", "_ai_sdk", "_resume", "_runs", "_transport", "web", "redis"},
     # 5. the public surface and the applications built on it
-    {"__init__", "__main__", "agui", "ai_sdk", "interactive", "resume", "_cli", "_demo", "testing"},
+    {
+        "__init__",
+        "__main__",
+        "agui",
+        "ai_sdk",
+        "conversations",
+        "interactive",
+        "resume",
+        "_cli",
+        "_demo",
+        "testing",
+    },
 ]
 
 

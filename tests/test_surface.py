@@ -16,6 +16,7 @@ PUBLIC_MODULES = [
     "agentstream",
     "agentstream.agui",
     "agentstream.ai_sdk",
+    "agentstream.conversations",
     "agentstream.interactive",
     "agentstream.resume",
     "agentstream.redis",
@@ -43,6 +44,7 @@ def test_the_bridges_offer_the_same_verbs() -> None:
             "HEADERS",
             "encode",
             "endpoint",
+            "history_endpoint",
             "messages_to_input",
             "run",
         ]

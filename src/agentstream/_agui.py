@@ -30,6 +30,7 @@ from ._bridge import (
     result_frames,
     run_frames,
 )
+from ._conversations import Sessions, agui_messages, keep_partial, last_agent
 from ._errors import ConfigurationError, MissingExtraError
 from ._interactive import (
     Answer,
@@ -72,7 +73,7 @@ if TYPE_CHECKING:
     from ._interactive import PausedRun
     from ._options import RunOptions
 
-__all__ = ["HEADERS", "encode", "endpoint", "messages_to_input", "run"]
+__all__ = ["HEADERS", "encode", "endpoint", "history_endpoint", "messages_to_input", "run"]
 
 HEADERS: Final[Mapping[str, str]] = SSE_HEADERS
 """Response headers of an AG-UI stream: those of every SSE response (`content-type:
@@ -648,6 +649,23 @@ def _snapshot(messages: list[Message], record: PausedRun) -> list[Message]:
     return [*messages, paused]
 
 
+def _new_turn(messages: list[Message]) -> list[Message]:
+    """The user messages that end `messages`: the new turn of a conversation the server holds.
+
+    Raises:
+        RequestRefusedError: (422) the messages do not end with a user message.
+
+    """
+    turn: list[Message] = []
+    for message in reversed(messages):
+        if getattr(message, "role", None) != "user":
+            break
+        turn.insert(0, message)
+    if not turn:
+        raise RequestRefusedError(422, "the input must end with the user's new message")
+    return turn
+
+
 async def respond(
     agent: Agent[Any],
     run_input: RunAgentInput | Mapping[str, Any],
@@ -659,9 +677,14 @@ async def respond(
     run_config: RunConfig | None = None,
     heartbeat: float | None = 15.0,
     keep_system: bool = False,
+    sessions: Sessions | None = None,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[str]:
     """Answer one `RunAgentInput`: resume the thread's paused run, or start a new one.
+
+    With `sessions`, the server holds the conversation (`docs/conversations.md`): the run's
+    input is the user messages that end the input's `messages` (the new turn), the thread's
+    `Session` gives the history, and the agent that ended the last turn starts this one.
 
     The input's `tools` become frontend tools of the agent for this run. The thread names its
     paused run in `log`; when the input answers it (`resume` entries for its interrupts, tool
@@ -685,25 +708,32 @@ async def respond(
         )
     parsed = _parse_run_input(run_input)
     ttl = pause_ttl_of(log, pause_ttl)
-    chosen = with_frontend_tools(agent, parsed.tools)
     thread = parsed.thread_id
-    key = secrets.token_urlsafe(32)
+    session = sessions(thread) if sessions is not None else None
+    if session is not None:
+        options = {**options, "on_cancel": keep_partial(session, options.get("on_cancel"))}
     loaded = await thread_pause(log, thread)
+    if session is not None and loaded is None:
+        agent = last_agent(agent, await session.get_items())
+    chosen = with_frontend_tools(agent, parsed.tools)
+    key = secrets.token_urlsafe(32)
     if loaded is None and parsed.resume:
         raise AnswerRefusedError(
             409, "no run of this thread waits for these answers (answered already, or expired)"
         )
     answers = answers_in(parsed, loaded[0]) if loaded is not None else []
     if loaded is None or not answers:
+        messages = parsed.messages if session is None else _new_turn(parsed.messages)
         return run_frames(
             chosen,
-            messages_to_input(parsed.messages, keep_system=keep_system),
+            messages_to_input(messages, keep_system=keep_system),
             lambda stream: _AguiBridge(thread, parsed.run_id, key=key).stream(stream, heartbeat),
             context=context,
             max_turns=max_turns,
             run_config=run_config,
             options={**options, "run_id": parsed.run_id},
             pause=PauseSpec(log, ttl, chosen.name, thread=thread, key=key),
+            session=session,
         )
     result, record = await open_resumed(
         log,
@@ -715,6 +745,7 @@ async def respond(
         max_turns=max_turns,
         run_config=run_config,
         loaded=loaded,
+        session=session,
     )
     quiet = {a.call_id for a in answers if a.has_output}
     continued: RunOptions = {**options, "run_id": record.run_id, "first_seq": record.next_seq}
@@ -806,3 +837,40 @@ def _is_agent(value: object) -> bool:
     from agents import Agent
 
     return isinstance(value, Agent)
+
+
+def history_endpoint(
+    sessions: Sessions, *, path_param: str = "thread_id"
+) -> Callable[[Request], Awaitable[Response]]:
+    """`GET /threads/{thread_id}/messages`: a conversation the server holds, as AG-UI messages.
+
+    The answer is a `MESSAGES_SNAPSHOT` event (JSON): its `messages` are the user and assistant
+    messages, the calls as `toolCalls` and their outputs as `tool` messages, for a client that
+    loads the thread (`agent.setMessages(snapshot.messages)`). Whether the caller may read the
+    thread is the service's decision: wrap the endpoint, or check in `sessions`.
+
+    Raises:
+        MissingExtraError: Starlette or `ag-ui-protocol` is not installed.
+
+    """
+    core = _ag_ui()
+    try:
+        from starlette.responses import JSONResponse, Response
+    except ImportError as exc:
+        raise MissingExtraError("agui.history_endpoint", "web") from exc
+
+    async def endpoint(request: Request) -> Response:
+        thread = request.path_params.get(path_param)
+        if not isinstance(thread, str) or not thread:
+            return JSONResponse({"error": "no such thread"}, status_code=404)
+        items = await sessions(thread).get_items()
+        snapshot = core.MessagesSnapshotEvent.model_validate(
+            {"type": "MESSAGES_SNAPSHOT", "messages": agui_messages(items), "timestamp": _now_ms()}
+        )
+        return Response(
+            snapshot.model_dump_json(by_alias=True, exclude_none=True),
+            media_type="application/json",
+            headers={"cache-control": "no-store"},
+        )
+
+    return endpoint

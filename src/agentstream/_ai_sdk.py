@@ -21,6 +21,7 @@ from ._bridge import (
     Bridge,
     PartKind,
     PauseSpec,
+    RequestRefusedError,
     ToolCallState,
     body_limits,
     check_run_options,
@@ -28,7 +29,8 @@ from ._bridge import (
     result_frames,
     run_frames,
 )
-from ._errors import ConfigurationError
+from ._conversations import Sessions, keep_partial, last_agent, ui_messages
+from ._errors import ConfigurationError, MissingExtraError
 from ._eventlog import EventLog, MemoryEventLog
 from ._events import clean_json, load_json
 from ._interactive import Answer, AnswerRefusedError, open_resumed, sign, signed, thread_pause
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
     from ._interactive import PausedRun
     from ._options import RunOptions
 
-__all__ = ["HEADERS", "encode", "endpoint", "messages_to_input", "run"]
+__all__ = ["HEADERS", "encode", "endpoint", "history_endpoint", "messages_to_input", "run"]
 
 HEADERS: Final[Mapping[str, str]] = MappingProxyType(
     {**SSE_HEADERS, "x-vercel-ai-ui-message-stream": "v1"}
@@ -532,6 +534,25 @@ def answers_in(body: Mapping[str, Any], record: PausedRun) -> list[Answer]:
     return answers
 
 
+def _new_turn(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The new user message of a request for a conversation the server holds.
+
+    The body's `message` (what `prepareSendMessagesRequest` sends), or the last of its
+    `messages`.
+
+    Raises:
+        RequestRefusedError: (422) there is no such user message.
+
+    """
+    message = body.get("message")
+    if message is None:
+        messages = body.get("messages")
+        message = messages[-1] if isinstance(messages, list) and messages else None
+    if not isinstance(message, Mapping) or message.get("role") != "user":
+        raise RequestRefusedError(422, "the request must end with the user's new message")
+    return message
+
+
 async def respond(
     agent: Agent[Any],
     body: Mapping[str, Any],
@@ -543,9 +564,14 @@ async def respond(
     run_config: RunConfig | None = None,
     heartbeat: float | None = 15.0,
     keep_system: bool = False,
+    sessions: Sessions | None = None,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[str]:
     """Answer one `useChat` request: resume the chat's paused run, or start a new one.
+
+    With `sessions`, the server holds the conversation (`docs/conversations.md`): the request
+    gives only its new turn (the body's `message`, or the last of its `messages`), the chat's
+    `Session` gives the history, and the agent that ended the last turn starts this one.
 
     The chat (the body's `id`) names its paused run in `log`. When the last assistant message
     answers it (approvals, frontend tools' outputs), the run resumes as the same run and the
@@ -571,16 +597,28 @@ async def respond(
         raise AnswerRefusedError(
             409, "no run of this chat waits for these answers (answered already, or expired)"
         )
+    session = None
+    if sessions is not None:
+        if chat is None:
+            raise RequestRefusedError(422, "a conversation the server holds needs the chat's id")
+        session = sessions(chat)
+        options = {**options, "on_cancel": keep_partial(session, options.get("on_cancel"))}
     if loaded is None or not answers:
+        if session is not None:
+            agent = last_agent(agent, await session.get_items())
+            items = messages_to_input([_new_turn(body)], keep_system=keep_system)
+        else:
+            items = messages_to_input(body, keep_system=keep_system)
         return run_frames(
             agent,
-            messages_to_input(body, keep_system=keep_system),
+            items,
             lambda stream: _AiSdkBridge(None, key=key).stream(stream, heartbeat),
             context=context,
             max_turns=max_turns,
             run_config=run_config,
             options=options,
             pause=PauseSpec(log, ttl, agent.name, thread=chat, key=key),
+            session=session,
         )
     record = loaded[0]
     result, record = await open_resumed(
@@ -593,6 +631,7 @@ async def respond(
         max_turns=max_turns,
         run_config=run_config,
         loaded=loaded,
+        session=session,
     )
     denied = {a.call_id for a in answers if a.approved is False}
     continued: RunOptions = {**options, "run_id": record.run_id, "first_seq": record.next_seq}
@@ -664,7 +703,10 @@ def endpoint(
             raise ConfigurationError(
                 f"the request body must be a JSON object, got {_describe(body)}"
             )
-        messages_to_input(body)
+        if "messages" not in body and "message" in body:
+            messages_to_input([body["message"]])  # the new turn only: the server holds the rest
+        else:
+            messages_to_input(body)
         return body
 
     def start(body: dict[str, Any]) -> Awaitable[AsyncIterator[str]]:
@@ -681,3 +723,32 @@ def endpoint(
         ),
         send_timeout=send_timeout,
     )
+
+
+def history_endpoint(
+    sessions: Sessions, *, path_param: str = "chat_id"
+) -> Callable[[Request], Awaitable[Response]]:
+    """`GET /api/chats/{chat_id}/messages`: a conversation the server holds, as `UIMessage`s.
+
+    Give the result to `useChat({ messages })` (or `new Chat({ id, messages })`) when a page
+    loads: text, tool calls with their inputs and outputs, and handoffs, as they were. A chat
+    with no history answers `[]`. Whether the caller may read the chat is the service's
+    decision: wrap the endpoint, or check in `sessions`.
+
+    Raises:
+        MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
+
+    """
+    try:
+        from starlette.responses import JSONResponse
+    except ImportError as exc:
+        raise MissingExtraError("ai_sdk.history_endpoint", "web") from exc
+
+    async def endpoint(request: Request) -> Response:
+        chat = request.path_params.get(path_param)
+        if not isinstance(chat, str) or not chat:
+            return JSONResponse({"error": "no such chat"}, status_code=404)
+        items = await sessions(chat).get_items()
+        return JSONResponse(ui_messages(items), headers={"cache-control": "no-store"})
+
+    return endpoint

@@ -82,7 +82,7 @@ DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 """The default request body limit of the bridge endpoints: 1 MiB."""
 
 RUN_OPTIONS: Final = frozenset(
-    {"context", "max_turns", "run_config", "heartbeat", "keep_system"}
+    {"context", "max_turns", "run_config", "heartbeat", "keep_system", "sessions"}
 ) | (RUN_OPTION_NAMES - {"run_id"})
 """The keyword arguments the endpoints pass on to the bridges' `run`: the SDK's, the heartbeat,
 and the run options but `run_id` (each request is a run of its own)."""
@@ -441,10 +441,12 @@ async def run_frames(
     run_config: Any,
     options: RunOptions,
     pause: PauseSpec | None = None,
+    session: Any = None,
 ) -> AsyncIterator[str]:
     """Run `agent` on `items` and yield the frames `to_frames` makes of the normalized run.
 
-    `options` say how the run is normalized; with `pause`, a run that pauses is kept in its log.
+    `options` say how the run is normalized; with `pause`, a run that pauses is kept in its log;
+    with `session` (an SDK `Session`), the conversation's history is loaded and saved by the SDK.
     Closing the iterator (or cancelling its reader) cancels the run and waits for it, shielded.
     """
     from agents import Runner
@@ -452,6 +454,8 @@ async def run_frames(
     kwargs: dict[str, Any] = {"context": context, "run_config": run_config}
     if max_turns is not None:
         kwargs["max_turns"] = max_turns
+    if session is not None:
+        kwargs["session"] = session
     result = Runner.run_streamed(agent, items, **kwargs)
     async for frame in result_frames(result, to_frames, options=options, pause=pause):
         yield frame

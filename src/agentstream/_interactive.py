@@ -441,11 +441,13 @@ async def open_resumed(
     max_turns: int | None = None,
     run_config: Any = None,
     loaded: tuple[PausedRun, str] | None = None,
+    session: Any = None,
 ) -> tuple[RunResultStreaming, PausedRun]:
     """Check `answers`, claim the run's pause, and start its continuation.
 
     `loaded` is the pause as `load_record` read it, when the caller already has it (to read
-    the answers out of a protocol's request first).
+    the answers out of a protocol's request first). `session` is the conversation's SDK
+    `Session` when the server holds it.
 
     Raises:
         AnswerRefusedError: the answers do not fit (see `check_answers`), the run is not
@@ -484,6 +486,8 @@ async def open_resumed(
     kwargs: dict[str, Any] = {"run_config": run_config}
     if max_turns is not None:
         kwargs["max_turns"] = max_turns
+    if session is not None:
+        kwargs["session"] = session  # the conversation held by the server gets the new items
     token = _OUTPUTS.set(outputs)
     try:
         # The run's task copies this context: the frontend tools read their outputs from it.

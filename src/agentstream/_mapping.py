@@ -210,6 +210,8 @@ class Mapper:
         # Chat Completions path); None marks a handoff call, whose arguments are not a tool's.
         self._calls: dict[object, str | None] = {}
         self._names: dict[str, str] = {}
+        self.items: list[Any] = []
+        """The run items streamed so far (a turn cut short is not in `result.new_items`)."""
         # Calls already announced with `approval_requested` (hosted MCP requests stream).
         self._asked: set[str] = set()
         self._usage = Usage()
@@ -252,6 +254,7 @@ class Mapper:
             rule = RAW_EVENTS.get(field(payload, "type"))
         elif kind == "run_item_stream_event":
             payload = field(event, "item")
+            self.items.append(payload)
             rule = ITEM_EVENTS.get(field(event, "name"))
         elif kind == "agent_updated_stream_event":
             self._set_agent(field(event, "new_agent"))

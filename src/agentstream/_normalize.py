@@ -258,7 +258,11 @@ class EventStream(BatchedSource):
         if hook is None:
             return
         try:
-            outcome = hook(done, list(field(self._result, "new_items", None) or ()))
+            # The SDK adds a turn's items to `new_items` when the turn ends; the items of a turn
+            # cut short were streamed, and only the mapper has them.
+            recorded = list(field(self._result, "new_items", None) or ())
+            streamed = self._mapper.items
+            outcome = hook(done, streamed if len(streamed) > len(recorded) else recorded)
             if inspect.isawaitable(outcome):
                 await outcome
         except Exception:

@@ -7,10 +7,11 @@ app = Starlette(routes=[Route("/api/chat", ai_sdk.endpoint(agent), methods=["POS
 ```
 
 The same verbs as `agentstream.agui`: `encode` events as protocol frames, `run` an agent on a
-request body, serve an `endpoint`, turn the client's `messages_to_input`, and the `HEADERS` a
-response sends. See `docs/ai-sdk.md`.
+request body, serve an `endpoint` (and the `history_endpoint` of conversations the server
+holds), turn the client's `messages_to_input`, and the `HEADERS` a response sends. See
+`docs/ai-sdk.md`.
 """
 
-from ._ai_sdk import HEADERS, encode, endpoint, messages_to_input, run
+from ._ai_sdk import HEADERS, encode, endpoint, history_endpoint, messages_to_input, run
 
-__all__ = ["HEADERS", "encode", "endpoint", "messages_to_input", "run"]
+__all__ = ["HEADERS", "encode", "endpoint", "history_endpoint", "messages_to_input", "run"]

@@ -1,0 +1,259 @@
+"""Conversations held by the server: three turns through the real `ai` Chat and through
+`@ag-ui/client`'s HttpAgent, each sending only its new message; a handoff in turn 1 and the second
+agent answering turn 2; the history back as `UIMessage`s (checked by the `ai` package's
+`validateUIMessages`) and as a `MESSAGES_SNAPSHOT` (checked by ag-ui-validate)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from agents import Agent, Model, function_tool
+from fastapi import FastAPI, HTTPException, Request
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from agentstream import agui, ai_sdk
+from agentstream.conversations import last_agent, sqlite_sessions, ui_messages
+from agentstream.testing import ScriptedStreamModel, handoff, text, tool_call, turn
+
+from .support.agui import agui_findings
+from .support.http import serve
+from .support.node import needs_node, node, run_node
+
+PROMPTS = ["Where is order A-1?", "When will it arrive?", "Thanks!"]
+ANSWERS = ["It has shipped.", "On Thursday.", "You are welcome."]
+
+
+class Recording(Model):
+    """A scripted model that keeps the input of each call."""
+
+    def __init__(self, script: list[Any]) -> None:
+        self.inputs: list[Any] = []
+        self._model = ScriptedStreamModel(script)
+
+    async def get_response(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def stream_response(
+        self, system_instructions: Any, input: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        self.inputs.append(input)
+        return self._model.stream_response(system_instructions, input, *args, **kwargs)
+
+
+def shop() -> tuple[Agent[Any], Recording]:
+    """Triage looks the order up and hands off in turn 1; shipping answers every turn after."""
+
+    @function_tool
+    def lookup_order(order_id: str) -> str:
+        """Look an order up."""
+        return f"{order_id}: shipped with DHL"
+
+    shipping_model = Recording([turn(text(answer)) for answer in ANSWERS])
+    shipping = Agent(name="shipping", model=shipping_model)
+    triage_model = ScriptedStreamModel(
+        [turn(tool_call("lookup_order", {"order_id": "A-1"})), turn(handoff("shipping"))]
+    )
+    triage = Agent(name="triage", model=triage_model, tools=[lookup_order], handoffs=[shipping])
+    return triage, shipping_model
+
+
+def seen_by_model(given: Any) -> str:
+    return json.dumps(given, default=str)
+
+
+@needs_node
+@node
+async def test_the_ai_chat_holds_three_turns_with_the_history_on_the_server(
+    tmp_path: Path,
+) -> None:
+    sessions = sqlite_sessions(tmp_path / "chats.db")
+    triage, shipping_model = shop()
+    app = Starlette(
+        routes=[
+            Route("/api/chat", ai_sdk.endpoint(triage, sessions=sessions), methods=["POST"]),
+            Route("/api/chats/{chat_id}/messages", ai_sdk.history_endpoint(sessions)),
+        ]
+    )
+    async with serve(app) as base:
+        report = await run_node(
+            "ai_sdk_turns.mjs",
+            f"{base}/api/chat",
+            "--prompts",
+            json.dumps(PROMPTS),
+            "--chat-id",
+            "chat-7",
+            "--history",
+            f"{base}/api/chats/chat-7/messages",
+        )
+    assert report["errors"] == []
+    assert report["statuses"] == [200, 200, 200]
+    # Each request carried the new message only.
+    assert [set(r) for r in report["requests"]] == [{"id", "message"}] * 3
+    assistant = [m for m in report["messages"] if m["role"] == "assistant"]
+    texts = ["".join(p["text"] for p in m["parts"] if p["type"] == "text") for m in assistant]
+    assert texts == ANSWERS
+    # Turns 2 and 3 started at shipping (triage's script has no third turn), with the history.
+    assert len(shipping_model.inputs) == 3
+    second = seen_by_model(shipping_model.inputs[1])
+    assert PROMPTS[0] in second and "It has shipped." in second and "A-1: shipped" in second
+    # The history, as a reloaded page gets it, is valid for the ai package.
+    assert report["history_errors"] == []
+    history = report["history"]
+    assert [m["role"] for m in history] == ["user", "assistant"] * 3
+    tools = [p for p in history[1]["parts"] if p["type"] == "tool-lookup_order"]
+    assert tools[0]["state"] == "output-available"
+    assert tools[0]["output"] == "A-1: shipped with DHL"
+    assert any(p["type"] == "data-handoff" for p in history[1]["parts"])
+
+
+@needs_node
+@node
+async def test_http_agent_holds_three_turns_with_the_history_on_the_server(
+    tmp_path: Path,
+) -> None:
+    sessions = sqlite_sessions(tmp_path / "threads.db")
+    triage, shipping_model = shop()
+    app = Starlette(
+        routes=[Route("/agent", agui.endpoint(triage, sessions=sessions), methods=["POST"])]
+    )
+    async with serve(app) as base:
+        report = await run_node(
+            "agui_turns.mjs",
+            f"{base}/agent",
+            "--prompts",
+            json.dumps(PROMPTS),
+            "--thread",
+            "thread-9",
+        )
+    assert report["errors"] == []
+    assert len(report["runs"]) == 3
+    for run in report["runs"]:
+        assert run["errors"] == []  # verifyEvents, inside runAgent
+        assert agui_findings(run["events"]) == []
+    assistant = [
+        m["content"] for m in report["messages"] if m["role"] == "assistant" and m.get("content")
+    ]
+    assert assistant == ANSWERS
+    # HttpAgent sends the whole thread; the server took the new turn and its own history.
+    assert len(shipping_model.inputs) == 3
+    third = seen_by_model(shipping_model.inputs[2])
+    assert third.count(PROMPTS[0]) == 1  # not given twice
+
+
+async def test_ag_ui_holds_three_turns_and_the_snapshot_passes_ag_ui_validate(
+    tmp_path: Path,
+) -> None:
+    sessions = sqlite_sessions(tmp_path / "threads.db")
+    triage, shipping_model = shop()
+    app = Starlette(
+        routes=[
+            Route("/agent", agui.endpoint(triage, sessions=sessions), methods=["POST"]),
+            Route("/threads/{thread_id}/messages", agui.history_endpoint(sessions)),
+        ]
+    )
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for number, prompt in enumerate(PROMPTS):
+            body = {
+                "threadId": "thread-7",
+                "runId": f"run-{number}",
+                "messages": [{"id": f"u{number}", "role": "user", "content": prompt}],
+            }
+            response = await client.post("/agent", json=body)
+            assert response.status_code == 200
+            events = [
+                json.loads(line[6:]) for line in response.text.split("\n") if line[:6] == "data: "
+            ]
+            assert agui_findings(events) == []
+            content = "".join(e["delta"] for e in events if e["type"] == "TEXT_MESSAGE_CONTENT")
+            assert content == ANSWERS[number]
+        snapshot = (await client.get("/threads/thread-7/messages")).json()
+    assert len(shipping_model.inputs) == 3
+    assert snapshot["type"] == "MESSAGES_SNAPSHOT"
+    roles = [m["role"] for m in snapshot["messages"]]
+    assert roles.count("user") == 3
+    assert [m["content"] for m in snapshot["messages"] if m["role"] == "user"] == PROMPTS
+    run = [
+        {"type": "RUN_STARTED", "threadId": "thread-7", "runId": "load"},
+        snapshot,
+        {"type": "RUN_FINISHED", "threadId": "thread-7", "runId": "load"},
+    ]
+    assert agui_findings(run) == []
+
+
+async def test_last_agent_and_history_of_a_fresh_conversation(tmp_path: Path) -> None:
+    triage, _ = shop()
+    assert last_agent(triage, []) is triage
+    sessions = sqlite_sessions(tmp_path / "x.db")
+    assert ui_messages(await sessions("nobody").get_items()) == []
+    with pytest.raises(Exception, match="memory"):
+        sqlite_sessions(":memory:")
+
+
+async def test_a_client_that_leaves_mid_answer_finds_the_partial_answer_in_the_history(
+    tmp_path: Path,
+) -> None:
+    from .support.scenarios import waiting_agent
+
+    sessions = sqlite_sessions(tmp_path / "cut.db")
+    agent, started, cancelled = waiting_agent(text("Let me check that for you."))
+    app = Starlette(
+        routes=[
+            Route(
+                "/api/chat",
+                ai_sdk.endpoint(agent, sessions=sessions, heartbeat=0.05),
+                methods=["POST"],
+            ),
+            Route("/api/chats/{chat_id}/messages", ai_sdk.history_endpoint(sessions)),
+        ]
+    )
+    body = {
+        "id": "chat-cut",
+        "message": {"id": "u", "role": "user", "parts": [{"type": "text", "text": "Hi"}]},
+    }
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        async with client.stream("POST", "/api/chat", json=body) as response:
+            assert response.status_code == 200
+            async for _ in response.aiter_bytes():
+                if started.is_set():
+                    break  # the page is closed while the tool runs
+        await asyncio.wait_for(cancelled.wait(), 10)
+        for _ in range(100):  # the hook runs as the stream closes, after the disconnect
+            history = (await client.get("/api/chats/chat-cut/messages")).json()
+            if len(history) >= 2:
+                break
+            await asyncio.sleep(0.05)
+    assert [m["role"] for m in history][:1] == ["user"]
+    texts = [p.get("text") for m in history if m["role"] == "assistant" for p in m["parts"]]
+    assert "Let me check that for you." in texts
+
+
+async def test_a_route_around_the_endpoint_decides_who_may_use_a_conversation() -> None:
+    """The pattern docs/conversations.md shows: read the body, check the id, call the endpoint
+    (which reads the body again from Starlette's cache)."""
+    agent = Agent(name="a", model=ScriptedStreamModel([turn(text("Hello."))], per_run=True))
+    chat = ai_sdk.endpoint(agent)
+    app = FastAPI()
+
+    @app.post("/api/chat")
+    async def chat_route(request: Request) -> Any:
+        body = await request.json()
+        if body.get("id") != "mine":
+            raise HTTPException(status_code=404)
+        return await chat(request)
+
+    body = {
+        "id": "mine",
+        "messages": [{"id": "u", "role": "user", "parts": [{"type": "text", "text": "hi"}]}],
+    }
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        allowed = await client.post("/api/chat", json=body)
+        refused = await client.post("/api/chat", json={**body, "id": "theirs"})
+    assert allowed.status_code == 200
+    assert '"finishReason":"stop"' in allowed.text
+    assert refused.status_code == 404
