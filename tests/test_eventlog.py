@@ -473,3 +473,37 @@ def test_endpoint_arguments_are_checked() -> None:
         resumable_sse_endpoint(log, retry=10, encode=to_sse)
     with pytest.raises(ConfigurationError, match="log must be an EventLog"):
         resumable_sse_endpoint(object())  # type: ignore[arg-type]
+
+
+async def test_a_cancelled_reader_does_not_stop_the_others_of_a_memory_log() -> None:
+    """Readers waiting on a run share one signal: a reader cancelled while it waits (its client
+    went away) must leave the others waiting, and later readers too."""
+    from agentstream import TextDelta
+
+    log = MemoryEventLog()
+    token = await log.acquire_lease("shared")
+
+    def delta(seq: int) -> TextDelta:
+        return TextDelta(seq=seq, run_id="shared", timestamp=1, delta=f"d{seq}")
+
+    await log.append("shared", delta(0))
+
+    async def first_two(after: int) -> list[int]:
+        seen = []
+        async for event in log.read("shared", after):
+            seen.append(event.seq)
+            if len(seen) == 2:
+                break
+        return seen
+
+    gone = asyncio.ensure_future(first_two(0))
+    stays = asyncio.ensure_future(first_two(0))
+    await asyncio.sleep(0)  # both wait for seq 1
+    gone.cancel()
+    await asyncio.gather(gone, return_exceptions=True)
+    late = asyncio.ensure_future(first_two(0))
+    await log.append("shared", delta(1))
+    await log.append("shared", delta(2))
+    assert await asyncio.wait_for(stays, 5) == [1, 2]
+    assert await asyncio.wait_for(late, 5) == [1, 2]
+    await log.release_lease("shared", token)

@@ -47,6 +47,7 @@ __all__ = [
     "MemoryEventLog",
     "RunInfo",
     "RunNotFoundError",
+    "current_run",
     "ends_run",
     "is_pause",
     "log_unavailable",
@@ -320,6 +321,21 @@ class EventLog(ABC):
         """
         return False
 
+    # The run a conversation is streaming now, for a client that reconnects after a reload.
+
+    async def set_current(self, thread: str, run_id: str, after: int, ttl: float) -> None:
+        """Name `run_id` as the run `thread` is streaming, read from after seq `after`.
+
+        Raises:
+            ConfigurationError: this log does not keep them.
+
+        """
+        raise ConfigurationError(f"{type(self).__name__} does not keep conversations' runs")
+
+    async def current(self, thread: str) -> tuple[str, int] | None:
+        """The run `thread` streams now and the seq its stream starts after, or None."""
+        return None
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -361,7 +377,9 @@ class _Run:
             signal.set_result(None)
 
     def waiter(self) -> asyncio.Future[None]:
-        if self.signal is None:
+        # Shared by every reader waiting on the run; each awaits it shielded, so a reader that
+        # is cancelled (a client gone) does not cancel the others' wait.
+        if self.signal is None or self.signal.done():
             self.signal = asyncio.get_running_loop().create_future()
         return self.signal
 
@@ -396,6 +414,7 @@ class MemoryEventLog(EventLog):
         self._runs: dict[str, _Run] = {}
         self._pauses: dict[str, tuple[str, float]] = {}
         self._threads: dict[str, tuple[str, float]] = {}
+        self._current: dict[str, tuple[str, float]] = {}
         self._next_sweep = 0.0
 
     def __repr__(self) -> str:
@@ -413,7 +432,7 @@ class MemoryEventLog(EventLog):
         self._next_sweep = now + 1.0
         for run_id in [r for r, run in self._runs.items() if run.expires_at <= now]:
             self._runs.pop(run_id).wake()
-        for table in (self._pauses, self._threads):
+        for table in (self._pauses, self._threads, self._current):
             for key in [k for k, (_, until) in table.items() if until <= now]:
                 del table[key]
 
@@ -505,7 +524,7 @@ class MemoryEventLog(EventLog):
                     max(run.expires_at - now, 0.0), _wake_future, waiter
                 )
                 try:
-                    await waiter
+                    await asyncio.shield(waiter)
                 finally:
                     timer.cancel()
                 continue
@@ -519,7 +538,7 @@ class MemoryEventLog(EventLog):
                 run.lease_until - now, _wake_future, waiter
             )
             try:
-                await waiter
+                await asyncio.shield(waiter)
             finally:
                 timer.cancel()
 
@@ -628,6 +647,24 @@ class MemoryEventLog(EventLog):
             return False
         del self._pauses[run_id]
         return True
+
+    @override
+    async def set_current(self, thread: str, run_id: str, after: int, ttl: float) -> None:
+        check_run_id(run_id)
+        until = self._now() + check_duration("ttl", ttl)
+        self._current[thread] = (f"{after} {run_id}", until)
+
+    @override
+    async def current(self, thread: str) -> tuple[str, int] | None:
+        return current_run(self._live(self._current, thread))
+
+
+def current_run(value: str | None) -> tuple[str, int] | None:
+    """A conversation's current run as `set_current` stored it (`"<after> <run_id>"`)."""
+    if value is None:
+        return None
+    after, _, run_id = value.partition(" ")
+    return run_id, int(after)
 
 
 def _wake_future(waiter: asyncio.Future[None]) -> None:
