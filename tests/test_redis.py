@@ -318,3 +318,31 @@ async def test_a_run_paused_on_one_process_is_answered_on_another_across_the_pau
     assert follower_events == rest
     outputs = {e.call_id: e.output for e in rest if e.type == "tool_output"}
     assert outputs == {"call_a": "refunded 1 on answerer", "call_b": "Order 2 needs a manager."}
+
+
+@pytest.mark.node
+async def test_a_page_that_reloads_mid_answer_reconnects_on_another_process(
+    redis_url: str, processes: list[subprocess.Popen[str]]
+) -> None:
+    """The `ai` Chat streams from process A and stops mid-answer (the page reloads); a new
+    Chat with the same id resumes (`GET {api}/{chatId}/stream`) on process B, over one
+    redis-server, and gets the whole answer."""
+    from .support.node import HAVE_NODE, run_node
+
+    if not HAVE_NODE:
+        pytest.skip("needs node and clients/node_modules")
+    bases = []
+    for _ in range(2):
+        web = spawn("chat-web", redis_url)
+        processes.append(web)
+        line = await asyncio.to_thread(read_line_until, web, "port ")
+        bases.append(f"http://127.0.0.1:{int(line.split()[1])}/api/chat")
+    report = await run_node(
+        "ai_sdk_reload.mjs", bases[0], bases[1], "--prompt", "Write", "--chat-id", "chat-r"
+    )
+    whole = "".join(f"word{i} " for i in range(40))
+    assert report["errors"] == []
+    assert report["statuses"] == [200, 200]
+    assert report["before"] and whole.startswith(report["before"])
+    assert len(report["before"]) < len(whole)  # the first page left mid-answer
+    assert report["after"] == whole  # the reloaded page got all of it, once

@@ -56,7 +56,15 @@ if TYPE_CHECKING:
     from ._interactive import PausedRun
     from ._options import RunOptions
 
-__all__ = ["HEADERS", "encode", "endpoint", "history_endpoint", "messages_to_input", "run"]
+__all__ = [
+    "HEADERS",
+    "encode",
+    "endpoint",
+    "history_endpoint",
+    "messages_to_input",
+    "resume_endpoint",
+    "run",
+]
 
 HEADERS: Final[Mapping[str, str]] = MappingProxyType(
     {**SSE_HEADERS, "x-vercel-ai-ui-message-stream": "v1"}
@@ -534,6 +542,37 @@ def answers_in(body: Mapping[str, Any], record: PausedRun) -> list[Answer]:
     return answers
 
 
+async def _published(
+    agent: Agent[Any],
+    items: list[Any],
+    log: EventLog,
+    chat: str | None,
+    ttl: float,
+    key: str,
+    heartbeat: float | None,
+    *,
+    run_kwargs: dict[str, Any],
+    session: Any,
+    options: RunOptions,
+) -> AsyncIterator[str]:
+    """Start a run, publish it to `log` as the chat's current run, and read it from there."""
+    from agents import Runner
+
+    from ._resume import publish
+    from ._runs import pausing
+
+    if chat is None:
+        raise RequestRefusedError(422, "a resumable chat needs its id")
+    kwargs = {k: v for k, v in run_kwargs.items() if v is not None or k != "max_turns"}
+    if session is not None:
+        kwargs["session"] = session
+    result = Runner.run_streamed(agent, items, **kwargs)
+    stream = pausing(result, log, agent.name, thread=chat, pause_ttl=ttl, key=key, **options)
+    await publish(stream, log, run_id=stream.run_id)
+    await log.set_current(chat, stream.run_id, -1, ttl)
+    return _AiSdkBridge(None, key=key).stream(log.read(stream.run_id, -1), heartbeat)
+
+
 def _new_turn(body: Mapping[str, Any]) -> Mapping[str, Any]:
     """The new user message of a request for a conversation the server holds.
 
@@ -565,9 +604,14 @@ async def respond(
     heartbeat: float | None = 15.0,
     keep_system: bool = False,
     sessions: Sessions | None = None,
+    resumable: bool = False,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[str]:
     """Answer one `useChat` request: resume the chat's paused run, or start a new one.
+
+    With `resumable`, the run is published to `log` as it streams and the response reads it
+    from there: a page that reloads reconnects to the running answer from any process
+    (`resume_endpoint`), and a client that goes away no longer stops the run.
 
     With `sessions`, the server holds the conversation (`docs/conversations.md`): the request
     gives only its new turn (the body's `message`, or the last of its `messages`), the chat's
@@ -609,6 +653,19 @@ async def respond(
             items = messages_to_input([_new_turn(body)], keep_system=keep_system)
         else:
             items = messages_to_input(body, keep_system=keep_system)
+        if resumable:
+            return await _published(
+                agent,
+                items,
+                log,
+                chat,
+                ttl,
+                key,
+                heartbeat,
+                run_kwargs={"context": context, "max_turns": max_turns, "run_config": run_config},
+                session=session,
+                options=options,
+            )
         return run_frames(
             agent,
             items,
@@ -635,6 +692,18 @@ async def respond(
     )
     denied = {a.call_id for a in answers if a.approved is False}
     continued: RunOptions = {**options, "run_id": record.run_id, "first_seq": record.next_seq}
+    if resumable:
+        from ._runs import pausing, publish_continuation
+
+        names = {w.call_id: w.name for w in record.interruptions}
+        paused = pausing(
+            result, log, record.agent, thread=chat, pause_ttl=ttl, names=names, key=key, **continued
+        )
+        await publish_continuation(paused, log, record.run_id)
+        after = record.next_seq - 1
+        await log.set_current(chat, record.run_id, after, ttl)  # type: ignore[arg-type]
+        bridge = _AiSdkBridge(None, key=key, resumed=record, denied=denied)
+        return bridge.stream(log.read(record.run_id, after), heartbeat)
     return result_frames(
         result,
         lambda stream: _AiSdkBridge(None, key=key, resumed=record, denied=denied).stream(
@@ -750,5 +819,46 @@ def history_endpoint(
             return JSONResponse({"error": "no such chat"}, status_code=404)
         items = await sessions(chat).get_items()
         return JSONResponse(ui_messages(items), headers={"cache-control": "no-store"})
+
+    return endpoint
+
+
+def resume_endpoint(
+    log: EventLog, *, path_param: str = "chat_id", heartbeat: float | None = 15.0
+) -> Callable[[Request], Awaitable[Response]]:
+    """`GET /api/chat/{chat_id}/stream`: a reloaded page reconnects to its chat's running answer.
+
+    What `useChat({ resume: true })` asks for when a page loads, for chats served by
+    `endpoint(..., log=log, resumable=True)`, from any process that reaches `log`: the answer
+    the chat is streaming, from its start, then live to its end. 204 when the chat streams
+    nothing (never did, or its run ended), as the AI SDK expects.
+
+    Raises:
+        MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
+        ConfigurationError: `log` is not an `EventLog`, or `heartbeat` is not valid.
+
+    """
+    try:
+        from starlette.responses import Response
+    except ImportError as exc:
+        raise MissingExtraError("ai_sdk.resume_endpoint", "web") from exc
+    from ._transport import StreamedResponse
+
+    if not isinstance(log, EventLog):
+        raise ConfigurationError(f"log must be an EventLog, got {type(log).__name__}")
+    heartbeat = check_heartbeat(heartbeat)
+
+    async def endpoint(request: Request) -> Response:
+        chat = request.path_params.get(path_param)
+        found = await log.current(chat) if isinstance(chat, str) and chat else None
+        if found is None:
+            return Response(status_code=204)
+        run_id, after = found
+        info = await log.info(run_id)
+        if info is None or info.done:
+            return Response(status_code=204)
+        events = log.read(run_id, after)
+        frames = _AiSdkBridge(None).stream(events, heartbeat)
+        return StreamedResponse(frames, closables=(events,), headers=HEADERS)
 
     return endpoint

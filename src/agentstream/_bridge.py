@@ -82,7 +82,7 @@ DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 """The default request body limit of the bridge endpoints: 1 MiB."""
 
 RUN_OPTIONS: Final = frozenset(
-    {"context", "max_turns", "run_config", "heartbeat", "keep_system", "sessions"}
+    {"context", "max_turns", "run_config", "heartbeat", "keep_system", "sessions", "resumable"}
 ) | (RUN_OPTION_NAMES - {"run_id"})
 """The keyword arguments the endpoints pass on to the bridges' `run`: the SDK's, the heartbeat,
 and the run options but `run_id` (each request is a run of its own)."""

@@ -47,7 +47,15 @@ if TYPE_CHECKING:
 
     from ._options import RunOptions
 
-__all__ = ["answers_endpoint", "pause_ttl_of", "pausing", "resume", "runs_endpoint", "start"]
+__all__ = [
+    "answers_endpoint",
+    "pause_ttl_of",
+    "pausing",
+    "publish_continuation",
+    "resume",
+    "runs_endpoint",
+    "start",
+]
 
 logger = logging.getLogger("agentstream")
 
@@ -84,13 +92,14 @@ def pausing(
     thread: str | None,
     pause_ttl: float,
     names: Mapping[str, str] | None = None,
+    key: str | None = None,
     **options: Unpack[RunOptions],
 ) -> PausingStream:
     """`normalize(result)` with its pause kept in `log` (see `PausingStream`)."""
     stream = normalize(result, **options)
     if names:
         stream.remember_calls(names)
-    return PausingStream(stream, result, log, agent=agent, thread=thread, ttl=pause_ttl)
+    return PausingStream(stream, result, log, agent=agent, thread=thread, ttl=pause_ttl, key=key)
 
 
 def _check_log(log: object) -> EventLog:
@@ -238,10 +247,10 @@ async def resumed(
     stream = pausing(
         result, log, record.agent, thread=record.thread, pause_ttl=ttl, names=names, **continued
     )
-    return await _publish_continuation(stream, log, run_id), record.next_seq
+    return await publish_continuation(stream, log, run_id), record.next_seq
 
 
-async def _publish_continuation(stream: PausingStream, log: EventLog, run_id: str) -> Publication:
+async def publish_continuation(stream: PausingStream, log: EventLog, run_id: str) -> Publication:
     """Publish a resumed run, waiting out the lease of the producer that paused it.
 
     That producer saves the pause, appends the `interrupted` done, then releases its lease: an

@@ -12,6 +12,22 @@ holds), turn the client's `messages_to_input`, and the `HEADERS` a response send
 `docs/ai-sdk.md`.
 """
 
-from ._ai_sdk import HEADERS, encode, endpoint, history_endpoint, messages_to_input, run
+from ._ai_sdk import (
+    HEADERS,
+    encode,
+    endpoint,
+    history_endpoint,
+    messages_to_input,
+    resume_endpoint,
+    run,
+)
 
-__all__ = ["HEADERS", "encode", "endpoint", "history_endpoint", "messages_to_input", "run"]
+__all__ = [
+    "HEADERS",
+    "encode",
+    "endpoint",
+    "history_endpoint",
+    "messages_to_input",
+    "resume_endpoint",
+    "run",
+]

@@ -61,6 +61,7 @@ from ._eventlog import (
     check_batch,
     check_maxlen,
     check_run_id,
+    current_run,
     is_pause,
     log_unavailable,
     producer_lost,
@@ -899,6 +900,21 @@ class RedisEventLog(EventLog):
             run_id, "claiming the pause", lambda: self._release(keys=[key], args=[record])
         )
         return bool(int(claimed))
+
+    @override
+    async def set_current(self, thread: str, run_id: str, after: int, ttl: float) -> None:
+        check_run_id(run_id)
+        key, ms = f"{self.prefix}:current:{{{thread}}}", self._ms(check_duration("ttl", ttl))
+        value = f"{after} {run_id}"
+        await self._call(
+            run_id, "naming the current run", lambda: self.client.set(key, value, px=ms)
+        )
+
+    @override
+    async def current(self, thread: str) -> tuple[str, int] | None:
+        key = f"{self.prefix}:current:{{{thread}}}"
+        value = await self._call(thread, "finding the current run", lambda: self.client.get(key))
+        return current_run(None if value is None else _text(value))
 
     @override
     async def aclose(self) -> None:

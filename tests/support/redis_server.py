@@ -302,8 +302,48 @@ async def _interactive_web(redis_url: str, name: str) -> None:
         await log.aclose()
 
 
+async def _chat_web(redis_url: str) -> None:
+    """A web process of the reload test: a resumable AI SDK chat on Redis; its model streams
+    slowly, so that a page can reload mid-answer."""
+    import uvicorn
+    from agents import Agent
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from agentstream import ai_sdk
+    from agentstream.redis import RedisEventLog
+    from agentstream.testing import ScriptedStreamModel, text, turn
+
+    log = RedisEventLog.from_url(redis_url, lease_ttl=LEASE_TTL)
+    words = [f"word{i} " for i in range(40)]
+    model = ScriptedStreamModel([turn(text(words), delay=0.1)], per_run=True)
+    agent = Agent(name="writer", model=model)
+    app = Starlette(
+        routes=[
+            Route(
+                "/api/chat",
+                ai_sdk.endpoint(agent, log=log, resumable=True),
+                methods=["POST"],
+            ),
+            Route("/api/chat/{chat_id}/stream", ai_sdk.resume_endpoint(log)),
+        ]
+    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    print(f"port {sock.getsockname()[1]}", flush=True)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        await log.aclose()
+
+
 def main() -> None:
     role, *args = sys.argv[1:]
+    if role == "chat-web":
+        asyncio.run(_chat_web(*args))
+        return
     if role == "web":
         asyncio.run(_web(*args))
     elif role == "interactive-web":
