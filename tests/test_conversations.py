@@ -257,3 +257,67 @@ async def test_a_route_around_the_endpoint_decides_who_may_use_a_conversation() 
     assert allowed.status_code == 200
     assert '"finishReason":"stop"' in allowed.text
     assert refused.status_code == 404
+
+
+async def test_authorize_decides_who_may_use_a_conversation_on_every_endpoint(
+    tmp_path: Path,
+) -> None:
+    from agentstream.resume import MemoryEventLog
+
+    checked: list[tuple[str | None, str | None]] = []
+
+    async def authorize(request: Request, conversation: str | None) -> bool:
+        user = request.headers.get("x-user")
+        checked.append((user, conversation))
+        return conversation is not None and conversation.startswith(f"{user}-")
+
+    sessions = sqlite_sessions(tmp_path / "auth.db")
+    log = MemoryEventLog()
+    agent = Agent(name="a", model=ScriptedStreamModel([turn(text("Hello."))], per_run=True))
+    app = Starlette(
+        routes=[
+            Route(
+                "/api/chat",
+                ai_sdk.endpoint(agent, sessions=sessions, authorize=authorize),
+                methods=["POST"],
+            ),
+            Route(
+                "/api/chats/{chat_id}/messages",
+                ai_sdk.history_endpoint(sessions, authorize=authorize),
+            ),
+            Route("/api/chat/{chat_id}/stream", ai_sdk.resume_endpoint(log, authorize=authorize)),
+            Route(
+                "/agent",
+                agui.endpoint(agent, sessions=sessions, authorize=authorize),
+                methods=["POST"],
+            ),
+            Route(
+                "/threads/{thread_id}/messages",
+                agui.history_endpoint(sessions, authorize=authorize),
+            ),
+        ]
+    )
+    message = {"id": "u", "role": "user", "parts": [{"type": "text", "text": "hi"}]}
+    ann = {"x-user": "ann"}
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        mine = await client.post("/api/chat", json={"id": "ann-1", "message": message}, headers=ann)
+        theirs = await client.post(
+            "/api/chat", json={"id": "bob-1", "message": message}, headers=ann
+        )
+        history = await client.get("/api/chats/ann-1/messages", headers=ann)
+        hidden = await client.get("/api/chats/bob-1/messages", headers=ann)
+        resumed = await client.get("/api/chat/bob-1/stream", headers=ann)
+        thread = {
+            "threadId": "bob-2",
+            "runId": "r",
+            "messages": [{"id": "u", "role": "user", "content": "hi"}],
+        }
+        agui_theirs = await client.post("/agent", json=thread, headers=ann)
+        agui_hidden = await client.get("/threads/bob-2/messages", headers=ann)
+    assert mine.status_code == 200
+    assert [theirs.status_code, hidden.status_code, resumed.status_code] == [404, 404, 404]
+    assert [agui_theirs.status_code, agui_hidden.status_code] == [404, 404]
+    assert theirs.json() == {"error": "no such conversation"}
+    assert [m["role"] for m in history.json()] == ["user", "assistant"]
+    assert ("ann", "bob-1") in checked
+    assert await sessions("bob-1").get_items() == []  # nothing ran for the refused chat

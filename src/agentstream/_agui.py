@@ -19,11 +19,13 @@ from ._bridge import (
     DEFAULT_CONTENT_TYPES,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_READ_TIMEOUT,
+    Authorize,
     Bridge,
     PartKind,
     PauseSpec,
     RequestRefusedError,
     ToolCallState,
+    allowed,
     body_limits,
     check_run_options,
     make_endpoint,
@@ -649,6 +651,10 @@ def _snapshot(messages: list[Message], record: PausedRun) -> list[Message]:
     return [*messages, paused]
 
 
+def _thread_id(run_input: RunAgentInput) -> str | None:
+    return run_input.thread_id or None
+
+
 def _new_turn(messages: list[Message]) -> list[Message]:
     """The user messages that end `messages`: the new turn of a conversation the server holds.
 
@@ -770,6 +776,7 @@ def endpoint(
     *,
     log: EventLog | None = None,
     pause_ttl: float | None = None,
+    authorize: Authorize | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     send_timeout: float | None = None,
     content_types: Collection[str] | None = DEFAULT_CONTENT_TYPES,
@@ -791,6 +798,9 @@ def endpoint(
             thread's next input answers them (`respond`): a `RedisEventLog` serves many
             processes. By default the endpoint keeps a `MemoryEventLog` of its own.
         pause_ttl: Seconds a paused run can be answered; by default the log's `ttl`.
+        authorize: Whether a request may use its conversation: called with the request and the
+            conversation's id (None when it names none), sync or async; False answers 404
+            `{"error": "no such conversation"}` before anything runs (`docs/conversations.md`).
         max_body_bytes: The largest request body read, in bytes (1 MiB by default).
         content_types: The request media types accepted (parameters such as `charset`
             ignored; `type/*+suffix` matches any subtype with that suffix); others get a 415.
@@ -830,6 +840,8 @@ def endpoint(
             max_body_bytes=max_body_bytes, content_types=content_types, read_timeout=read_timeout
         ),
         send_timeout=send_timeout,
+        authorize=authorize,
+        conversation_of=_thread_id,
     )
 
 
@@ -840,14 +852,15 @@ def _is_agent(value: object) -> bool:
 
 
 def history_endpoint(
-    sessions: Sessions, *, path_param: str = "thread_id"
+    sessions: Sessions, *, authorize: Authorize | None = None, path_param: str = "thread_id"
 ) -> Callable[[Request], Awaitable[Response]]:
     """`GET /threads/{thread_id}/messages`: a conversation the server holds, as AG-UI messages.
 
     The answer is a `MESSAGES_SNAPSHOT` event (JSON): its `messages` are the user and assistant
     messages, the calls as `toolCalls` and their outputs as `tool` messages, for a client that
     loads the thread (`agent.setMessages(snapshot.messages)`). Whether the caller may read the
-    thread is the service's decision: wrap the endpoint, or check in `sessions`.
+    thread is the service's decision: `authorize` (as for `endpoint`) answers 404 for a thread it
+    refuses.
 
     Raises:
         MissingExtraError: Starlette or `ag-ui-protocol` is not installed.
@@ -863,6 +876,8 @@ def history_endpoint(
         thread = request.path_params.get(path_param)
         if not isinstance(thread, str) or not thread:
             return JSONResponse({"error": "no such thread"}, status_code=404)
+        if authorize is not None and not await allowed(authorize, request, thread):
+            return JSONResponse({"error": "no such conversation"}, status_code=404)
         items = await sessions(thread).get_items()
         snapshot = core.MessagesSnapshotEvent.model_validate(
             {"type": "MESSAGES_SNAPSHOT", "messages": agui_messages(items), "timestamp": _now_ms()}

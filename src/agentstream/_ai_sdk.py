@@ -18,11 +18,13 @@ from ._bridge import (
     DEFAULT_CONTENT_TYPES,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_READ_TIMEOUT,
+    Authorize,
     Bridge,
     PartKind,
     PauseSpec,
     RequestRefusedError,
     ToolCallState,
+    allowed,
     body_limits,
     check_run_options,
     make_endpoint,
@@ -573,6 +575,11 @@ async def _published(
     return _AiSdkBridge(None, key=key).stream(log.read(stream.run_id, -1), heartbeat)
 
 
+def _chat_id(body: Mapping[str, Any]) -> str | None:
+    chat = body.get("id")
+    return chat if isinstance(chat, str) and chat else None
+
+
 def _new_turn(body: Mapping[str, Any]) -> Mapping[str, Any]:
     """The new user message of a request for a conversation the server holds.
 
@@ -720,6 +727,7 @@ def endpoint(
     *,
     log: EventLog | None = None,
     pause_ttl: float | None = None,
+    authorize: Authorize | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     send_timeout: float | None = None,
     content_types: Collection[str] | None = DEFAULT_CONTENT_TYPES,
@@ -741,6 +749,9 @@ def endpoint(
             request answers them: a `RedisEventLog` serves many processes. By default the
             endpoint keeps a `MemoryEventLog` of its own (one process).
         pause_ttl: Seconds a paused run can be answered; by default the log's `ttl`.
+        authorize: Whether a request may use its conversation: called with the request and the
+            conversation's id (None when it names none), sync or async; False answers 404
+            `{"error": "no such conversation"}` before anything runs (`docs/conversations.md`).
         max_body_bytes: The largest request body read, in bytes (1 MiB by default).
         content_types: The request media types accepted (parameters such as `charset`
             ignored; `type/*+suffix` matches any subtype with that suffix); others get a 415.
@@ -791,18 +802,20 @@ def endpoint(
             max_body_bytes=max_body_bytes, content_types=content_types, read_timeout=read_timeout
         ),
         send_timeout=send_timeout,
+        authorize=authorize,
+        conversation_of=_chat_id,
     )
 
 
 def history_endpoint(
-    sessions: Sessions, *, path_param: str = "chat_id"
+    sessions: Sessions, *, authorize: Authorize | None = None, path_param: str = "chat_id"
 ) -> Callable[[Request], Awaitable[Response]]:
     """`GET /api/chats/{chat_id}/messages`: a conversation the server holds, as `UIMessage`s.
 
     Give the result to `useChat({ messages })` (or `new Chat({ id, messages })`) when a page
     loads: text, tool calls with their inputs and outputs, and handoffs, as they were. A chat
     with no history answers `[]`. Whether the caller may read the chat is the service's
-    decision: wrap the endpoint, or check in `sessions`.
+    decision: `authorize` (as for `endpoint`) answers 404 for a chat it refuses.
 
     Raises:
         MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
@@ -817,6 +830,8 @@ def history_endpoint(
         chat = request.path_params.get(path_param)
         if not isinstance(chat, str) or not chat:
             return JSONResponse({"error": "no such chat"}, status_code=404)
+        if authorize is not None and not await allowed(authorize, request, chat):
+            return JSONResponse({"error": "no such conversation"}, status_code=404)
         items = await sessions(chat).get_items()
         return JSONResponse(ui_messages(items), headers={"cache-control": "no-store"})
 
@@ -824,14 +839,19 @@ def history_endpoint(
 
 
 def resume_endpoint(
-    log: EventLog, *, path_param: str = "chat_id", heartbeat: float | None = 15.0
+    log: EventLog,
+    *,
+    authorize: Authorize | None = None,
+    path_param: str = "chat_id",
+    heartbeat: float | None = 15.0,
 ) -> Callable[[Request], Awaitable[Response]]:
     """`GET /api/chat/{chat_id}/stream`: a reloaded page reconnects to its chat's running answer.
 
     What `useChat({ resume: true })` asks for when a page loads, for chats served by
     `endpoint(..., log=log, resumable=True)`, from any process that reaches `log`: the answer
     the chat is streaming, from its start, then live to its end. 204 when the chat streams
-    nothing (never did, or its run ended), as the AI SDK expects.
+    nothing (never did, or its run ended), as the AI SDK expects; 404 when `authorize` (as
+    for `endpoint`) says the caller may not use the chat.
 
     Raises:
         MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
@@ -850,7 +870,11 @@ def resume_endpoint(
 
     async def endpoint(request: Request) -> Response:
         chat = request.path_params.get(path_param)
-        found = await log.current(chat) if isinstance(chat, str) and chat else None
+        if not isinstance(chat, str) or not chat:
+            return Response(status_code=204)
+        if authorize is not None and not await allowed(authorize, request, chat):
+            return Response(status_code=404)
+        found = await log.current(chat)
         if found is None:
             return Response(status_code=204)
         run_id, after = found

@@ -25,7 +25,7 @@ import logging
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 from ._errors import AgentStreamError, ConfigurationError, MissingExtraError
 from ._eventlog import EventLogUnavailableError
@@ -82,7 +82,15 @@ DEFAULT_MAX_BODY_BYTES: Final = 1024 * 1024
 """The default request body limit of the bridge endpoints: 1 MiB."""
 
 RUN_OPTIONS: Final = frozenset(
-    {"context", "max_turns", "run_config", "heartbeat", "keep_system", "sessions", "resumable"}
+    {
+        "context",
+        "max_turns",
+        "run_config",
+        "heartbeat",
+        "keep_system",
+        "sessions",
+        "resumable",
+    }
 ) | (RUN_OPTION_NAMES - {"run_id"})
 """The keyword arguments the endpoints pass on to the bridges' `run`: the SDK's, the heartbeat,
 and the run options but `run_id` (each request is a run of its own)."""
@@ -706,6 +714,18 @@ async def read_json_or_refuse(request: Request, limits: BodyLimits) -> Any | Res
         return Response(status_code=400)
 
 
+Authorize: TypeAlias = "Callable[[Request, str | None], bool | Awaitable[bool]]"
+"""Whether a request may use a conversation (its id, None when the request names none)."""
+
+
+async def allowed(authorize: Authorize, request: Request, conversation: str | None) -> bool:
+    """`authorize(request, conversation)`, awaited if it is a coroutine function."""
+    verdict = authorize(request, conversation)
+    if inspect.isawaitable(verdict):
+        verdict = await verdict
+    return bool(verdict)
+
+
 def make_endpoint(
     name: str,
     *,
@@ -714,8 +734,13 @@ def make_endpoint(
     headers: Mapping[str, str],
     limits: BodyLimits,
     send_timeout: float | None = None,
+    authorize: Authorize | None = None,
+    conversation_of: Callable[[Any], str | None] = lambda parsed: None,
 ) -> Callable[[Request], Awaitable[Response]]:
     """A Starlette endpoint that streams the frames of `start(parse(json_body))`.
+
+    With `authorize`, a request for a conversation (`conversation_of(parsed)`) the caller may
+    not use gets a 404 `{"error": "no such conversation"}` before anything runs.
 
     The body is read within `limits` (`read_json`: 408, 413, 415 or 422 when it breaks them);
     `parse` raising `ConfigurationError` or `ValueError` gets a 422; `start` (which may be
@@ -748,6 +773,8 @@ def make_endpoint(
             parsed = parse(body)
         except (ValueError, ConfigurationError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
+        if authorize is not None and not await allowed(authorize, request, conversation_of(parsed)):
+            return JSONResponse({"error": "no such conversation"}, status_code=404)
         try:
             frames = start(parsed)
             if inspect.isawaitable(frames):
