@@ -321,3 +321,70 @@ async def test_authorize_decides_who_may_use_a_conversation_on_every_endpoint(
     assert [m["role"] for m in history.json()] == ["user", "assistant"]
     assert ("ann", "bob-1") in checked
     assert await sessions("bob-1").get_items() == []  # nothing ran for the refused chat
+
+
+async def test_the_http_api_holds_a_conversation_across_a_handoff_and_a_pause(
+    tmp_path: Path,
+) -> None:
+    """Plain SSE: `POST /runs` with a `thread` and only the new turn; the agent of the last
+    turn starts the next; a pause answered on `/runs/{id}/answers` is saved in the thread."""
+    from agentstream import Done, parse_event
+    from agentstream.interactive import answers_endpoint, runs_endpoint
+    from agentstream.resume import MemoryEventLog
+
+    calls: list[str] = []
+
+    @function_tool(needs_approval=True)
+    def refund(order_id: str) -> str:
+        """Refund an order."""
+        calls.append(order_id)
+        return f"refunded {order_id}"
+
+    billing_model = Recording(
+        [
+            turn(text("Billing here.")),
+            turn(tool_call("refund", {"order_id": "A-1"}, call_id="call_r")),
+            turn(text("Refunded.")),
+        ]
+    )
+    billing = Agent(name="billing", model=billing_model, tools=[refund])
+    triage = Agent(
+        name="triage",
+        model=ScriptedStreamModel([turn(handoff("billing"))]),
+        handoffs=[billing],
+    )
+    sessions = sqlite_sessions(tmp_path / "plain.db")
+    log = MemoryEventLog()
+    app = Starlette(
+        routes=[
+            Route("/runs", runs_endpoint(triage, log, sessions=sessions), methods=["POST"]),
+            Route(
+                "/runs/{run_id}/answers",
+                answers_endpoint([triage], log, sessions=sessions),
+                methods=["POST"],
+            ),
+        ]
+    )
+
+    def events(body: str) -> list[Any]:
+        return [parse_event(line[6:]) for line in body.split("\n") if line[:6] == "data: "]
+
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        first = events((await client.post("/runs", json={"input": "Hi", "thread": "t-1"})).text)
+        assert isinstance(first[-1], Done) and first[-1].status == "completed"
+        assert first[-1].last_agent == "billing"
+        refused = await client.post("/runs", json={"input": "Refund A-1"})
+        assert refused.status_code == 422  # a held conversation needs its thread
+        second = events(
+            (await client.post("/runs", json={"input": "Refund A-1", "thread": "t-1"})).text
+        )
+        paused = second[-1]
+        assert isinstance(paused, Done) and paused.status == "interrupted"
+        assert paused.agent == "billing"  # turn 2 started where turn 1 ended
+        body = {"answers": [{"call_id": "call_r", "approved": True}]}
+        rest = events((await client.post(f"/runs/{paused.run_id}/answers", json=body)).text)
+    assert isinstance(rest[-1], Done) and rest[-1].status == "completed"
+    assert calls == ["A-1"]
+    history = await sessions("t-1").get_items()
+    texts = json.dumps(history)
+    assert "Refund A-1" in texts and "refunded A-1" in texts and "Refunded." in texts

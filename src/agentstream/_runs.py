@@ -23,6 +23,7 @@ from ._bridge import (
     read_json_or_refuse,
 )
 from ._checks import check_duration, check_seconds
+from ._conversations import Sessions, last_agent
 from ._errors import ConfigurationError
 from ._eventlog import EventLog, EventLogUnavailableError, LeaseHeldError
 from ._interactive import (
@@ -30,6 +31,7 @@ from ._interactive import (
     Answer,
     AnswerRefusedError,
     PausingStream,
+    load_record,
     open_resumed,
 )
 from ._normalize import normalize
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from agents import Agent
+    from agents.memory import Session
     from agents.result import RunResultStreaming
     from starlette.requests import Request
     from starlette.responses import Response
@@ -125,6 +128,7 @@ async def start(
     context: Any = None,
     max_turns: int | None = None,
     run_config: Any = None,
+    session: Session | None = None,
     **options: Unpack[RunOptions],
 ) -> Publication:
     """Run `agent` on `input` and publish the run into `log`, keeping its pause if it pauses.
@@ -138,6 +142,8 @@ async def start(
         context: The run context passed to `Runner.run_streamed`.
         max_turns: Passed to `Runner.run_streamed` when given.
         run_config: Passed to `Runner.run_streamed`.
+        session: The conversation's SDK `Session`, when the server holds it: the SDK loads the
+            history before the model call and saves the run's items.
         **options: How the run is normalized (`RunOptions`); `run_id` names it in the log.
 
     Returns:
@@ -152,7 +158,10 @@ async def start(
 
     _check_log(log)
     ttl = pause_ttl_of(log, pause_ttl, published=True)
-    result = Runner.run_streamed(agent, input, **_run_kwargs(context, max_turns, run_config))
+    kwargs = _run_kwargs(context, max_turns, run_config)
+    if session is not None:
+        kwargs["session"] = session
+    result = Runner.run_streamed(agent, input, **kwargs)
     stream = pausing(result, log, agent.name, thread=thread, pause_ttl=ttl, **options)
     return await publish(stream, log, run_id=stream.run_id)
 
@@ -169,6 +178,7 @@ async def resume(
     context: Any = None,
     max_turns: int | None = None,
     run_config: Any = None,
+    session: Session | None = None,
     **options: Unpack[RunOptions],
 ) -> Publication:
     """Answer a paused run and publish its continuation into the same run of `log`.
@@ -187,6 +197,7 @@ async def resume(
         context: A run context that replaces the one saved with the run.
         max_turns: Passed to `Runner.run_streamed` when given.
         run_config: Passed to `Runner.run_streamed`.
+        session: The conversation's SDK `Session`, when the server holds it.
         **options: How the continuation is normalized (`RunOptions`, but `run_id` and
             `first_seq`, which come from the paused run).
 
@@ -207,6 +218,7 @@ async def resume(
         context=context,
         max_turns=max_turns,
         run_config=run_config,
+        session=session,
         **options,
     )
     return publication
@@ -224,6 +236,7 @@ async def resumed(
     context: Any,
     max_turns: int | None,
     run_config: Any,
+    session: Session | None = None,
     **options: Unpack[RunOptions],
 ) -> tuple[Publication, int]:
     """`resume()`, and the seq of the continuation's first event."""
@@ -241,6 +254,7 @@ async def resumed(
         context=context,
         max_turns=max_turns,
         run_config=run_config,
+        session=session,
     )
     names = {w.call_id: w.name for w in record.interruptions}
     continued: RunOptions = {**options, "run_id": run_id, "first_seq": record.next_seq}
@@ -332,9 +346,14 @@ def runs_endpoint(
     context: Any = None,
     max_turns: int | None = None,
     run_config: Any = None,
+    sessions: Sessions | None = None,
     **options: Unpack[RunOptions],
 ) -> Callable[[Request], Awaitable[Response]]:
     """`POST /runs`: start a run from `{"input": ..., "thread"?: ...}` and stream it.
+
+    With `sessions`, the server holds each conversation (`docs/conversations.md`): `thread`
+    names it (required), `input` is the new turn, and the agent that ended the last turn
+    starts this one.
 
     The events come from the log, as SSE (`id:` is the seq, so `Last-Event-ID` resumes them with
     `resumable_sse_endpoint`), or as NDJSON when the `Accept` header prefers
@@ -358,6 +377,12 @@ def runs_endpoint(
         if thread is not None and (not isinstance(thread, str) or not thread):
             return _refused(422, "thread must be a non-empty string")
         chosen = agent(body) if callable(agent) and not _is_agent(agent) else agent
+        session = None
+        if sessions is not None:
+            if thread is None:
+                return _refused(422, "a conversation the server holds needs its thread")
+            session = sessions(thread)
+            chosen = last_agent(chosen, await session.get_items())  # type: ignore[arg-type]
         try:
             publication = await start(
                 chosen,  # type: ignore[arg-type]
@@ -368,6 +393,7 @@ def runs_endpoint(
                 context=context,
                 max_turns=max_turns,
                 run_config=run_config,
+                session=session,
                 **options,
             )
         except EventLogUnavailableError as exc:
@@ -399,9 +425,12 @@ def answers_endpoint(
     context: Any = None,
     max_turns: int | None = None,
     run_config: Any = None,
+    sessions: Sessions | None = None,
     **options: Unpack[RunOptions],
 ) -> Callable[[Request], Awaitable[Response]]:
     """`POST /runs/{run_id}/answers`: answer a paused run and stream its continuation.
+
+    With `sessions`, the continuation saves its items in the conversation the run paused in.
 
     As SSE, or as NDJSON when the `Accept` header prefers `application/x-ndjson`.
     The body is `{"answers": [{"call_id", "approved", "reason"?, "always"?} |
@@ -423,6 +452,8 @@ def answers_endpoint(
         context: As for `resume()`.
         max_turns: As for `resume()`.
         run_config: As for `resume()`.
+        sessions: A conversation id to its SDK `Session` (`docs/conversations.md`): the
+            continuation saves its items in the conversation the run paused in.
         **options: As for `resume()`.
 
     Raises:
@@ -441,6 +472,10 @@ def answers_endpoint(
             return body
         try:
             answers = parse_answers(body)
+            session = None
+            if sessions is not None:
+                record, _ = await load_record(log, run)
+                session = sessions(record.thread) if record.thread is not None else None
             _, first = await resumed(
                 log,
                 run,
@@ -451,6 +486,7 @@ def answers_endpoint(
                 context=context,
                 max_turns=max_turns,
                 run_config=run_config,
+                session=session,
                 **options,
             )
         except AnswerRefusedError as refused:
