@@ -12,6 +12,7 @@ import signal
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -346,3 +347,46 @@ async def test_a_page_that_reloads_mid_answer_reconnects_on_another_process(
     assert report["before"] and whole.startswith(report["before"])
     assert len(report["before"]) < len(whole)  # the first page left mid-answer
     assert report["after"] == whole  # the reloaded page got all of it, once
+
+
+async def test_a_conversation_held_in_redis_sessions_goes_on_across_endpoints(
+    redis_url: str,
+) -> None:
+    """The SDK's own `RedisSession` as `sessions`: two AI SDK endpoints (two app instances, as
+    two processes would have) share the history; turn 2 on the second starts at the agent turn
+    1 handed to on the first."""
+    from agents.extensions.memory import RedisSession
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    from agentstream import ai_sdk
+    from agentstream.testing import handoff
+
+    from .support.http import serve
+
+    def sessions(chat: str) -> RedisSession:
+        return RedisSession.from_url(chat, url=redis_url)
+
+    def shop(triage_turns: list[Any], answer: str) -> Agent[Any]:
+        shipping = Agent(name="shipping", model=ScriptedStreamModel([turn(text(answer))]))
+        return Agent(name="triage", model=ScriptedStreamModel(triage_turns), handoffs=[shipping])
+
+    # The second app's triage has no turn to play: if turn 2 started at triage, it would fail.
+    first_app, second_app = (
+        Starlette(routes=[Route("/c", ai_sdk.endpoint(agent, sessions=sessions), methods=["POST"])])
+        for agent in (shop([turn(handoff("shipping"))], "Shipped."), shop([], "Thursday."))
+    )
+
+    def body(text_: str) -> dict[str, Any]:
+        return {
+            "id": "chat-redis",
+            "message": {"id": text_, "role": "user", "parts": [{"type": "text", "text": text_}]},
+        }
+
+    async with serve(first_app) as first, serve(second_app) as second, httpx.AsyncClient() as http:
+        one = await http.post(f"{first}/c", json=body("Where is it?"), timeout=WAIT)
+        two = await http.post(f"{second}/c", json=body("When?"), timeout=WAIT)
+    assert '"delta":"Shipped."' in one.text
+    assert '"delta":"Thursday."' in two.text
+    history = await sessions("chat-redis").get_items()
+    assert [i.get("role") for i in history if i.get("role") == "user"] == ["user", "user"]
