@@ -22,6 +22,7 @@ from agentstream.conversations import last_agent, sqlite_sessions, ui_messages
 from agentstream.testing import ScriptedStreamModel, handoff, text, tool_call, turn
 
 from .support.agui import agui_findings
+from .support.ai_sdk import parts as sse_parts
 from .support.http import serve
 from .support.node import needs_node, node, run_node
 
@@ -388,3 +389,49 @@ async def test_the_http_api_holds_a_conversation_across_a_handoff_and_a_pause(
     history = await sessions("t-1").get_items()
     texts = json.dumps(history)
     assert "Refund A-1" in texts and "refunded A-1" in texts and "Refunded." in texts
+
+
+async def test_a_reloaded_page_finds_the_approval_it_owes_and_can_still_answer_it(
+    tmp_path: Path,
+) -> None:
+    from agentstream.resume import MemoryEventLog
+
+    from .support.scenarios import REFUNDED, refund_agent
+
+    calls: list[str] = []
+    sessions = sqlite_sessions(tmp_path / "pending.db")
+    log = MemoryEventLog()
+    agent = refund_agent(calls)
+    app = Starlette(
+        routes=[
+            Route(
+                "/api/chat",
+                ai_sdk.endpoint(agent, sessions=sessions, log=log),
+                methods=["POST"],
+            ),
+            Route("/api/chats/{chat_id}/messages", ai_sdk.history_endpoint(sessions, log=log)),
+        ]
+    )
+    ask = {
+        "id": "chat-p",
+        "message": {"id": "u", "role": "user", "parts": [{"type": "text", "text": "Refund"}]},
+    }
+    async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as client:
+        first = await client.post("/api/chat", json=ask)
+        assert '"finishReason":"tool-calls"' in first.text
+        history = (await client.get("/api/chats/chat-p/messages")).json()  # the page reloads
+        assistant = history[-1]
+        waiting = [p for p in assistant["parts"] if p.get("state") == "approval-requested"]
+        assert [p["toolCallId"] for p in waiting] == ["call_a", "call_b"]
+        assert all(p["approval"]["signature"] for p in waiting)
+        # The reloaded page answers from the history it got (addToolApprovalResponse).
+        for part in waiting:
+            part["state"] = "approval-responded"
+            part["approval"]["approved"] = part["toolCallId"] == "call_a"
+        answer = {"id": "chat-p", "messages": [*history[:-1], assistant]}
+        second = await client.post("/api/chat", json=answer)
+    assert second.status_code == 200
+    parts = sse_parts(second.text)
+    assert "".join(p["delta"] for p in parts if p["type"] == "text-delta") == REFUNDED
+    assert [p["type"] for p in parts if p.get("toolCallId") == "call_b"] == ["tool-output-denied"]
+    assert calls == ["1"]

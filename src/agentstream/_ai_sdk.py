@@ -808,14 +808,20 @@ def endpoint(
 
 
 def history_endpoint(
-    sessions: Sessions, *, authorize: Authorize | None = None, path_param: str = "chat_id"
+    sessions: Sessions,
+    *,
+    log: EventLog | None = None,
+    authorize: Authorize | None = None,
+    path_param: str = "chat_id",
 ) -> Callable[[Request], Awaitable[Response]]:
     """`GET /api/chats/{chat_id}/messages`: a conversation the server holds, as `UIMessage`s.
 
     Give the result to `useChat({ messages })` (or `new Chat({ id, messages })`) when a page
     loads: text, tool calls with their inputs and outputs, and handoffs, as they were. A chat
     with no history answers `[]`. Whether the caller may read the chat is the service's
-    decision: `authorize` (as for `endpoint`) answers 404 for a chat it refuses.
+    decision: `authorize` (as for `endpoint`) answers 404 for a chat it refuses. With the
+    endpoint's `log`, the calls a paused run of the chat waits on come back as
+    `approval-requested`, signed as they were issued, so the reloaded page can answer them.
 
     Raises:
         MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
@@ -833,7 +839,16 @@ def history_endpoint(
         if authorize is not None and not await allowed(authorize, request, chat):
             return JSONResponse({"error": "no such conversation"}, status_code=404)
         items = await sessions(chat).get_items()
-        return JSONResponse(ui_messages(items), headers={"cache-control": "no-store"})
+        approvals: dict[str, dict[str, Any]] = {}
+        loaded = await thread_pause(log, chat) if log is not None else None
+        if loaded is not None:
+            record = loaded[0]
+            for waiting in record.interruptions:
+                if waiting.kind != "frontend_tool" and record.key is not None:
+                    signature = approval_signature(record.key, record.run_id, waiting.call_id)
+                    approvals[waiting.call_id] = {"id": waiting.call_id, "signature": signature}
+        messages = ui_messages(items, approvals)
+        return JSONResponse(messages, headers={"cache-control": "no-store"})
 
     return endpoint
 

@@ -157,12 +157,17 @@ def _output_value(text: str) -> Any:
         return text
 
 
-def ui_messages(items: Iterable[Any]) -> list[dict[str, Any]]:
+def ui_messages(
+    items: Iterable[Any], approvals: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """A conversation's stored items as AI SDK `UIMessage`s, for a page that reloads.
 
     User messages become `user` messages with their text; everything the agents did between
     two user messages becomes one `assistant` message: text parts, a `tool-<name>` part per call
-    (`output-available` with its input and output), and a `data-handoff` part per handoff.
+    (`output-available` with its input and output), and a `data-handoff` part per handoff. A
+    call without an output is `input-available`, or `approval-requested` with its entry of
+    `approvals` (call id to the part's `approval`, `{id, signature}`) when a paused run waits
+    for a human's answer to it: the reloaded page can still answer it.
     """
     items = list(items)
     outputs = _outputs(items)
@@ -200,6 +205,8 @@ def ui_messages(items: Iterable[Any]) -> list[dict[str, Any]]:
             }
             if call_id in outputs:
                 part.update(state="output-available", output=_output_value(outputs[call_id]))
+            elif approvals and call_id in approvals:
+                part.update(state="approval-requested", approval=dict(approvals[call_id]))
             else:
                 part.update(state="input-available")
             assistant["parts"].append(part)  # type: ignore[index]
