@@ -390,3 +390,33 @@ async def test_a_conversation_held_in_redis_sessions_goes_on_across_endpoints(
     assert '"delta":"Thursday."' in two.text
     history = await sessions("chat-redis").get_items()
     assert [i.get("role") for i in history if i.get("role") == "user"] == ["user", "user"]
+
+
+@pytest.mark.node
+async def test_an_ag_ui_client_reconnects_to_its_running_thread_on_another_process(
+    redis_url: str, processes: list[subprocess.Popen[str]]
+) -> None:
+    """HttpAgent runs a thread on process A and leaves mid-answer; a second HttpAgent whose
+    `connect()` GETs `/threads/{id}/stream` reconnects on process B (`connectAgent`, with the
+    client's own checks) and gets the whole run, which ag-ui-validate accepts."""
+    from .support.agui import agui_findings
+    from .support.node import HAVE_NODE, run_node
+
+    if not HAVE_NODE:
+        pytest.skip("needs node and clients/node_modules")
+    bases = []
+    for _ in range(2):
+        web = spawn("chat-web", redis_url)
+        processes.append(web)
+        line = await asyncio.to_thread(read_line_until, web, "port ")
+        bases.append(f"http://127.0.0.1:{int(line.split()[1])}")
+    report = await run_node(
+        "agui_reconnect.mjs", f"{bases[0]}/agent", bases[1], "--prompt", "Write"
+    )
+    whole = "".join(f"word{i} " for i in range(40))
+    assert report["errors"] == []
+    assert report["before"] and len(report["before"]) < len(whole)
+    assert report["after"] == whole
+    assert report["events"][0]["type"] == "RUN_STARTED"
+    assert report["events"][-1]["type"] == "RUN_FINISHED"
+    assert agui_findings(report["events"]) == []

@@ -75,7 +75,15 @@ if TYPE_CHECKING:
     from ._interactive import PausedRun
     from ._options import RunOptions
 
-__all__ = ["HEADERS", "encode", "endpoint", "history_endpoint", "messages_to_input", "run"]
+__all__ = [
+    "HEADERS",
+    "encode",
+    "endpoint",
+    "history_endpoint",
+    "messages_to_input",
+    "resume_endpoint",
+    "run",
+]
 
 HEADERS: Final[Mapping[str, str]] = SSE_HEADERS
 """Response headers of an AG-UI stream: those of every SSE response (`content-type:
@@ -684,9 +692,14 @@ async def respond(
     heartbeat: float | None = 15.0,
     keep_system: bool = False,
     sessions: Sessions | None = None,
+    resumable: bool = False,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[str]:
     """Answer one `RunAgentInput`: resume the thread's paused run, or start a new one.
+
+    With `resumable`, the run is published to `log` as it streams and the response reads it
+    from there: a client that reconnects gets the thread's running run from any process
+    (`resume_endpoint`), and a client that goes away no longer stops the run.
 
     With `sessions`, the server holds the conversation (`docs/conversations.md`): the run's
     input is the user messages that end the input's `messages` (the new turn), the thread's
@@ -730,6 +743,27 @@ async def respond(
     answers = answers_in(parsed, loaded[0]) if loaded is not None else []
     if loaded is None or not answers:
         messages = parsed.messages if session is None else _new_turn(parsed.messages)
+        if resumable:
+            from agents import Runner
+
+            from ._resume import publish
+            from ._runs import pausing
+
+            kwargs: dict[str, Any] = {"context": context, "run_config": run_config}
+            if max_turns is not None:
+                kwargs["max_turns"] = max_turns
+            if session is not None:
+                kwargs["session"] = session
+            items = messages_to_input(messages, keep_system=keep_system)
+            result = Runner.run_streamed(chosen, items, **kwargs)
+            opened: RunOptions = {**options, "run_id": parsed.run_id}
+            paused = pausing(
+                result, log, chosen.name, thread=thread, pause_ttl=ttl, key=key, **opened
+            )
+            await publish(paused, log, run_id=parsed.run_id)
+            await log.set_current(thread, parsed.run_id, -1, ttl)
+            bridge = _AguiBridge(thread, parsed.run_id, key=key)
+            return bridge.stream(log.read(parsed.run_id, -1), heartbeat)
         return run_frames(
             chosen,
             messages_to_input(messages, keep_system=keep_system),
@@ -755,6 +789,32 @@ async def respond(
     )
     quiet = {a.call_id for a in answers if a.has_output}
     continued: RunOptions = {**options, "run_id": record.run_id, "first_seq": record.next_seq}
+    if resumable:
+        from ._runs import pausing, publish_continuation
+
+        names = {w.call_id: w.name for w in record.interruptions}
+        paused = pausing(
+            result,
+            log,
+            record.agent,
+            thread=thread,
+            pause_ttl=ttl,
+            names=names,
+            key=key,
+            **continued,
+        )
+        await publish_continuation(paused, log, record.run_id)
+        after = record.next_seq - 1
+        await log.set_current(thread, record.run_id, after, ttl)
+        bridge = _AguiBridge(
+            thread,
+            parsed.run_id,
+            key=key,
+            resumed=record,
+            snapshot=_snapshot(parsed.messages, record),
+            quiet=quiet,
+        )
+        return bridge.stream(log.read(record.run_id, after), heartbeat)
     return result_frames(
         result,
         lambda stream: _AguiBridge(
@@ -887,5 +947,58 @@ def history_endpoint(
             media_type="application/json",
             headers={"cache-control": "no-store"},
         )
+
+    return endpoint
+
+
+def resume_endpoint(
+    log: EventLog,
+    *,
+    authorize: Authorize | None = None,
+    path_param: str = "thread_id",
+    heartbeat: float | None = 15.0,
+) -> Callable[[Request], Awaitable[Response]]:
+    """`GET /threads/{thread_id}/stream`: a client reconnects to its thread's running run.
+
+    For threads served by `endpoint(..., log=log, resumable=True)`, from any process that
+    reaches `log`: the run the thread is streaming, as AG-UI frames from its `RUN_STARTED`, live
+    to its end. 204 when the thread streams nothing (never did, or its run ended); 404 when
+    `authorize` (as for `endpoint`) refuses the thread. `@ag-ui/client` 1.0's `HttpAgent` has no
+    reconnect of its own: a subclass whose `connect()` GETs this URL and hands the response to
+    `transformHttpEventStream` makes `agent.connectAgent()` use it (`docs/conversations.md`).
+
+    Raises:
+        MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
+        ConfigurationError: `log` is not an `EventLog`, or `heartbeat` is not valid.
+
+    """
+    try:
+        from starlette.responses import Response
+    except ImportError as exc:
+        raise MissingExtraError("agui.resume_endpoint", "web") from exc
+    from ._eventlog import EventLog
+    from ._transport import StreamedResponse
+
+    _ag_ui()
+    if not isinstance(log, EventLog):
+        raise ConfigurationError(f"log must be an EventLog, got {type(log).__name__}")
+    heartbeat = check_heartbeat(heartbeat)
+
+    async def endpoint(request: Request) -> Response:
+        thread = request.path_params.get(path_param)
+        if not isinstance(thread, str) or not thread:
+            return Response(status_code=204)
+        if authorize is not None and not await allowed(authorize, request, thread):
+            return Response(status_code=404)
+        found = await log.current(thread)
+        if found is None:
+            return Response(status_code=204)
+        run_id, after = found
+        info = await log.info(run_id)
+        if info is None or info.done:
+            return Response(status_code=204)
+        events = log.read(run_id, after)
+        frames = _AguiBridge(thread, None).stream(events, heartbeat)
+        return StreamedResponse(frames, closables=(events,), headers=HEADERS)
 
     return endpoint

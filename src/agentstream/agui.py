@@ -12,6 +12,22 @@ holds), turn the client's `messages_to_input`, and the `HEADERS` a response send
 `agui` extra for `run` and `endpoint` (`ag-ui-protocol`). See `docs/agui.md`.
 """
 
-from ._agui import HEADERS, encode, endpoint, history_endpoint, messages_to_input, run
+from ._agui import (
+    HEADERS,
+    encode,
+    endpoint,
+    history_endpoint,
+    messages_to_input,
+    resume_endpoint,
+    run,
+)
 
-__all__ = ["HEADERS", "encode", "endpoint", "history_endpoint", "messages_to_input", "run"]
+__all__ = [
+    "HEADERS",
+    "encode",
+    "endpoint",
+    "history_endpoint",
+    "messages_to_input",
+    "resume_endpoint",
+    "run",
+]

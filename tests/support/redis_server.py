@@ -310,7 +310,7 @@ async def _chat_web(redis_url: str) -> None:
     from starlette.applications import Starlette
     from starlette.routing import Route
 
-    from agentstream import ai_sdk
+    from agentstream import agui, ai_sdk
     from agentstream.redis import RedisEventLog
     from agentstream.testing import ScriptedStreamModel, text, turn
 
@@ -326,6 +326,8 @@ async def _chat_web(redis_url: str) -> None:
                 methods=["POST"],
             ),
             Route("/api/chat/{chat_id}/stream", ai_sdk.resume_endpoint(log)),
+            Route("/agent", agui.endpoint(agent, log=log, resumable=True), methods=["POST"]),
+            Route("/threads/{thread_id}/stream", agui.resume_endpoint(log)),
         ]
     )
     sock = socket.socket()
