@@ -376,8 +376,11 @@ async def test_the_http_api_holds_a_conversation_across_a_handoff_and_a_pause(
         assert first[-1].last_agent == "billing"
         refused = await client.post("/runs", json={"input": "Refund A-1"})
         assert refused.status_code == 422  # a held conversation needs its thread
+        # `conversation_id` is another name for `thread`.
         second = events(
-            (await client.post("/runs", json={"input": "Refund A-1", "thread": "t-1"})).text
+            (
+                await client.post("/runs", json={"input": "Refund A-1", "conversation_id": "t-1"})
+            ).text
         )
         paused = second[-1]
         assert isinstance(paused, Done) and paused.status == "interrupted"

@@ -351,6 +351,8 @@ def runs_endpoint(
 ) -> Callable[[Request], Awaitable[Response]]:
     """`POST /runs`: start a run from `{"input": ..., "thread"?: ...}` and stream it.
 
+    `conversation_id` is another name for `thread`.
+
     With `sessions`, the server holds each conversation (`docs/conversations.md`): `thread`
     names it (required), `input` is the new turn, and the agent that ended the last turn
     starts this one.
@@ -371,7 +373,8 @@ def runs_endpoint(
         body = await read_json_or_refuse(request, limits)
         if not isinstance(body, Mapping):
             return body
-        run_input, thread = body.get("input"), body.get("thread")
+        run_input = body.get("input")
+        thread = body.get("thread", body.get("conversation_id"))
         if not isinstance(run_input, (str, list)) or not run_input:
             return _refused(422, "input must be a non-empty string or a list of input items")
         if thread is not None and (not isinstance(thread, str) or not thread):
