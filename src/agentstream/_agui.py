@@ -29,6 +29,7 @@ from ._bridge import (
     body_limits,
     check_run_options,
     make_endpoint,
+    make_resume_endpoint,
     result_frames,
     run_frames,
 )
@@ -972,33 +973,13 @@ def resume_endpoint(
         ConfigurationError: `log` is not an `EventLog`, or `heartbeat` is not valid.
 
     """
-    try:
-        from starlette.responses import Response
-    except ImportError as exc:
-        raise MissingExtraError("agui.resume_endpoint", "web") from exc
-    from ._eventlog import EventLog
-    from ._transport import StreamedResponse
-
     _ag_ui()
-    if not isinstance(log, EventLog):
-        raise ConfigurationError(f"log must be an EventLog, got {type(log).__name__}")
     heartbeat = check_heartbeat(heartbeat)
-
-    async def endpoint(request: Request) -> Response:
-        thread = request.path_params.get(path_param)
-        if not isinstance(thread, str) or not thread:
-            return Response(status_code=204)
-        if authorize is not None and not await allowed(authorize, request, thread):
-            return Response(status_code=404)
-        found = await log.current(thread)
-        if found is None:
-            return Response(status_code=204)
-        run_id, after = found
-        info = await log.info(run_id)
-        if info is None or info.done:
-            return Response(status_code=204)
-        events = log.read(run_id, after)
-        frames = _AguiBridge(thread, None).stream(events, heartbeat)
-        return StreamedResponse(frames, closables=(events,), headers=HEADERS)
-
-    return endpoint
+    return make_resume_endpoint(
+        "agui.resume_endpoint",
+        log,
+        lambda conversation, events: _AguiBridge(conversation, None).stream(events, heartbeat),
+        headers=HEADERS,
+        authorize=authorize,
+        path_param=path_param,
+    )

@@ -793,3 +793,52 @@ def make_endpoint(
         return StreamedResponse(frames, headers=headers, send_timeout=send_timeout)
 
     return endpoint
+
+
+def make_resume_endpoint(
+    name: str,
+    log: EventLog,
+    frames: Callable[[str, AsyncIterator[Event]], AsyncIterator[str]],
+    *,
+    headers: Mapping[str, str],
+    authorize: Authorize | None,
+    path_param: str,
+) -> Callable[[Request], Awaitable[Response]]:
+    """A `GET` endpoint that streams a conversation's running run from the log.
+
+    The frames are what `frames(conversation_id, events)` makes; 204 when nothing runs, 404
+    when `authorize` refuses the conversation.
+
+    Raises:
+        MissingExtraError: Starlette is not installed (`pip install 'agentstream[web]'`).
+        ConfigurationError: `log` is not an `EventLog`.
+
+    """
+    try:
+        from starlette.responses import Response
+    except ImportError as exc:
+        raise MissingExtraError(name, "web") from exc
+    from ._eventlog import EventLog
+    from ._transport import StreamedResponse
+
+    if not isinstance(log, EventLog):
+        raise ConfigurationError(f"log must be an EventLog, got {type(log).__name__}")
+
+    async def endpoint(request: Request) -> Response:
+        conversation = request.path_params.get(path_param)
+        if not isinstance(conversation, str) or not conversation:
+            return Response(status_code=204)
+        if authorize is not None and not await allowed(authorize, request, conversation):
+            return Response(status_code=404)
+        found = await log.current(conversation)
+        if found is None:
+            return Response(status_code=204)
+        run_id, after = found
+        info = await log.info(run_id)
+        if info is None or info.done:
+            return Response(status_code=204)
+        events = log.read(run_id, after)
+        body = frames(conversation, events)
+        return StreamedResponse(body, closables=(events,), headers=headers)
+
+    return endpoint
