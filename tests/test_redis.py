@@ -364,8 +364,10 @@ async def test_a_conversation_held_in_redis_sessions_goes_on_across_endpoints(
 
     from .support.http import serve
 
+    client = aioredis.from_url(redis_url)  # one connection pool for every session
+
     def sessions(chat: str) -> RedisSession:
-        return RedisSession.from_url(chat, url=redis_url)
+        return RedisSession(chat, redis_client=client)
 
     def shop(triage_turns: list[Any], answer: str) -> Agent[Any]:
         shipping = Agent(name="shipping", model=ScriptedStreamModel([turn(text(answer))]))
@@ -389,6 +391,7 @@ async def test_a_conversation_held_in_redis_sessions_goes_on_across_endpoints(
     assert '"delta":"Shipped."' in one.text
     assert '"delta":"Thursday."' in two.text
     history = await sessions("chat-redis").get_items()
+    await client.aclose()
     assert [i.get("role") for i in history if i.get("role") == "user"] == ["user", "user"]
 
 
