@@ -719,7 +719,7 @@ async def respond(
         ConfigurationError: the input is not a valid `RunAgentInput`, or an option is invalid.
 
     """
-    from ._runs import pause_ttl_of
+    from ._runs import pause_ttl_of, publish_current, publish_resumed
 
     heartbeat = check_heartbeat(heartbeat)
     if "run_id" in options:
@@ -745,24 +745,18 @@ async def respond(
     if loaded is None or not answers:
         messages = parsed.messages if session is None else _new_turn(parsed.messages)
         if resumable:
-            from agents import Runner
-
-            from ._resume import publish
-            from ._runs import pausing
-
-            kwargs: dict[str, Any] = {"context": context, "run_config": run_config}
-            if max_turns is not None:
-                kwargs["max_turns"] = max_turns
-            if session is not None:
-                kwargs["session"] = session
-            items = messages_to_input(messages, keep_system=keep_system)
-            result = Runner.run_streamed(chosen, items, **kwargs)
             opened: RunOptions = {**options, "run_id": parsed.run_id}
-            paused = pausing(
-                result, log, chosen.name, thread=thread, pause_ttl=ttl, key=key, **opened
+            await publish_current(
+                chosen,
+                messages_to_input(messages, keep_system=keep_system),
+                log,
+                thread,
+                pause_ttl=ttl,
+                key=key,
+                run_kwargs={"context": context, "max_turns": max_turns, "run_config": run_config},
+                session=session,
+                **opened,
             )
-            await publish(paused, log, run_id=parsed.run_id)
-            await log.set_current(thread, parsed.run_id, -1, ttl)
             bridge = _AguiBridge(thread, parsed.run_id, key=key)
             return bridge.stream(log.read(parsed.run_id, -1), heartbeat)
         return run_frames(
@@ -791,22 +785,9 @@ async def respond(
     quiet = {a.call_id for a in answers if a.has_output}
     continued: RunOptions = {**options, "run_id": record.run_id, "first_seq": record.next_seq}
     if resumable:
-        from ._runs import pausing, publish_continuation
-
-        names = {w.call_id: w.name for w in record.interruptions}
-        paused = pausing(
-            result,
-            log,
-            record.agent,
-            thread=thread,
-            pause_ttl=ttl,
-            names=names,
-            key=key,
-            **continued,
+        after = await publish_resumed(
+            result, record, log, thread, pause_ttl=ttl, key=key, **options
         )
-        await publish_continuation(paused, log, record.run_id)
-        after = record.next_seq - 1
-        await log.set_current(thread, record.run_id, after, ttl)
         bridge = _AguiBridge(
             thread,
             parsed.run_id,

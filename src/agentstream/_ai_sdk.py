@@ -545,37 +545,6 @@ def answers_in(body: Mapping[str, Any], record: PausedRun) -> list[Answer]:
     return answers
 
 
-async def _published(
-    agent: Agent[Any],
-    items: list[Any],
-    log: EventLog,
-    chat: str | None,
-    ttl: float,
-    key: str,
-    heartbeat: float | None,
-    *,
-    run_kwargs: dict[str, Any],
-    session: Any,
-    options: RunOptions,
-) -> AsyncIterator[str]:
-    """Start a run, publish it to `log` as the chat's current run, and read it from there."""
-    from agents import Runner
-
-    from ._resume import publish
-    from ._runs import pausing
-
-    if chat is None:
-        raise RequestRefusedError(422, "a resumable chat needs its id")
-    kwargs = {k: v for k, v in run_kwargs.items() if v is not None or k != "max_turns"}
-    if session is not None:
-        kwargs["session"] = session
-    result = Runner.run_streamed(agent, items, **kwargs)
-    stream = pausing(result, log, agent.name, thread=chat, pause_ttl=ttl, key=key, **options)
-    await publish(stream, log, run_id=stream.run_id)
-    await log.set_current(chat, stream.run_id, -1, ttl)
-    return _AiSdkBridge(None, key=key).stream(log.read(stream.run_id, -1), heartbeat)
-
-
 def _chat_id(body: Mapping[str, Any]) -> str | None:
     chat = body.get("id")
     return chat if isinstance(chat, str) and chat else None
@@ -637,7 +606,7 @@ async def respond(
         ConfigurationError: the body is not what `useChat` sends.
 
     """
-    from ._runs import pause_ttl_of
+    from ._runs import pause_ttl_of, publish_current, publish_resumed
 
     heartbeat = check_heartbeat(heartbeat)
     ttl = pause_ttl_of(log, pause_ttl)
@@ -662,18 +631,20 @@ async def respond(
         else:
             items = messages_to_input(body, keep_system=keep_system)
         if resumable:
-            return await _published(
+            if chat is None:
+                raise RequestRefusedError(422, "a resumable chat needs its id")
+            run_id = await publish_current(
                 agent,
                 items,
                 log,
                 chat,
-                ttl,
-                key,
-                heartbeat,
+                pause_ttl=ttl,
+                key=key,
                 run_kwargs={"context": context, "max_turns": max_turns, "run_config": run_config},
                 session=session,
-                options=options,
+                **options,
             )
+            return _AiSdkBridge(None, key=key).stream(log.read(run_id, -1), heartbeat)
         return run_frames(
             agent,
             items,
@@ -700,16 +671,8 @@ async def respond(
     )
     denied = {a.call_id for a in answers if a.approved is False}
     continued: RunOptions = {**options, "run_id": record.run_id, "first_seq": record.next_seq}
-    if resumable:
-        from ._runs import pausing, publish_continuation
-
-        names = {w.call_id: w.name for w in record.interruptions}
-        paused = pausing(
-            result, log, record.agent, thread=chat, pause_ttl=ttl, names=names, key=key, **continued
-        )
-        await publish_continuation(paused, log, record.run_id)
-        after = record.next_seq - 1
-        await log.set_current(chat, record.run_id, after, ttl)  # type: ignore[arg-type]
+    if resumable and chat is not None:
+        after = await publish_resumed(result, record, log, chat, pause_ttl=ttl, key=key, **options)
         bridge = _AiSdkBridge(None, key=key, resumed=record, denied=denied)
         return bridge.stream(log.read(record.run_id, after), heartbeat)
     return result_frames(

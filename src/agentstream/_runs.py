@@ -30,6 +30,7 @@ from ._interactive import (
     DEFAULT_PAUSE_TTL,
     Answer,
     AnswerRefusedError,
+    PausedRun,
     PausingStream,
     load_record,
     open_resumed,
@@ -55,6 +56,8 @@ __all__ = [
     "pause_ttl_of",
     "pausing",
     "publish_continuation",
+    "publish_current",
+    "publish_resumed",
     "resume",
     "runs_endpoint",
     "start",
@@ -287,6 +290,68 @@ async def _try_publish(stream: PausingStream, log: EventLog, run_id: str) -> Pub
         return await publish(stream, log, run_id=run_id)
     except LeaseHeldError:
         return None
+
+
+# Runs a bridge publishes as a conversation's current run (its `resumable` mode)
+
+
+async def publish_current(
+    agent: Agent[Any],
+    items: Any,
+    log: EventLog,
+    thread: str,
+    *,
+    pause_ttl: float,
+    key: str,
+    run_kwargs: Mapping[str, Any],
+    session: Session | None,
+    **options: Unpack[RunOptions],
+) -> str:
+    """Start a run, publish it to `log` as `thread`'s current run; return its id."""
+    from agents import Runner
+
+    kwargs = {k: v for k, v in run_kwargs.items() if v is not None or k != "max_turns"}
+    if session is not None:
+        kwargs["session"] = session
+    result = Runner.run_streamed(agent, items, **kwargs)
+    stream = pausing(
+        result, log, agent.name, thread=thread, pause_ttl=pause_ttl, key=key, **options
+    )
+    await publish(stream, log, run_id=stream.run_id)
+    await log.set_current(thread, stream.run_id, -1, pause_ttl)
+    return stream.run_id
+
+
+async def publish_resumed(
+    result: RunResultStreaming,
+    record: PausedRun,
+    log: EventLog,
+    thread: str,
+    *,
+    pause_ttl: float,
+    key: str,
+    **options: Unpack[RunOptions],
+) -> int:
+    """Publish a resumed run's continuation as `thread`'s current run.
+
+    Returns the seq its stream starts after.
+    """
+    names = {w.call_id: w.name for w in record.interruptions}
+    continued: RunOptions = {**options, "run_id": record.run_id, "first_seq": record.next_seq}
+    stream = pausing(
+        result,
+        log,
+        record.agent,
+        thread=thread,
+        pause_ttl=pause_ttl,
+        names=names,
+        key=key,
+        **continued,
+    )
+    await publish_continuation(stream, log, record.run_id)
+    after = record.next_seq - 1
+    await log.set_current(thread, record.run_id, after, pause_ttl)
+    return after
 
 
 # The HTTP API
