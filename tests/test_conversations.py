@@ -438,3 +438,115 @@ async def test_a_reloaded_page_finds_the_approval_it_owes_and_can_still_answer_i
     assert "".join(p["delta"] for p in parts if p["type"] == "text-delta") == REFUNDED
     assert [p["type"] for p in parts if p.get("toolCallId") == "call_b"] == ["tool-output-denied"]
     assert calls == ["1"]
+
+
+async def test_the_responses_api_holds_the_conversation_with_previous_response_id() -> None:
+    """`responses_history=True`: each turn sends the new message only, with the previous
+    response's id, to the SDK's own OpenAI Responses model over HTTP (the local OpenAIServer);
+    turn 2 starts at the agent turn 1 handed to."""
+    from agents import ModelSettings, OpenAIResponsesModel, RunConfig
+
+    from agentstream.resume import MemoryEventLog
+    from agentstream.testing import OpenAIServer
+
+    script = [
+        turn(handoff("shipping")),
+        turn(text("It has shipped.")),
+        turn(text("On Thursday.")),
+    ]
+    server = OpenAIServer(script)
+    async with server:
+        client = server.client()
+        model = OpenAIResponsesModel(model="gpt-test", openai_client=client)
+        settings = ModelSettings(include_usage=True)
+        shipping = Agent(
+            name="shipping", instructions="You are shipping.", model=model, model_settings=settings
+        )
+        triage = Agent(
+            name="triage",
+            instructions="You are triage.",
+            model=model,
+            model_settings=settings,
+            handoffs=[shipping],
+        )
+        log = MemoryEventLog()
+        endpoint = ai_sdk.endpoint(
+            triage, log=log, responses_history=True, run_config=RunConfig(tracing_disabled=True)
+        )
+        app = Starlette(routes=[Route("/api/chat", endpoint, methods=["POST"])])
+        texts = []
+        chains: list[Any] = []
+        async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+            for number, prompt in enumerate(PROMPTS[:2]):
+                message = {
+                    "id": f"u{number}",
+                    "role": "user",
+                    "parts": [{"type": "text", "text": prompt}],
+                }
+                response = await http.post("/api/chat", json={"id": "chat-o", "message": message})
+                assert response.status_code == 200
+                parts = sse_parts(response.text)
+                texts.append("".join(p["delta"] for p in parts if p["type"] == "text-delta"))
+                chains.append(await log.chain("chat-o"))
+        await client.close()
+    assert texts == ["It has shipped.", "On Thursday."]
+    calls = [r.body for r in server.model_requests]
+    assert len(calls) == 3
+    # Turn 1: triage, then shipping after the handoff. Turn 2: shipping, chained to the last
+    # response of turn 1, with the new message only.
+    assert [c["instructions"] for c in calls] == [
+        "You are triage.",
+        "You are shipping.",
+        "You are shipping.",
+    ]
+    assert calls[0].get("previous_response_id") is None
+    first_response, first_agent = chains[0]
+    assert first_agent == "shipping"
+    assert calls[2]["previous_response_id"] == first_response
+    assert chains[1][0] != first_response  # the chain moved on to turn 2's response
+    assert PROMPTS[1] in json.dumps(calls[2]["input"])
+    assert PROMPTS[0] not in json.dumps(calls[2]["input"])
+
+
+async def test_ag_ui_threads_can_be_held_by_the_responses_api_too() -> None:
+    from agents import ModelSettings, OpenAIResponsesModel, RunConfig
+
+    from agentstream.resume import MemoryEventLog
+    from agentstream.testing import OpenAIServer
+
+    server = OpenAIServer([turn(handoff("shipping")), turn(text("Shipped.")), turn(text("Soon."))])
+    async with server:
+        client = server.client()
+        model = OpenAIResponsesModel(model="gpt-test", openai_client=client)
+        settings = ModelSettings(include_usage=True)
+        shipping = Agent(name="shipping", instructions="S.", model=model, model_settings=settings)
+        triage = Agent(
+            name="triage",
+            instructions="T.",
+            model=model,
+            model_settings=settings,
+            handoffs=[shipping],
+        )
+        log = MemoryEventLog()
+        endpoint = agui.endpoint(
+            triage, log=log, responses_history=True, run_config=RunConfig(tracing_disabled=True)
+        )
+        app = Starlette(routes=[Route("/agent", endpoint, methods=["POST"])])
+        chains = []
+        async with serve(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+            messages: list[dict[str, Any]] = []
+            for number, prompt in enumerate(PROMPTS[:2]):
+                messages.append({"id": f"u{number}", "role": "user", "content": prompt})
+                body = {"threadId": "t-o", "runId": f"r{number}", "messages": messages}
+                response = await http.post("/agent", json=body)
+                events = [json.loads(x[6:]) for x in response.text.split("\n") if x[:6] == "data: "]
+                assert agui_findings(events) == []
+                chains.append(await log.chain("t-o"))
+                # The client keeps the answer in its thread, as HttpAgent does.
+                answer = "".join(e["delta"] for e in events if e["type"] == "TEXT_MESSAGE_CONTENT")
+                messages.append({"id": f"a{number}", "role": "assistant", "content": answer})
+        await client.close()
+    calls = [r.body for r in server.model_requests]
+    assert [c["instructions"] for c in calls] == ["T.", "S.", "S."]
+    assert calls[2]["previous_response_id"] == chains[0][0]
+    assert PROMPTS[0] not in json.dumps(calls[2]["input"])

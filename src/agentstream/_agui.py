@@ -33,7 +33,14 @@ from ._bridge import (
     result_frames,
     run_frames,
 )
-from ._conversations import Sessions, agui_messages, keep_partial, last_agent
+from ._conversations import (
+    Sessions,
+    agui_messages,
+    keep_chain,
+    keep_partial,
+    last_agent,
+    named_agent,
+)
 from ._errors import ConfigurationError, MissingExtraError
 from ._interactive import (
     Answer,
@@ -694,9 +701,14 @@ async def respond(
     keep_system: bool = False,
     sessions: Sessions | None = None,
     resumable: bool = False,
+    responses_history: bool = False,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[str]:
     """Answer one `RunAgentInput`: resume the thread's paused run, or start a new one.
+
+    With `responses_history`, the model provider holds the conversation (the Responses API's
+    `previous_response_id`): the run's input is the new turn, and the log keeps the thread's
+    last response id and last agent for the next run.
 
     With `resumable`, the run is published to `log` as it streams and the response reads it
     from there: a client that reconnects gets the thread's running run from any process
@@ -742,6 +754,30 @@ async def respond(
             409, "no run of this thread waits for these answers (answered already, or expired)"
         )
     answers = answers_in(parsed, loaded[0]) if loaded is not None else []
+    if responses_history and loaded is None:
+        if session is not None or resumable:
+            raise ConfigurationError("responses_history holds the history: no sessions, resumable")
+        chained = await log.chain(thread)
+        previous, last = chained if chained is not None else (None, None)
+        start = with_frontend_tools(named_agent(agent, last), parsed.tools)
+        run_kwargs: dict[str, Any] = {"context": context, "run_config": run_config}
+        if max_turns is not None:
+            run_kwargs["max_turns"] = max_turns
+        from agents import Runner
+
+        items = messages_to_input(_new_turn(parsed.messages), keep_system=keep_system)
+        result = Runner.run_streamed(start, items, previous_response_id=previous, **run_kwargs)
+        chained_options: RunOptions = {
+            **options,
+            "run_id": parsed.run_id,
+            "on_complete": keep_chain(log, thread, result, ttl, options.get("on_complete")),
+        }
+        return result_frames(
+            result,
+            lambda stream: _AguiBridge(thread, parsed.run_id, key=key).stream(stream, heartbeat),
+            options=chained_options,
+            pause=PauseSpec(log, ttl, start.name, thread=thread, key=key),
+        )
     if loaded is None or not answers:
         messages = parsed.messages if session is None else _new_turn(parsed.messages)
         if resumable:

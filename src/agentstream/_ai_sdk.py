@@ -32,7 +32,14 @@ from ._bridge import (
     result_frames,
     run_frames,
 )
-from ._conversations import Sessions, keep_partial, last_agent, ui_messages
+from ._conversations import (
+    Sessions,
+    keep_chain,
+    keep_partial,
+    last_agent,
+    named_agent,
+    ui_messages,
+)
 from ._errors import ConfigurationError, MissingExtraError
 from ._eventlog import EventLog, MemoryEventLog
 from ._events import clean_json, load_json
@@ -582,9 +589,14 @@ async def respond(
     keep_system: bool = False,
     sessions: Sessions | None = None,
     resumable: bool = False,
+    responses_history: bool = False,
     **options: Unpack[RunOptions],
 ) -> AsyncIterator[str]:
     """Answer one `useChat` request: resume the chat's paused run, or start a new one.
+
+    With `responses_history`, the model provider holds the conversation (the Responses API's
+    `previous_response_id`): the request gives its new turn only, the log keeps the chat's
+    last response id and last agent, and the next run continues from them.
 
     With `resumable`, the run is published to `log` as it streams and the response reads it
     from there: a page that reloads reconnects to the running answer from any process
@@ -624,6 +636,31 @@ async def respond(
             raise RequestRefusedError(422, "a conversation the server holds needs the chat's id")
         session = sessions(chat)
         options = {**options, "on_cancel": keep_partial(session, options.get("on_cancel"))}
+    if responses_history and loaded is None and not _responded(_last_assistant_parts(body)):
+        if session is not None or resumable:
+            raise ConfigurationError("responses_history holds the history: no sessions, resumable")
+        if chat is None:
+            raise RequestRefusedError(422, "a conversation the provider holds needs the chat's id")
+        chained = await log.chain(chat)
+        previous, last = chained if chained is not None else (None, None)
+        agent = named_agent(agent, last)
+        run_kwargs: dict[str, Any] = {"context": context, "run_config": run_config}
+        if max_turns is not None:
+            run_kwargs["max_turns"] = max_turns
+        from agents import Runner
+
+        items = messages_to_input([_new_turn(body)], keep_system=keep_system)
+        result = Runner.run_streamed(agent, items, previous_response_id=previous, **run_kwargs)
+        chained_options: RunOptions = {
+            **options,
+            "on_complete": keep_chain(log, chat, result, ttl, options.get("on_complete")),
+        }
+        return result_frames(
+            result,
+            lambda stream: _AiSdkBridge(None, key=key).stream(stream, heartbeat),
+            options=chained_options,
+            pause=PauseSpec(log, ttl, agent.name, thread=chat, key=key),
+        )
     if loaded is None or not answers:
         if session is not None:
             agent = last_agent(agent, await session.get_items())

@@ -90,6 +90,7 @@ RUN_OPTIONS: Final = frozenset(
         "keep_system",
         "sessions",
         "resumable",
+        "responses_history",
     }
 ) | (RUN_OPTION_NAMES - {"run_id"})
 """The keyword arguments the endpoints pass on to the bridges' `run`: the SDK's, the heartbeat,

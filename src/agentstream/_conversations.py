@@ -24,15 +24,19 @@ if TYPE_CHECKING:
 
     from agents import Agent
     from agents.memory import Session
+    from agents.result import RunResultStreaming
 
+    from ._eventlog import EventLog
     from ._events import Done
     from ._options import Hook
 
 __all__ = [
     "Sessions",
     "agui_messages",
+    "keep_chain",
     "keep_partial",
     "last_agent",
+    "named_agent",
     "sqlite_sessions",
     "ui_messages",
 ]
@@ -76,6 +80,31 @@ def _agents(agent: Agent[Any]) -> dict[str, Agent[Any]]:
         found[current.name] = current
         todo.extend(h for h in current.handoffs if isinstance(h, Agent))
     return found
+
+
+def named_agent(agent: Agent[Any], name: str | None) -> Agent[Any]:
+    """The agent called `name` among those reachable from `agent` by handoffs; else `agent`."""
+    return agent if name is None else _agents(agent).get(name, agent)
+
+
+def keep_chain(
+    log: EventLog, thread: str, result: RunResultStreaming, ttl: float, then: Hook | None
+) -> Hook:
+    """An `on_complete` hook that keeps the run's last response id and last agent.
+
+    For `thread`, when the Responses API holds its history; then it calls `then`.
+    """
+
+    async def on_complete(done: Done, new_items: list[Any]) -> None:
+        response_id = result.last_response_id
+        if response_id:
+            await log.save_chain(thread, response_id, done.last_agent or "", ttl)
+        if then is not None:
+            outcome = then(done, new_items)
+            if inspect.isawaitable(outcome):
+                await outcome
+
+    return on_complete
 
 
 def last_agent(agent: Agent[Any], items: Iterable[Any]) -> Agent[Any]:

@@ -48,6 +48,7 @@ __all__ = [
     "RunInfo",
     "RunNotFoundError",
     "current_run",
+    "response_chain",
     "ends_run",
     "is_pause",
     "log_unavailable",
@@ -336,6 +337,21 @@ class EventLog(ABC):
         """The run `thread` streams now and the seq its stream starts after, or None."""
         return None
 
+    # The model provider's own history (the Responses API): a conversation's last response.
+
+    async def save_chain(self, thread: str, response_id: str, agent: str, ttl: float) -> None:
+        """Keep `thread`'s last response id and the agent that ended its last turn.
+
+        Raises:
+            ConfigurationError: this log does not keep them.
+
+        """
+        raise ConfigurationError(f"{type(self).__name__} does not keep response chains")
+
+    async def chain(self, thread: str) -> tuple[str, str] | None:
+        """`thread`'s last response id and last agent's name, or None."""
+        return None
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -415,6 +431,7 @@ class MemoryEventLog(EventLog):
         self._pauses: dict[str, tuple[str, float]] = {}
         self._threads: dict[str, tuple[str, float]] = {}
         self._current: dict[str, tuple[str, float]] = {}
+        self._chains: dict[str, tuple[str, float]] = {}
         self._next_sweep = 0.0
 
     def __repr__(self) -> str:
@@ -432,7 +449,7 @@ class MemoryEventLog(EventLog):
         self._next_sweep = now + 1.0
         for run_id in [r for r, run in self._runs.items() if run.expires_at <= now]:
             self._runs.pop(run_id).wake()
-        for table in (self._pauses, self._threads, self._current):
+        for table in (self._pauses, self._threads, self._current, self._chains):
             for key in [k for k, (_, until) in table.items() if until <= now]:
                 del table[key]
 
@@ -657,6 +674,26 @@ class MemoryEventLog(EventLog):
     @override
     async def current(self, thread: str) -> tuple[str, int] | None:
         return current_run(self._live(self._current, thread))
+
+    @override
+    async def save_chain(self, thread: str, response_id: str, agent: str, ttl: float) -> None:
+        until = self._now() + check_duration("ttl", ttl)
+        self._chains[thread] = (f"{agent} {response_id}", until)
+
+    @override
+    async def chain(self, thread: str) -> tuple[str, str] | None:
+        return response_chain(self._live(self._chains, thread))
+
+
+def response_chain(value: str | None) -> tuple[str, str] | None:
+    """A conversation's response chain as `save_chain` stored it (`"<agent> <response id>"`).
+
+    An agent's name may hold spaces; a response id does not.
+    """
+    if value is None:
+        return None
+    agent, _, response_id = value.rpartition(" ")
+    return response_id, agent
 
 
 def current_run(value: str | None) -> tuple[str, int] | None:

@@ -65,6 +65,7 @@ from ._eventlog import (
     is_pause,
     log_unavailable,
     producer_lost,
+    response_chain,
 )
 from ._events import Done, Event, parse_event
 
@@ -915,6 +916,20 @@ class RedisEventLog(EventLog):
         key = f"{self.prefix}:current:{{{thread}}}"
         value = await self._call(thread, "finding the current run", lambda: self.client.get(key))
         return current_run(None if value is None else _text(value))
+
+    @override
+    async def save_chain(self, thread: str, response_id: str, agent: str, ttl: float) -> None:
+        key, ms = f"{self.prefix}:chain:{{{thread}}}", self._ms(check_duration("ttl", ttl))
+        value = f"{agent} {response_id}"
+        await self._call(
+            thread, "keeping the response chain", lambda: self.client.set(key, value, px=ms)
+        )
+
+    @override
+    async def chain(self, thread: str) -> tuple[str, str] | None:
+        key = f"{self.prefix}:chain:{{{thread}}}"
+        value = await self._call(thread, "finding the response chain", lambda: self.client.get(key))
+        return response_chain(None if value is None else _text(value))
 
     @override
     async def aclose(self) -> None:
