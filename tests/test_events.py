@@ -163,6 +163,10 @@ def test_schema_names_every_event_and_its_version() -> None:
         "handoff",
         "approval_requested",
         "usage_updated",
+        "tool_progress",
+        "custom",
+        "nested_run_started",
+        "nested_run_finished",
         "done",
     }
     jsonschema.Draft202012Validator.check_schema(schema)

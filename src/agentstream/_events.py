@@ -29,6 +29,8 @@ __all__ = [
     "SCHEMA_VERSION",
     "UNKNOWN_STATUS",
     "ApprovalRequested",
+    "Citation",
+    "Custom",
     "Done",
     "DoneStatus",
     "ErrorInfo",
@@ -38,6 +40,8 @@ __all__ = [
     "Interruption",
     "InterruptionKind",
     "MessageOutput",
+    "NestedRunFinished",
+    "NestedRunStarted",
     "ReasoningDelta",
     "ReasoningOutput",
     "TextDelta",
@@ -45,13 +49,14 @@ __all__ = [
     "ToolCallStarted",
     "ToolCalled",
     "ToolOutput",
+    "ToolProgress",
     "Usage",
     "UsageUpdated",
     "event_json_schema",
     "parse_event",
 ]
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 """Version of the event schema: the major part changes only when a wire name changes."""
 
 
@@ -143,8 +148,24 @@ class _Model(BaseModel):
         return data
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def _is_false(value: object) -> bool:
+    return value is False
+
+
+def _is_empty(value: tuple[object, ...]) -> bool:
+    return not value
+
+
 class EventBase(_Model):
-    """Fields every event carries: its `type` tag and the run-wide envelope."""
+    """Fields every event carries: its `type` tag and the run-wide envelope.
+
+    Events of a nested run (an agent called as a tool, schema 1.2) also carry `parent_call_id`
+    and `path`; both are left out of the JSON of a top-level event, which reads as it did in 1.1.
+    """
 
     type: str
     """The event's tag; each event class fixes it to one literal."""
@@ -156,6 +177,12 @@ class EventBase(_Model):
     """Name of the agent that was active when the event happened."""
     timestamp: int = Field(ge=0, strict=True)
     """When the event was emitted, in milliseconds since the Unix epoch."""
+    parent_call_id: str | None = Field(default=None, exclude_if=_is_none)
+    """The agent-tool call whose nested run produced the event (schema 1.2); null (and absent
+    from the JSON) for an event of the top-level run."""
+    path: tuple[str, ...] = Field(default=(), exclude_if=_is_empty)
+    """The agent-tool calls the event is nested in, outermost first (schema 1.2): its last is
+    `parent_call_id`. Empty (and absent from the JSON) for an event of the top-level run."""
 
 
 class Usage(_Model):
@@ -191,6 +218,34 @@ class TextDelta(EventBase):
     """Identifies the message the text belongs to, when the model says."""
 
 
+class Citation(_Model):
+    """A source the model cited in a message (schema 1.2): an annotation of the Responses API.
+
+    `kind` names the annotation: `url_citation` (web search; `url`, `title`), `file_citation`
+    (file search; `file_id`, `filename`), `container_file_citation` (a file the code interpreter
+    wrote; `container_id` too) or `file_path`. Positions are in the message's `text`.
+    """
+
+    kind: str
+    """The annotation's type, e.g. `url_citation`."""
+    url: str | None = None
+    """The cited web page."""
+    title: str | None = None
+    """The page's title."""
+    file_id: str | None = None
+    """The cited file."""
+    filename: str | None = None
+    """The file's name."""
+    container_id: str | None = None
+    """The container that holds the file (`container_file_citation`)."""
+    start_index: int | None = None
+    """Where the cited span starts in the message's text (characters), when the model says."""
+    end_index: int | None = None
+    """Where the cited span ends in the message's text (characters, exclusive)."""
+    index: int | None = None
+    """Where the citation mark sits in the text (file citations)."""
+
+
 class MessageOutput(EventBase):
     """An assistant message is complete."""
 
@@ -200,6 +255,8 @@ class MessageOutput(EventBase):
     """The whole text of the message."""
     message_id: str | None = None
     """Identifies the message; matches the `message_id` of its `text_delta` events."""
+    citations: tuple[Citation, ...] = Field(default=(), exclude_if=_is_empty)
+    """The sources the message cites, in order (schema 1.2); absent from the JSON when none."""
 
 
 class ReasoningDelta(EventBase):
@@ -233,6 +290,9 @@ class ToolCallStarted(EventBase):
     """Identifies the call; the same in every event about it."""
     name: str
     """The tool's name."""
+    provider_executed: bool = Field(default=False, exclude_if=_is_false)
+    """True for a hosted tool the model's provider runs (web search, code interpreter, ...);
+    absent from the JSON when false (schema 1.2)."""
 
 
 class ToolArgumentsDelta(EventBase):
@@ -257,6 +317,8 @@ class ToolCalled(EventBase):
     """The tool's name (for hosted tools, the kind of call, e.g. `web_search_call`)."""
     arguments: str
     """The arguments as the raw JSON string the model wrote."""
+    provider_executed: bool = Field(default=False, exclude_if=_is_false)
+    """True for a hosted tool the model's provider runs; absent from the JSON when false."""
 
 
 class ToolOutput(EventBase):
@@ -267,9 +329,63 @@ class ToolOutput(EventBase):
     call_id: str
     """The call this is the output of."""
     output: JsonValue = None
-    """The tool's result as JSON (objects that are not JSON become their string form)."""
+    """The tool's result as JSON (objects that are not JSON become their string form). For a
+    hosted tool, what the provider reports: search results and sources, the code and its
+    outputs, the generated image (see `docs/nested.md`)."""
     name: str | None = None
     """The tool's name, when the call was seen in this stream."""
+    provider_executed: bool = Field(default=False, exclude_if=_is_false)
+    """True for a hosted tool the model's provider ran; absent from the JSON when false."""
+
+
+class ToolProgress(EventBase):
+    """A tool in progress says how far it got (schema 1.2).
+
+    From a hosted tool, the provider's stages (`in_progress`, `searching`, `interpreting`,
+    `generating`, `partial_image`, `completed`, `failed`); from a function tool,
+    `agentstream.nested.progress()` (stage `progress`).
+    """
+
+    type: Literal["tool_progress"] = "tool_progress"
+    """The event's tag."""
+    call_id: str
+    """The call in progress."""
+    name: str | None = None
+    """The tool's name, when known."""
+    stage: str
+    """What the tool is doing now."""
+    message: str | None = None
+    """A line for people, e.g. `fetched 3 of 10 pages`."""
+    completed: float | None = None
+    """Work done so far, in the tool's own units (with `total`, a fraction)."""
+    total: float | None = None
+    """All the work, in the same units; null when not known."""
+    data: JsonValue = None
+    """Anything else the stage carries, e.g. a partial image (`{"index", "image"}`)."""
+    provider_executed: bool = Field(default=False, exclude_if=_is_false)
+    """True for a hosted tool's stage; absent from the JSON when false."""
+
+
+class Custom(EventBase):
+    """An application's own event, sent from inside a tool with `agentstream.nested.emit()`.
+
+    Numbered, buffered, logged and replayed like any other (schema 1.2).
+    """
+
+    type: Literal["custom"] = "custom"
+    """The event's tag."""
+    name: str
+    """The application's name for the kind of event, e.g. `chart`."""
+    data: JsonValue = None
+    """The payload."""
+    id: str | None = None
+    """Identifies what the event is about: a later `custom` with the same name and id replaces
+    it (the AI SDK's `data-*` part ids)."""
+    call_id: str | None = None
+    """The tool call that sent it, when it came from a tool."""
+    transient: bool = False
+    """True for an event a client shows and drops: conversations do not keep it, and the AI SDK
+    bridge sends it `transient`. The event log keeps it for replays all the same."""
 
 
 class Handoff(EventBase):
@@ -283,6 +399,46 @@ class Handoff(EventBase):
     """The agent that now runs; the next events carry it as `agent`."""
     call_id: str | None = None
     """The model's call that asked for the handoff."""
+
+
+class NestedRunStarted(EventBase):
+    """An agent called as a tool started its own run (schema 1.2).
+
+    Its events follow, each with `parent_call_id` set to `call_id`; this event belongs to the
+    run that made the call (its envelope is that run's).
+    """
+
+    type: Literal["nested_run_started"] = "nested_run_started"
+    """The event's tag."""
+    call_id: str
+    """The agent-tool call: the nested run's events carry it as `parent_call_id`."""
+    name: str
+    """The tool's name."""
+    nested_agent: str
+    """The agent that runs."""
+
+
+class NestedRunFinished(EventBase):
+    """An agent called as a tool finished its run: the nested run's own `done` (schema 1.2).
+
+    The run that made the call goes on, as the SDK does: a nested run that failed is reported
+    here, and the calling agent gets the tool's error message as the call's output.
+    """
+
+    type: Literal["nested_run_finished"] = "nested_run_finished"
+    """The event's tag."""
+    call_id: str
+    """The agent-tool call."""
+    status: DoneStatus
+    """How the nested run ended: `completed`, `error` or `cancelled`."""
+    final_output: JsonValue = None
+    """What the nested run returned to the calling agent; null unless it completed."""
+    last_agent: str | None = None
+    """The agent that was running last in the nested run."""
+    usage: Usage = Usage()
+    """Usage of the nested run's own model calls (also counted in the parent's usage)."""
+    error: ErrorInfo | None = None
+    """Why the nested run failed; null otherwise."""
 
 
 class ApprovalRequested(EventBase):
@@ -370,6 +526,10 @@ Event: TypeAlias = Annotated[
     | Handoff
     | ApprovalRequested
     | UsageUpdated
+    | ToolProgress
+    | Custom
+    | NestedRunStarted
+    | NestedRunFinished
     | Done,
     Field(discriminator="type"),
 ]
@@ -391,6 +551,10 @@ _CLASSES: dict[str, type[EventBase]] = {
         Handoff,
         ApprovalRequested,
         UsageUpdated,
+        ToolProgress,
+        Custom,
+        NestedRunStarted,
+        NestedRunFinished,
         Done,
     )
 }
@@ -403,6 +567,9 @@ _NESTED: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
     (Done, "usage"): Usage,
     (Done, "error"): ErrorInfo,
     (Done, "interruptions"): Interruption,
+    (MessageOutput, "citations"): Citation,
+    (NestedRunFinished, "usage"): Usage,
+    (NestedRunFinished, "error"): ErrorInfo,
 }
 
 _STATUSES: frozenset[str] = frozenset(DoneStatus.__args__)  # type: ignore[attr-defined]
@@ -521,7 +688,7 @@ def parse_event(
         raise DecodeError(f"unknown event type {_snippet(tag)}")
     if ignore_unknown_fields:
         obj = _known_fields(obj, _CLASSES[tag])
-        if tag == "done":
+        if tag in ("done", "nested_run_finished"):
             obj = _known_status(obj)
     try:
         return _EVENT_ADAPTER.validate_python(obj)

@@ -11,11 +11,15 @@ from hypothesis import strategies as st
 
 from agentstream import (
     ApprovalRequested,
+    Citation,
+    Custom,
     Done,
     ErrorInfo,
     Event,
     Handoff,
     MessageOutput,
+    NestedRunFinished,
+    NestedRunStarted,
     ReasoningDelta,
     ReasoningOutput,
     TextDelta,
@@ -23,6 +27,7 @@ from agentstream import (
     ToolCalled,
     ToolCallStarted,
     ToolOutput,
+    ToolProgress,
     Usage,
     UsageUpdated,
 )
@@ -45,15 +50,67 @@ usages = st.builds(
     Usage, requests=counts, input_tokens=counts, output_tokens=counts, total_tokens=counts
 )
 
+positions = st.none() | st.integers(0, 2**31)
+citations = st.builds(
+    Citation,
+    kind=st.sampled_from(["url_citation", "file_citation", "container_file_citation"]),
+    url=optional,
+    title=optional,
+    file_id=optional,
+    filename=optional,
+    container_id=optional,
+    start_index=positions,
+    end_index=positions,
+    index=positions,
+)
+flags = st.booleans()
+amounts = st.none() | st.floats(0, 1e9) | st.integers(0, 2**31)
+statuses = st.sampled_from(["completed", "error", "cancelled", "timeout", "interrupted"])
+
 _payloads: dict[type, dict[str, Any]] = {
     TextDelta: {"delta": texts, "message_id": optional},
-    MessageOutput: {"text": texts, "message_id": optional},
+    MessageOutput: {
+        "text": texts,
+        "message_id": optional,
+        "citations": st.lists(citations, max_size=3).map(tuple),
+    },
     ReasoningDelta: {"delta": texts, "reasoning_id": optional},
     ReasoningOutput: {"text": texts, "reasoning_id": optional},
-    ToolCallStarted: {"call_id": texts, "name": names},
+    ToolCallStarted: {"call_id": texts, "name": names, "provider_executed": flags},
     ToolArgumentsDelta: {"call_id": texts, "delta": texts},
-    ToolCalled: {"call_id": texts, "name": names, "arguments": texts},
-    ToolOutput: {"call_id": texts, "output": json_values, "name": optional},
+    ToolCalled: {"call_id": texts, "name": names, "arguments": texts, "provider_executed": flags},
+    ToolOutput: {
+        "call_id": texts,
+        "output": json_values,
+        "name": optional,
+        "provider_executed": flags,
+    },
+    ToolProgress: {
+        "call_id": texts,
+        "name": optional,
+        "stage": texts,
+        "message": optional,
+        "completed": amounts,
+        "total": amounts,
+        "data": json_values,
+        "provider_executed": flags,
+    },
+    Custom: {
+        "name": texts,
+        "data": json_values,
+        "id": optional,
+        "call_id": optional,
+        "transient": flags,
+    },
+    NestedRunStarted: {"call_id": texts, "name": names, "nested_agent": names},
+    NestedRunFinished: {
+        "call_id": texts,
+        "status": statuses,
+        "final_output": json_values,
+        "last_agent": optional,
+        "usage": usages,
+        "error": st.none() | st.builds(ErrorInfo, type=texts, message=texts),
+    },
     Handoff: {"from_agent": names, "to_agent": names, "call_id": optional},
     ApprovalRequested: {
         "call_id": texts,
@@ -78,10 +135,13 @@ def event_of(kind: type, *, seq: Any = None, run_id: Any = None) -> st.SearchStr
     """Events of one class with arbitrary payloads and envelopes."""
     return st.builds(
         kind,
+        type=st.just(kind.model_fields["type"].default),
         seq=seq if seq is not None else counts,
         run_id=run_id if run_id is not None else texts,
         agent=optional,
         timestamp=counts,
+        parent_call_id=optional,
+        path=st.lists(texts, max_size=3).map(tuple),
         **_payloads[kind],
     )
 
