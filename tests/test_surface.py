@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "agentstream.ai_sdk",
     "agentstream.conversations",
     "agentstream.interactive",
+    "agentstream.nested",
     "agentstream.resume",
     "agentstream.redis",
     "agentstream.web",

@@ -44,7 +44,7 @@ class BufferPolicy:
 
 
 class Coalescer:
-    """Holds at most one run of deltas that share a kind, a key and an agent."""
+    """Holds at most one run of deltas that share a kind, a key, an agent and a nesting."""
 
     __slots__ = ("_chars", "_first", "_key", "_parts", "deadline", "max_chars", "max_delay")
 
@@ -68,7 +68,9 @@ class Coalescer:
             out = self.flush()
             out.append(draft)
             return out
-        key = (draft.kind, draft.fields.get(key_field), draft.agent)
+        # A nested run's deltas never join the top-level run's, nor another nested run's.
+        fields = draft.fields
+        key = (draft.kind, fields.get(key_field), draft.agent, fields.get("parent_call_id"))
         out = [] if key == self._key else self.flush()
         delta: str = draft.fields["delta"]
         if self._first is None:

@@ -19,6 +19,7 @@ from pydantic_core import to_jsonable_python
 from ._builders import Draft
 from ._events import (
     ApprovalRequested,
+    Citation,
     EventBase,
     Handoff,
     Interruption,
@@ -31,11 +32,13 @@ from ._events import (
     ToolCalled,
     ToolCallStarted,
     ToolOutput,
+    ToolProgress,
     Usage,
     UsageUpdated,
     clean_json,
     clean_text,
 )
+from ._options import DEFAULT_MAX_IMAGE_BYTES
 from ._textrun import FAKE_ITEM_ID, TextRun, TextRunMaker
 
 if TYPE_CHECKING:
@@ -159,6 +162,118 @@ def _reasoning_text(raw: Any) -> str:
     return "\n\n".join(content)
 
 
+HOSTED_CALLS: Final = frozenset(
+    {
+        "web_search_call",
+        "file_search_call",
+        "code_interpreter_call",
+        "image_generation_call",
+        "mcp_call",
+    }
+)
+"""Output items of the tools the model's provider runs: the item carries the call and its
+result, so one item becomes `tool_called` and `tool_output`, both `provider_executed`."""
+
+_CITATION_FIELDS: Final = (
+    "url",
+    "title",
+    "file_id",
+    "filename",
+    "container_id",
+    "start_index",
+    "end_index",
+    "index",
+)
+_POSITIONS: Final = ("start_index", "end_index", "index")
+
+
+def _citations(raw: Any) -> tuple[Citation, ...]:
+    """The annotations of a message's text parts, positions made relative to the whole text."""
+    found: list[Citation] = []
+    offset = 0
+    for part in field(raw, "content", None) or ():
+        kind = field(part, "type")
+        if kind == "output_text":
+            for note in field(part, "annotations", None) or ():
+                values = {name: field(note, name) for name in _CITATION_FIELDS}
+                for name in _POSITIONS:
+                    if isinstance(values[name], int):
+                        values[name] += offset
+                    else:
+                        values[name] = None
+                for name in _CITATION_FIELDS[:5]:
+                    if not isinstance(values[name], str):
+                        values[name] = None
+                found.append(Citation(kind=str(field(note, "type") or "annotation"), **values))
+            offset += len(field(part, "text", "") or "")
+        elif kind == "refusal":
+            offset += len(field(part, "refusal", "") or "")
+    return tuple(found)
+
+
+def _hosted_name(raw: Any) -> str:
+    """A hosted call's tool name: the MCP tool's own name, else the kind of call."""
+    kind = str(field(raw, "type") or "tool")
+    name = field(raw, "name") if kind == "mcp_call" else None
+    return name if isinstance(name, str) and name else kind
+
+
+def _data_url(b64: Any, media_type: str, limit: int | None) -> dict[str, Any]:
+    """An image as a data URL, or its size when it is over `limit` (`max_image_bytes`)."""
+    if not isinstance(b64, str) or not b64:
+        return {}
+    if limit is not None and len(b64) > limit:
+        return {"omitted_bytes": len(b64)}
+    return {"image": f"data:{media_type};base64,{b64}", "media_type": media_type}
+
+
+def _image_type(raw: Any) -> str:
+    image_format = field(raw, "output_format")
+    return f"image/{image_format}" if isinstance(image_format, str) else "image/png"
+
+
+def _hosted_arguments(raw: Any) -> str:
+    kind = field(raw, "type")
+    if kind == "code_interpreter_call":
+        value: Any = {"code": field(raw, "code"), "container_id": field(raw, "container_id")}
+    elif kind == "file_search_call":
+        value = {"queries": field(raw, "queries")}
+    elif kind == "mcp_call":
+        return str(field(raw, "arguments") or "{}")
+    elif field(raw, "action") is not None:
+        value = field(raw, "action")
+    else:
+        return "{}"
+    return json.dumps(to_json_value(value), ensure_ascii=False)
+
+
+def _hosted_output(raw: Any, max_image_bytes: int | None) -> JsonValue:
+    """What a hosted call's item reports as its result (see `docs/nested.md`)."""
+    kind = field(raw, "type")
+    out: dict[str, Any] = {"status": field(raw, "status")}
+    if kind == "web_search_call":
+        action = field(raw, "action")
+        out["action"] = action
+        out["sources"] = field(action, "sources") if action is not None else None
+    elif kind == "file_search_call":
+        out["queries"] = field(raw, "queries")
+        out["results"] = field(raw, "results")
+    elif kind == "code_interpreter_call":
+        out["code"] = field(raw, "code")
+        out["outputs"] = field(raw, "outputs")
+        out["container_id"] = field(raw, "container_id")
+    elif kind == "image_generation_call":
+        out.update(_data_url(field(raw, "result"), _image_type(raw), max_image_bytes))
+        revised = field(raw, "revised_prompt")
+        if isinstance(revised, str):
+            out["revised_prompt"] = revised
+    elif kind == "mcp_call":
+        out["server_label"] = field(raw, "server_label")
+        out["output"] = field(raw, "output")
+        out["error"] = field(raw, "error")
+    return to_json_value(out)
+
+
 def _handoff_tool_names(agent: Any) -> frozenset[str]:
     names = set()
     for handoff in field(agent, "handoffs", None) or ():
@@ -199,7 +314,20 @@ class Mapper:
     (for `Done.partial_text`).
     """
 
-    def __init__(self, agent: Any) -> None:
+    def __init__(
+        self,
+        agent: Any,
+        *,
+        origin: Mapping[str, Any] | None = None,
+        max_image_bytes: int | None = DEFAULT_MAX_IMAGE_BYTES,
+    ) -> None:
+        self.origin: dict[str, Any] = dict(origin or {})
+        """The envelope fields of a nested run's events (`parent_call_id`, `path`); empty for
+        the top-level run."""
+        self.max_image_bytes = max_image_bytes
+        self.nested_usage = Usage()
+        """A nested run's usage, from its model calls' `response.completed` (a nested run shares
+        the top-level run's usage object, so the reader's marks cannot tell it)."""
         self.agent: str | None = None
         """Name of the active agent."""
         self.partial_text: list[str] = []
@@ -264,10 +392,14 @@ class Mapper:
             return []
         if rule is None or rule.handler is None:
             return []
-        draft = rule.handler(self, payload)
-        return [] if draft is None else [draft]
+        drafts = rule.handler(self, payload)
+        if drafts is None:
+            return []
+        return [drafts] if isinstance(drafts, Draft) else drafts
 
     def _draft(self, event_class: type[EventBase], /, **fields: Any) -> Draft:
+        if self.origin:
+            fields.update(self.origin)
         return Draft(event_class, fields, self.agent)
 
     # Raw Responses events
@@ -307,11 +439,22 @@ class Mapper:
         self._record_text(delta)
         item_id = getattr(data, "item_id", None)
         message_id = None if item_id == FAKE_ITEM_ID else item_id
+        if self.origin:
+            return self._draft(TextDelta, delta=delta, message_id=message_id)
         return Draft(TextDelta, {"delta": delta, "message_id": message_id}, self.agent)
 
     def _item_added(self, data: Any) -> Draft | None:
         item = field(data, "item")
-        if field(item, "type") not in ("function_call", "custom_tool_call"):
+        kind = field(item, "type")
+        if kind in HOSTED_CALLS:
+            call_id = field(item, "id")
+            if not call_id:
+                return None
+            name = self._names[call_id] = _hosted_name(item)
+            if kind == "mcp_call":  # its arguments stream as deltas
+                self._calls[_call_key(data, item)] = call_id
+            return self._draft(ToolCallStarted, call_id=call_id, name=name, provider_executed=True)
+        if kind not in ("function_call", "custom_tool_call"):
             return None
         call_id = field(item, "call_id") or _item_id(item, "id")
         name = field(item, "name") or ""
@@ -341,6 +484,27 @@ class Mapper:
             reasoning_id=_item_id(data, "item_id"),
         )
 
+    def _hosted_stage(self, data: Any) -> Draft | None:
+        call_id = field(data, "item_id")
+        if not isinstance(call_id, str):
+            return None
+        kind = str(field(data, "type") or "")
+        fields: dict[str, Any] = {}
+        if kind.endswith(".partial_image"):
+            stage = "partial_image"
+            image = _data_url(field(data, "partial_image_b64"), "image/png", self.max_image_bytes)
+            fields["data"] = {"index": field(data, "partial_image_index"), **image}
+        else:
+            stage = kind.rsplit(".", 1)[-1]
+        return self._draft(
+            ToolProgress,
+            call_id=call_id,
+            name=self._names.get(call_id),
+            stage=stage,
+            provider_executed=True,
+            **fields,
+        )
+
     def _model_call_started(self, data: Any) -> None:
         self._calls.clear()
 
@@ -348,6 +512,19 @@ class Mapper:
         # The usage of the call is not counted yet: it is reported from the reader's next mark
         # (see `UsageMark`), or before the next event if the counts did not change.
         self._calls.clear()
+        if self.origin:
+            # A nested run's calls: counted on the top-level run's usage (reported there), and
+            # here as the nested run's own.
+            usage = field(field(data, "response"), "usage")
+            if usage is not None:
+                mine = self.nested_usage
+                self.nested_usage = Usage(
+                    requests=mine.requests + 1,
+                    input_tokens=mine.input_tokens + int(field(usage, "input_tokens", 0) or 0),
+                    output_tokens=mine.output_tokens + int(field(usage, "output_tokens", 0) or 0),
+                    total_tokens=mine.total_tokens + int(field(usage, "total_tokens", 0) or 0),
+                )
+            return
         self._usage_owed = True
 
     def owed_usage(self) -> list[Draft]:
@@ -363,10 +540,34 @@ class Mapper:
         raw = field(item, "raw_item")
         self.partial_text.clear()
         self._joined = 0
-        return self._draft(MessageOutput, text=_message_text(raw), message_id=_item_id(raw, "id"))
+        return self._draft(
+            MessageOutput,
+            text=_message_text(raw),
+            message_id=_item_id(raw, "id"),
+            citations=_citations(raw),
+        )
 
-    def _tool_called(self, item: Any) -> Draft | None:
+    def _tool_called(self, item: Any) -> Draft | list[Draft] | None:
         raw = field(item, "raw_item")
+        if field(raw, "type") in HOSTED_CALLS:
+            call_id = field(raw, "id") or ""
+            name = self._names[call_id] = _hosted_name(raw)
+            return [
+                self._draft(
+                    ToolCalled,
+                    call_id=call_id,
+                    name=name,
+                    arguments=_hosted_arguments(raw),
+                    provider_executed=True,
+                ),
+                self._draft(
+                    ToolOutput,
+                    call_id=call_id,
+                    output=_hosted_output(raw, self.max_image_bytes),
+                    name=name,
+                    provider_executed=True,
+                ),
+            ]
         call_id = field(raw, "call_id") or field(raw, "id") or ""
         name = field(raw, "name") or field(raw, "type") or "tool"
         if field(raw, "type") == "function_call" and name in self._handoff_names:
@@ -480,7 +681,7 @@ class Rule(NamedTuple):
     """The agentstream event it produces, in words (with conditions); None when it produces none."""
     why: str = ""
     """Why it produces nothing (for a dropped kind)."""
-    handler: Callable[[Mapper, Any], Draft | None] | None = None
+    handler: Callable[[Mapper, Any], Draft | list[Draft] | None] | None = None
     """The method that maps it (given the raw event, or the run item); None for no work."""
 
 
@@ -491,6 +692,8 @@ def _dropped(why: str, handler: Callable[[Mapper, Any], Draft | None] | None = N
 _LIFECYCLE = "a lifecycle marker: the deltas and run items already say it"
 _DONE = "repeats the deltas before it; the run item that follows carries the whole"
 _HOSTED = "hosted-tool progress: the run items `tool_called`/`tool_output` report the call"
+_STAGE = "tool_progress (provider_executed): the hosted call's stage, the event type's last word"
+_CODE = "the code comes whole in `tool_called`'s arguments and in `tool_output`"
 _END = "ends the model call: the SDK raises, and the stream ends with `done`"
 _MEDIA = "audio and images are not part of the text stream; the final output carries them"
 
@@ -500,8 +703,8 @@ RAW_EVENTS: Final[dict[str, Rule]] = {
         "text_delta (a refusal is the text the user sees)", handler=Mapper._text_delta
     ),
     "response.output_item.added": Rule(
-        "tool_call_started, for function and custom tool calls "
-        "(not for handoff calls, which surface as `handoff`)",
+        "tool_call_started, for function and custom tool calls (not for handoff calls, which "
+        "surface as `handoff`) and hosted tool calls (`provider_executed`)",
         handler=Mapper._item_added,
     ),
     "response.function_call_arguments.delta": Rule(
@@ -525,7 +728,7 @@ RAW_EVENTS: Final[dict[str, Rule]] = {
     "response.content_part.done": _dropped(_DONE),
     "response.output_text.done": _dropped(_DONE),
     "response.output_text.annotation.added": _dropped(
-        "annotations arrive with `message_output`'s item"
+        "annotations arrive as `message_output`'s `citations`"
     ),
     "response.refusal.done": _dropped(_DONE),
     "response.function_call_arguments.done": _dropped(_DONE),
@@ -541,25 +744,30 @@ RAW_EVENTS: Final[dict[str, Rule]] = {
     "response.audio.done": _dropped(_MEDIA),
     "response.audio.transcript.delta": _dropped(_MEDIA),
     "response.audio.transcript.done": _dropped(_MEDIA),
-    "response.image_generation_call.partial_image": _dropped(_MEDIA),
-    "response.image_generation_call.completed": _dropped(_HOSTED),
-    "response.image_generation_call.generating": _dropped(_HOSTED),
-    "response.image_generation_call.in_progress": _dropped(_HOSTED),
-    "response.code_interpreter_call.completed": _dropped(_HOSTED),
-    "response.code_interpreter_call.in_progress": _dropped(_HOSTED),
-    "response.code_interpreter_call.interpreting": _dropped(_HOSTED),
-    "response.code_interpreter_call_code.delta": _dropped(_HOSTED),
-    "response.code_interpreter_call_code.done": _dropped(_HOSTED),
-    "response.file_search_call.completed": _dropped(_HOSTED),
-    "response.file_search_call.in_progress": _dropped(_HOSTED),
-    "response.file_search_call.searching": _dropped(_HOSTED),
-    "response.web_search_call.completed": _dropped(_HOSTED),
-    "response.web_search_call.in_progress": _dropped(_HOSTED),
-    "response.web_search_call.searching": _dropped(_HOSTED),
-    "response.mcp_call.completed": _dropped(_HOSTED),
-    "response.mcp_call.failed": _dropped(_HOSTED),
-    "response.mcp_call.in_progress": _dropped(_HOSTED),
-    "response.mcp_call_arguments.delta": _dropped(_HOSTED),
+    "response.image_generation_call.partial_image": Rule(
+        "tool_progress (stage `partial_image`, the image under `max_image_bytes`)",
+        handler=Mapper._hosted_stage,
+    ),
+    "response.image_generation_call.completed": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.image_generation_call.generating": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.image_generation_call.in_progress": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.code_interpreter_call.completed": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.code_interpreter_call.in_progress": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.code_interpreter_call.interpreting": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.code_interpreter_call_code.delta": _dropped(_CODE),
+    "response.code_interpreter_call_code.done": _dropped(_CODE),
+    "response.file_search_call.completed": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.file_search_call.in_progress": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.file_search_call.searching": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.web_search_call.completed": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.web_search_call.in_progress": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.web_search_call.searching": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.mcp_call.completed": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.mcp_call.failed": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.mcp_call.in_progress": Rule(_STAGE, handler=Mapper._hosted_stage),
+    "response.mcp_call_arguments.delta": Rule(
+        "tool_arguments_delta (a hosted MCP call's arguments)", handler=Mapper._arguments_delta
+    ),
     "response.mcp_call_arguments.done": _dropped(_HOSTED),
     "response.mcp_list_tools.completed": _dropped(_HOSTED),
     "response.mcp_list_tools.failed": _dropped(_HOSTED),
@@ -577,8 +785,13 @@ A type missing here is dropped too, with a debug log; a test fails when the inst
 """
 
 ITEM_EVENTS: Final[dict[str, Rule]] = {
-    "message_output_created": Rule("message_output", handler=Mapper._message_output),
-    "tool_called": Rule("tool_called", handler=Mapper._tool_called),
+    "message_output_created": Rule(
+        "message_output (with its `citations`)", handler=Mapper._message_output
+    ),
+    "tool_called": Rule(
+        "tool_called; for a hosted tool, `tool_called` and its `tool_output` (`provider_executed`)",
+        handler=Mapper._tool_called,
+    ),
     "tool_output": Rule("tool_output", handler=Mapper._tool_output),
     "tool_search_called": Rule("tool_called (name `tool_search`)", handler=Mapper._tool_called),
     "tool_search_output_created": Rule(

@@ -31,10 +31,18 @@ from ._buffering import BufferPolicy, Coalescer
 from ._builders import Draft, build
 from ._checks import check_seconds
 from ._errors import AgentStreamError, ConfigurationError, IdleTimeoutError
-from ._events import Done, DoneStatus, ErrorInfo, Event
+from ._events import Done, DoneStatus, ErrorInfo, Event, NestedRunFinished, NestedRunStarted
 from ._failures import describe_failure
 from ._mapping import Mapper, field, sdk_usage, to_json_value
-from ._options import HOOK_NAMES, RUN_OPTION_NAMES, Hook, RunOptions, served
+from ._nested import Channel, Emitted, NestedEnd, NestedEvent, close_channel, open_channel
+from ._options import (
+    DEFAULT_MAX_IMAGE_BYTES,
+    HOOK_NAMES,
+    RUN_OPTION_NAMES,
+    Hook,
+    RunOptions,
+    served,
+)
 from ._reader import END, EVENT_COST, Mailbox, cancel, cost, read, run_task, running_loop, settle
 from ._streams import Batch, BatchedSource
 from ._textrun import TextRun, built
@@ -105,13 +113,26 @@ class EventStream(BatchedSource):
             raise ConfigurationError(
                 f"max_backlog must be an int >= 1 or None, got {max_backlog!r}"
             )
+        max_image_bytes = options.get("max_image_bytes", DEFAULT_MAX_IMAGE_BYTES)
+        if max_image_bytes is not None and (
+            isinstance(max_image_bytes, bool)
+            or not isinstance(max_image_bytes, int)
+            or max_image_bytes < 0
+        ):
+            raise ConfigurationError(
+                f"max_image_bytes must be an int >= 0 or None, got {max_image_bytes!r}"
+            )
+        self._max_image_bytes = max_image_bytes
         self._max_backlog = max_backlog
         self._result = result
         self._idle_timeout = idle
         self._coalescer = Coalescer(buffer) if buffer is not None else None
         self._run_id = run_id or uuid.uuid4().hex
         self._expose_errors = expose_errors
-        self._mapper = Mapper(field(result, "current_agent"))
+        self._mapper = Mapper(field(result, "current_agent"), max_image_bytes=max_image_bytes)
+        # The mappers of the nested runs in progress (`agent_tool()`), by path.
+        self._nested: dict[tuple[str, ...], Mapper] = {}
+        self._channel: Channel | None = None
         # Events ready to hand out; text deltas stay in `TextRun`s until someone needs the models.
         self._outbox: deque[Event | TextRun] = deque()
         self._seq = first_seq
@@ -360,6 +381,7 @@ class EventStream(BatchedSource):
             read(self._result, box, self._idle_timeout, self._max_backlog, self._run_id),
             name="agentstream-reader",
         )
+        self._channel = open_channel(self._result, box.put)
         return box
 
     def _take(self, box: Mailbox) -> None:
@@ -396,7 +418,18 @@ class EventStream(BatchedSource):
 
     def _process(self, sdk_event: Any, loop: asyncio.AbstractEventLoop) -> None:
         try:
-            drafts = self._mapper.map(sdk_event)
+            kind = type(sdk_event)
+            if kind is NestedEvent:
+                mapper = self._nested.get(sdk_event.path)
+                if mapper is None:
+                    mapper = self._open_nested(sdk_event.path, sdk_event.agent)
+                drafts = mapper.map(sdk_event.event)
+            elif kind is Emitted:
+                drafts = [self._emitted(sdk_event)]
+            elif kind is NestedEnd:
+                drafts = [self._nested_finished(sdk_event)]
+            else:
+                drafts = self._mapper.map(sdk_event)
         except Exception:
             # A shape this version does not understand must not end the stream.
             logger.warning(
@@ -406,6 +439,60 @@ class EventStream(BatchedSource):
             )
             return
         self._offer(drafts, loop)
+
+    # Nested runs and events sent from tools (`_nested`)
+
+    def _mapper_of(self, path: tuple[str, ...]) -> Mapper:
+        """The mapper of the run at `path`: the top-level one for (), a nested run's otherwise."""
+        if not path:
+            return self._mapper
+        return self._nested.get(path) or self._open_nested(path, None)
+
+    def _open_nested(self, path: tuple[str, ...], agent: Any) -> Mapper:
+        origin = {"parent_call_id": path[-1], "path": path}
+        mapper = Mapper(agent, origin=origin, max_image_bytes=self._max_image_bytes)
+        if isinstance(agent, str):
+            mapper.agent = agent
+        self._nested[path] = mapper
+        return mapper
+
+    def _emitted(self, item: Emitted) -> Draft:
+        mapper = self._mapper_of(item.path)
+        if item.kind is NestedRunStarted:
+            self._open_nested((*item.path, item.fields["call_id"]), item.fields["nested_agent"])
+        return Draft(item.kind, {**item.fields, **mapper.origin}, mapper.agent)
+
+    def _nested_finished(self, end: NestedEnd) -> Draft:
+        path = end.path
+        error = end.error
+        return self._finished_draft(
+            path,
+            end.status,
+            final_output=to_json_value(end.final_output),
+            error=None if error is None else describe_failure(error, expose=self._expose_errors),
+        )
+
+    def _finished_draft(self, path: tuple[str, ...], status: DoneStatus, **fields: Any) -> Draft:
+        """The `nested_run_finished` of the run at `path`; its mapper, and any deeper, go."""
+        mapper = self._nested.pop(path, None)
+        for deeper in [p for p in self._nested if p[: len(path)] == path]:
+            del self._nested[deeper]
+        parent = self._mapper_of(path[:-1])
+        payload = {
+            "call_id": path[-1],
+            "status": status,
+            "last_agent": mapper.agent if mapper is not None else None,
+            "usage": mapper.nested_usage if mapper is not None else sdk_usage(None),
+            **fields,
+            **parent.origin,
+        }
+        return Draft(NestedRunFinished, payload, parent.agent)
+
+    def _end_nested(self, status: DoneStatus) -> None:
+        """The top-level run ended with nested runs still open: each ends too, deepest first."""
+        while self._nested:
+            path = max(self._nested, key=len)
+            self._emit(self._finished_draft(path, status))
 
     def _offer(self, drafts: list[Draft], loop: asyncio.AbstractEventLoop) -> None:
         coalescer = self._coalescer
@@ -437,6 +524,8 @@ class EventStream(BatchedSource):
         if self._box is not None:
             self._offer(self._mapper.owed_usage(), self._box.loop)
         self._flush_owed()
+        if self._nested:
+            self._end_nested("error" if error is not None else "cancelled")
         if error is not None:
             self._exception = error
             self._end(
@@ -467,6 +556,7 @@ class EventStream(BatchedSource):
         assert self._idle_timeout is not None
         await settle(self._cancel_run())
         self._flush_owed()
+        self._end_nested("cancelled")
         error = IdleTimeoutError(f"no event from the run for {self._idle_timeout:g} s")
         self._exception = error
         self._end(
@@ -486,6 +576,7 @@ class EventStream(BatchedSource):
         self._seq += 1
         self._done = done
         self._finished = True
+        self._close_channel()
         if self._box is not None:
             self._box.disarm()
             # A reader waiting in another task must see the end, not wait for a wake-up that
@@ -498,8 +589,14 @@ class EventStream(BatchedSource):
         self._outbox.append(done)
         self._done = done
         self._finished = True
+        self._close_channel()
         if self._box is not None:
             self._box.disarm()
+
+    def _close_channel(self) -> None:
+        if self._channel is not None:
+            close_channel(self._result, self._channel)
+            self._channel = None
 
     def _build_done(self, status: DoneStatus, *, partial_text: bool, **fields: Any) -> Done:
         result = self._result

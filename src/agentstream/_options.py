@@ -16,7 +16,15 @@ if TYPE_CHECKING:
     from ._buffering import BufferPolicy
     from ._events import Done
 
-__all__ = ["HOOK_NAMES", "RUN_OPTION_NAMES", "SERVED_MAX_BACKLOG", "Hook", "RunOptions", "served"]
+__all__ = [
+    "DEFAULT_MAX_IMAGE_BYTES",
+    "HOOK_NAMES",
+    "RUN_OPTION_NAMES",
+    "SERVED_MAX_BACKLOG",
+    "Hook",
+    "RunOptions",
+    "served",
+]
 
 
 Hook: TypeAlias = "Callable[[Done, list[Any]], Awaitable[None] | None]"
@@ -62,6 +70,11 @@ class RunOptions(TypedDict, total=False):
     the stream ends with `Done(status="error")`, `error.type` `SlowConsumerError`. None (the
     default of `normalize()`) sets no bound; the web responses and the bridges default to
     `SERVED_MAX_BACKLOG`."""
+    max_image_bytes: int | None
+    """Largest image, in bytes of its base64 text, that a hosted image generation tool's events
+    carry (its partial images in `tool_progress`, its result in `tool_output`); a larger one is
+    left out, and its size given instead (`omitted_bytes`). `DEFAULT_MAX_IMAGE_BYTES` (4 MiB)
+    by default; None carries every image, 0 none."""
 
 
 RUN_OPTION_NAMES: frozenset[str] = frozenset(RunOptions.__annotations__)
@@ -69,6 +82,9 @@ RUN_OPTION_NAMES: frozenset[str] = frozenset(RunOptions.__annotations__)
 
 HOOK_NAMES: Final = ("on_complete", "on_error", "on_cancel")
 """The end hooks among the run options, in that order."""
+
+DEFAULT_MAX_IMAGE_BYTES: Final = 4 * 1024 * 1024
+"""The default `max_image_bytes`: a 1024x1024 PNG is about 1.5 to 3 MiB of base64."""
 
 SERVED_MAX_BACKLOG: Final = 16 * 1024 * 1024
 """The `max_backlog` of a run that a web response or a bridge normalizes, unless given: 16 MiB
