@@ -252,9 +252,7 @@ def _hosted_output(raw: Any, max_image_bytes: int | None) -> JsonValue:
     kind = field(raw, "type")
     out: dict[str, Any] = {"status": field(raw, "status")}
     if kind == "web_search_call":
-        action = field(raw, "action")
-        out["action"] = action
-        out["sources"] = field(action, "sources") if action is not None else None
+        out["action"] = field(raw, "action")  # the query, and the pages found (`sources`)
     elif kind == "file_search_call":
         out["queries"] = field(raw, "queries")
         out["results"] = field(raw, "results")

@@ -1,8 +1,10 @@
 """Scripted models for tests and development servers: one script language, two players.
 
-A script is a list of turns built with `turn()`, `text()`, `tool_call()`, `handoff()`,
-`reasoning()` and `fail()`, with faults `http_error()`, `reset_after()`, `malformed_after()`,
-`stall_after()` and `error_event_after()`. Two players play it:
+A script is a list of turns built with `turn()`, `text()` (with `url_citation()` and
+`file_citation()`), `tool_call()`, `handoff()`, `reasoning()`, the hosted calls `web_search()`,
+`file_search()`, `code_interpreter()` and `image_generation()`, and `fail()`, with faults
+`http_error()`, `reset_after()`, `malformed_after()`, `stall_after()` and
+`error_event_after()`. Two players play it:
 
 - `ScriptedStreamModel`, an Agents SDK `Model` in process, on every supported SDK release;
 - `OpenAIServer`, a local OpenAI-compatible HTTP server (Responses and Chat Completions in the
@@ -24,6 +26,7 @@ from ._script import (
     ErrorEventAfter,
     Fail,
     Fault,
+    HostedCall,
     HttpError,
     MalformedAfter,
     Output,
@@ -38,10 +41,14 @@ from ._script import (
     ToolCall,
     Turn,
     TurnLike,
+    code_interpreter,
     error_event_after,
     fail,
+    file_citation,
+    file_search,
     handoff,
     http_error,
+    image_generation,
     malformed_after,
     reasoning,
     reset_after,
@@ -50,6 +57,8 @@ from ._script import (
     text,
     tool_call,
     turn,
+    url_citation,
+    web_search,
 )
 from ._server import OpenAIServer, RecordedRequest
 
@@ -57,6 +66,7 @@ __all__ = [
     "ErrorEventAfter",
     "Fail",
     "Fault",
+    "HostedCall",
     "HttpError",
     "IdStyle",
     "MalformedAfter",
@@ -75,10 +85,14 @@ __all__ = [
     "ToolCall",
     "Turn",
     "TurnLike",
+    "code_interpreter",
     "error_event_after",
     "fail",
+    "file_citation",
+    "file_search",
     "handoff",
     "http_error",
+    "image_generation",
     "malformed_after",
     "reasoning",
     "reset_after",
@@ -87,6 +101,8 @@ __all__ = [
     "text",
     "tool_call",
     "turn",
+    "url_citation",
+    "web_search",
 ]
 
 _DEPRECATED = {

@@ -9,6 +9,7 @@ agentstream supports, unlike `agents.testing.ScriptedModel` (0.21+).
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING, Any, cast
 
 from agents.items import ModelResponse, TResponseStreamEvent
@@ -32,6 +33,7 @@ from openai.types.responses import (
     ResponseTextDeltaEvent,
     ResponseTextDoneEvent,
 )
+from pydantic import TypeAdapter
 
 from ._playback import Frame, Ids, IdStyle, Playback, paced, read_input
 from ._responses import ResponsesTurn
@@ -76,6 +78,15 @@ _EVENT_TYPES: dict[str, type[BaseModel]] = {
     "response.completed": ResponseCompletedEvent,
 }
 """The `openai` type of each event a turn streams."""
+
+
+@functools.cache
+def _any_event() -> TypeAdapter[Any]:
+    """The `openai` stream event union, built once, on first need (it is large)."""
+    from openai.types.responses import ResponseStreamEvent
+
+    return TypeAdapter(ResponseStreamEvent)
+
 
 _CATCH_UP_TURNS = 3
 """Loop turns given to the stream's consumer before a scripted failure is raised."""
@@ -221,5 +232,9 @@ class ScriptedStreamModel(Model):
         delay = self._delay if rendered.turn.delay is None else rendered.turn.delay
         async for frame in self._play(rendered, delay):
             assert frame.event is not None
-            event = _EVENT_TYPES[frame.event["type"]].model_validate(frame.event)
+            known = _EVENT_TYPES.get(frame.event["type"])
+            if known is not None:
+                event: Any = known.model_validate(frame.event)
+            else:  # hosted tools and annotations: the `openai` union picks the type
+                event = _any_event().validate_python(frame.event)
             yield cast("TResponseStreamEvent", event)

@@ -10,11 +10,11 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from ._playback import Frame, FrameKind, Ids
-from ._script import ErrorEventAfter, Fail, Reasoning, Text, ToolCall, Turn
+from ._script import ErrorEventAfter, Fail, HostedCall, Reasoning, Text, ToolCall, Turn
 
 __all__ = ["ResponsesTurn", "dumps", "error_object", "obfuscation", "split_arguments"]
 
@@ -43,11 +43,26 @@ def split_arguments(arguments: str, chunks: int) -> list[str]:
 
 
 _PREFIXES = {Text: "msg", ToolCall: "fc", Reasoning: "rs"}
+_HOSTED_PREFIXES = {
+    "web_search_call": "ws",
+    "file_search_call": "fs",
+    "code_interpreter_call": "ci",
+    "image_generation_call": "ig",
+    "mcp_call": "mcp",
+}
 """The id prefix of each kind of output item, as the live API names them."""
 
 
-def _output_text(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+def _output_text(text: str, annotations: Any = ()) -> dict[str, Any]:
+    return {
+        "type": "output_text",
+        "annotations": [dict(a) for a in annotations],
+        "logprobs": [],
+        "text": text,
+    }
+
+
+_Planned = Text | ToolCall | Reasoning | HostedCall
 
 
 class ResponsesTurn:
@@ -61,14 +76,17 @@ class ResponsesTurn:
         self.obfuscate = obfuscate
         self.created_at = int(time.time())
         self.response_id = ids.new("resp")
-        self._plans: list[tuple[Text | ToolCall | Reasoning, str, str | None]] = []
+        self._plans: list[tuple[_Planned, str, str | None]] = []
         self._fail: Fail | None = None
         for index, output in enumerate(turn.outputs):
             if isinstance(output, Fail):
                 # Nothing after a failure is streamed, so nothing after it gets an id.
                 self._fail = output
                 break
-            prefix = _PREFIXES[type(output)]
+            if isinstance(output, HostedCall):
+                prefix = _HOSTED_PREFIXES.get(str(output.item.get("type")), "ht")
+            else:
+                prefix = _PREFIXES[type(output)]
             call_id = (output.call_id or ids.new("call")) if isinstance(output, ToolCall) else None
             self._plans.append((output, ids.item(prefix, self.response_id, index), call_id))
         self.items = [self._item(*plan, done=True) for plan in self._plans]
@@ -138,12 +156,24 @@ class ResponsesTurn:
         }
 
     @staticmethod
-    def _item(
-        output: Text | ToolCall | Reasoning, item_id: str, call_id: str | None, *, done: bool
-    ) -> dict[str, Any]:
+    def _item(output: _Planned, item_id: str, call_id: str | None, *, done: bool) -> dict[str, Any]:
         status = "completed" if done else "in_progress"
+        if isinstance(output, HostedCall):
+            if done:
+                return {**output.item, "id": item_id}
+            kind = output.item.get("type")
+            started: dict[str, Any] = {"id": item_id, "type": kind, "status": "in_progress"}
+            if kind == "code_interpreter_call":
+                started.update(code="", container_id=output.item.get("container_id"), outputs=None)
+            elif kind == "image_generation_call":
+                started["result"] = None
+            elif kind == "file_search_call":
+                started.update(queries=[], results=None)
+            elif kind == "web_search_call":
+                started["action"] = output.item.get("action")
+            return started
         if isinstance(output, Text):
-            content = [_output_text(output.text)] if done else []
+            content = [_output_text(output.text, output.annotations)] if done else []
             return {
                 "id": item_id,
                 "type": "message",
@@ -197,7 +227,16 @@ class ResponsesTurn:
                 yield emit(
                     "meta", "response.output_text.done", **where, **at, text=text, logprobs=[]
                 )
-                part = _output_text(text)
+                for n, annotation in enumerate(output.annotations):
+                    yield emit(
+                        "meta",
+                        "response.output_text.annotation.added",
+                        **where,
+                        **at,
+                        annotation_index=n,
+                        annotation=dict(annotation),
+                    )
+                part = _output_text(text, output.annotations)
                 yield emit("meta", "response.content_part.done", **where, **at, part=part)
             elif isinstance(output, ToolCall):
                 for chunk in split_arguments(output.arguments, output.chunks):
@@ -211,6 +250,8 @@ class ResponsesTurn:
                     name=output.name,
                     arguments=output.arguments,
                 )
+            elif isinstance(output, HostedCall):
+                yield from self._hosted_frames(output, where, emit)
             elif output.chunks:
                 at = {"summary_index": 0}
                 part = {"type": "summary_text", "text": ""}
@@ -232,6 +273,32 @@ class ResponsesTurn:
             yield Frame("fail", next(seq), None, self._fail.error)
             return
         yield emit("end", "response.completed", response=self.response("completed"))
+
+    @staticmethod
+    def _hosted_frames(
+        output: HostedCall, where: dict[str, Any], emit: Callable[..., Frame]
+    ) -> Iterator[Frame]:
+        """A hosted call's events between its item's `added` and `done`."""
+        kind = str(output.item.get("type"))
+        first, *rest = output.stages
+        yield emit("meta", f"response.{kind}.{first}", **where)
+        if output.deltas:
+            for chunk in output.deltas:
+                yield emit(
+                    "delta", "response.code_interpreter_call_code.delta", **where, delta=chunk
+                )
+            code = "".join(output.deltas)
+            yield emit("meta", "response.code_interpreter_call_code.done", **where, code=code)
+        for n, image in enumerate(output.partial_images):
+            yield emit(
+                "delta",
+                "response.image_generation_call.partial_image",
+                **where,
+                partial_image_b64=image,
+                partial_image_index=n,
+            )
+        for stage in rest:
+            yield emit("meta", f"response.{kind}.{stage}", **where)
 
     def encode(self, frame: Frame) -> bytes:
         """A frame as an SSE event."""

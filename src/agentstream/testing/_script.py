@@ -80,6 +80,10 @@ class Text:
 
     chunks: tuple[str, ...]
     """The deltas, in order."""
+    annotations: tuple[Mapping[str, Any], ...] = ()
+    """The citations of the text, in the Responses API's annotation shapes (`url_citation()`,
+    `file_citation()`); each is announced by a `response.output_text.annotation.added` event
+    after the text's deltas (Responses only)."""
 
     @property
     def text(self) -> str:
@@ -119,6 +123,27 @@ class Reasoning:
 
 
 @dataclass(frozen=True)
+class HostedCall:
+    """A call of a tool the provider runs, with its result, in the Responses API's shapes.
+
+    Made by `web_search()`, `file_search()`, `code_interpreter()` and `image_generation()`. The
+    Responses player streams the item's stage events and its deltas; the Chat Completions
+    player leaves it out, as that API has no hosted tools.
+    """
+
+    item: Mapping[str, Any]
+    """The finished output item, without its `id` (the player gives one)."""
+    stages: tuple[str, ...]
+    """The stage events streamed between the item's `added` and `done`, by the last word of
+    their type (`in_progress`, `searching`, ...)."""
+    deltas: tuple[str, ...] = ()
+    """Code deltas (`response.code_interpreter_call_code.delta`), before the stages after the
+    first."""
+    partial_images: tuple[str, ...] = ()
+    """Base64 partial images (`response.image_generation_call.partial_image`)."""
+
+
+@dataclass(frozen=True)
 class Fail:
     """Raise `error` from the model call at this point (in-process only)."""
 
@@ -126,10 +151,10 @@ class Fail:
     """The exception the model call raises."""
 
 
-Output: TypeAlias = Text | ToolCall | Reasoning | Fail
+Output: TypeAlias = Text | ToolCall | Reasoning | HostedCall | Fail
 """One step of a turn."""
 
-_OUTPUTS = (Text, ToolCall, Reasoning, Fail)
+_OUTPUTS = (Text, ToolCall, Reasoning, HostedCall, Fail)
 
 
 def _chunks(value: str | Sequence[str], builder: str) -> tuple[str, ...]:
@@ -139,9 +164,74 @@ def _chunks(value: str | Sequence[str], builder: str) -> tuple[str, ...]:
     return tuple(chunks)
 
 
-def text(value: str | Sequence[str]) -> Text:
-    """An assistant message: a string streams word by word, a list chunk by chunk."""
-    return Text(_chunks(value, "text"))
+def text(value: str | Sequence[str], *, citations: Sequence[Mapping[str, Any]] = ()) -> Text:
+    """An assistant message: a string streams word by word, a list chunk by chunk.
+
+    `citations` are its annotations (`url_citation()`, `file_citation()`), Responses only.
+    """
+    return Text(_chunks(value, "text"), tuple(dict(c) for c in citations))
+
+
+def url_citation(url: str, title: str, start_index: int, end_index: int) -> dict[str, Any]:
+    """A web search citation of the text from `start_index` to `end_index` (exclusive)."""
+    return {
+        "type": "url_citation",
+        "url": url,
+        "title": title,
+        "start_index": start_index,
+        "end_index": end_index,
+    }
+
+
+def file_citation(file_id: str, filename: str, index: int) -> dict[str, Any]:
+    """A file search citation, its mark at `index` in the text."""
+    return {"type": "file_citation", "file_id": file_id, "filename": filename, "index": index}
+
+
+def web_search(query: str, sources: Sequence[str] = ()) -> HostedCall:
+    """A hosted web search for `query` that found the pages at `sources`."""
+    action = {
+        "type": "search",
+        "query": query,
+        "sources": [{"type": "url", "url": u} for u in sources],
+    }
+    item = {"type": "web_search_call", "status": "completed", "action": action}
+    return HostedCall(item, ("in_progress", "searching", "completed"))
+
+
+def file_search(queries: Sequence[str], results: Sequence[Mapping[str, Any]] = ()) -> HostedCall:
+    """A hosted file search; `results` in the API's shape (`file_id`, `filename`, `text`)."""
+    item = {
+        "type": "file_search_call",
+        "status": "completed",
+        "queries": list(queries),
+        "results": [dict(r) for r in results],
+    }
+    return HostedCall(item, ("in_progress", "searching", "completed"))
+
+
+def code_interpreter(
+    code: str | Sequence[str], logs: str | None = None, *, container_id: str = "cntr_test"
+) -> HostedCall:
+    """A hosted code interpreter call: its code streams in chunks, then it runs and logs."""
+    chunks = _chunks(code, "code_interpreter")
+    outputs = [] if logs is None else [{"type": "logs", "logs": logs}]
+    item = {
+        "type": "code_interpreter_call",
+        "status": "completed",
+        "code": "".join(chunks),
+        "container_id": container_id,
+        "outputs": outputs,
+    }
+    return HostedCall(item, ("in_progress", "interpreting", "completed"), deltas=chunks)
+
+
+def image_generation(result_b64: str, partial_images: Sequence[str] = ()) -> HostedCall:
+    """A hosted image generation that streams `partial_images`, then ends with `result_b64`."""
+    item = {"type": "image_generation_call", "status": "completed", "result": result_b64}
+    return HostedCall(
+        item, ("in_progress", "generating", "completed"), partial_images=tuple(partial_images)
+    )
 
 
 def tool_call(
@@ -370,6 +460,14 @@ class Turn:
     """What goes wrong in this call, if anything."""
 
 
+def _tokens(output: Output) -> int:
+    if isinstance(output, ToolCall):
+        return output.chunks
+    if isinstance(output, HostedCall):
+        return max(1, len(output.deltas))
+    return 0 if isinstance(output, Fail) else len(output.chunks)
+
+
 def turn(
     *outputs: Output,
     input_tokens: int = 0,
@@ -386,7 +484,8 @@ def turn(
     for output in outputs:
         if not isinstance(output, _OUTPUTS):
             raise ScriptError(
-                f"a turn is made of text(), tool_call(), handoff(), reasoning() and fail(), "
+                "a turn is made of text(), tool_call(), handoff(), reasoning(), hosted calls "
+                f"(web_search(), ...) and fail(), "
                 f"got {output!r}"
             )
     if fault is not None and not isinstance(fault, _FAULTS):
@@ -396,11 +495,7 @@ def turn(
     if delay is not None and (not isinstance(delay, (int, float)) or delay < 0):
         raise ScriptError(f"turn() delay must be seconds >= 0, got {delay!r}")
     if output_tokens is None:
-        output_tokens = sum(
-            o.chunks if isinstance(o, ToolCall) else len(o.chunks)
-            for o in outputs
-            if not isinstance(o, Fail)
-        )
+        output_tokens = sum(_tokens(o) for o in outputs)
     return Turn(
         tuple(outputs),
         input_tokens=input_tokens,
