@@ -73,11 +73,16 @@ if TYPE_CHECKING:
     from ._eventlog import EventLog
     from ._events import (
         ApprovalRequested,
+        Custom,
         Done,
         Event,
         Handoff,
         Interruption,
+        MessageOutput,
+        NestedRunFinished,
+        NestedRunStarted,
         ToolOutput,
+        ToolProgress,
         UsageUpdated,
     )
     from ._interactive import PausedRun
@@ -99,6 +104,15 @@ text/event-stream; charset=utf-8`, no caching, no proxy buffering)."""
 
 HANDOFF_METADATA_KEY: Final = "agentstream.handoff"
 """Key of the handoff details in the `metadata` of the `STEP_STARTED` that follows a handoff."""
+
+PROVIDER_EXECUTED_KEY: Final = "agentstream.providerExecuted"
+"""Key in the `metadata` of the `TOOL_CALL_START` of a hosted tool the provider runs."""
+
+PROGRESS_ACTIVITY: Final = "tool_progress"
+"""`activityType` of the `ACTIVITY_SNAPSHOT` a tool in progress sends (one activity a call)."""
+
+CITATIONS_EVENT: Final = "agentstream.citations"
+"""`name` of the `CUSTOM` event that carries a message's citations."""
 
 APPROVAL_REASON: Final = "tool_approval"
 """`reason` of the interrupts a run that waits for tool approvals finishes with."""
@@ -146,9 +160,15 @@ class _AguiBridge(Bridge):
         resumed: PausedRun | None = None,
         snapshot: list[Message] | None = None,
         quiet: Collection[str] = (),
+        depth: int = 0,
+        subagent: str | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(depth)
         self._core = _ag_ui()
+        # A nested run is translated by a bridge of its own (a child), whose frames carry its
+        # `subagentRunId`: the agent-tool call's id.
+        self._subagent = subagent
+        self._children: dict[str, _AguiBridge] = {}
         self.thread_id = thread_id or uuid.uuid4().hex
         self.run_id = run_id
         self._key = key
@@ -156,7 +176,7 @@ class _AguiBridge(Bridge):
         self._quiet = frozenset(quiet)
         if resumed is not None:
             self.continue_calls(resumed.interruptions)
-        self._started = False
+        self._started = subagent is not None  # a nested run has no RUN_STARTED of its own
         self._step: str | None = None
         self._handoff_metadata: dict[str, Any] | None = None
         self._turn_message: str | None = None
@@ -164,6 +184,8 @@ class _AguiBridge(Bridge):
 
     def _frame(self, event: BaseEvent) -> str:
         event.timestamp = _now_ms()
+        if self._subagent is not None and getattr(event, "subagent_run_id", "") is None:
+            event.subagent_run_id = self._subagent  # type: ignore[attr-defined]
         return f"data: {event.model_dump_json(by_alias=True)}\n\n"
 
     def handle(self, event: Event) -> Iterator[str]:
@@ -182,6 +204,8 @@ class _AguiBridge(Bridge):
 
     def on_agent(self, previous: str | None, agent: str) -> Iterator[str]:
         core = self._core
+        if self._subagent is not None:
+            return  # a nested run's agent is its SUBAGENT_STARTED's name
         if self._step is not None:
             yield self._frame(core.StepFinishedEvent(step_name=self._step))
         self._step = agent
@@ -225,6 +249,7 @@ class _AguiBridge(Bridge):
                 tool_call_id=call.call_id,
                 tool_call_name=call.name,
                 parent_message_id=self._turn_message,
+                metadata={PROVIDER_EXECUTED_KEY: True} if call.provider_executed else None,
             )
         )
 
@@ -250,6 +275,116 @@ class _AguiBridge(Bridge):
         self._approvals[call.call_id] = call
         yield from ()
 
+    # Schema 1.2: nested runs, events from tools, citations
+
+    def _subagent_started(self, call_id: str, name: str) -> Iterator[str]:
+        self._children[call_id] = _AguiBridge(
+            self.thread_id, self.run_id, depth=self.depth + 1, subagent=call_id
+        )
+        self._children[call_id]._used_ids = self._used_ids  # one id space for the stream
+        yield self._frame(
+            self._core.SubagentStartedEvent(
+                subagent_run_id=call_id,
+                name=name,
+                parent_tool_call_id=call_id,
+                parent_subagent_run_id=self._subagent,
+            )
+        )
+
+    def on_nested_start(self, event: NestedRunStarted) -> Iterator[str]:
+        if event.call_id not in self._children:
+            yield from self._subagent_started(event.call_id, event.nested_agent)
+
+    def on_nested(self, event: Event) -> Iterator[str]:
+        call_id = event.path[self.depth]
+        child = self._children.get(call_id)
+        if child is None:  # its start was not in this stream: start it now
+            yield from self._subagent_started(call_id, event.agent or "agent")
+            child = self._children[call_id]
+        yield from child.handle(event)
+
+    def on_nested_end(self, event: NestedRunFinished) -> Iterator[str]:
+        child = self._children.pop(event.call_id, None)
+        if child is None:
+            return
+        yield from child.settle()
+        core = self._core
+        if event.status == "completed":
+            yield self._frame(
+                core.SubagentFinishedEvent(
+                    subagent_run_id=event.call_id,
+                    result=event.final_output,
+                    outcome=core.SubagentFinishedSuccessOutcome(),
+                )
+            )
+            return
+        error = event.error
+        yield self._frame(
+            core.SubagentErrorEvent(
+                subagent_run_id=event.call_id,
+                message=error.message if error else f"the nested run ended {event.status}",
+                code=error.type if error else event.status,
+            )
+        )
+
+    def settle(self) -> Iterator[str]:
+        """End what a nested run left open, its own nested runs first (as cancelled)."""
+        yield from self._end_children()
+        yield from self._close_part()
+        for call in self.calls.values():
+            if not call.input_done and call.arguments_are_json:
+                call.input_done = True
+                yield from self.on_tool_input(call)
+        self._finished = True
+
+    def _end_children(self) -> Iterator[str]:
+        for call_id, child in list(self._children.items()):
+            del self._children[call_id]
+            yield from child.settle()
+            yield self._frame(
+                self._core.SubagentErrorEvent(
+                    subagent_run_id=call_id,
+                    message="the nested run did not finish",
+                    code="cancelled",
+                )
+            )
+
+    def on_custom(self, event: Custom) -> Iterator[str]:
+        metadata: dict[str, Any] = {"transient": event.transient}
+        if event.id is not None:
+            metadata["id"] = event.id
+        if event.call_id is not None:
+            metadata["toolCallId"] = event.call_id
+        yield self._frame(
+            self._core.CustomEvent(name=event.name, value=event.data, metadata=metadata)
+        )
+
+    def on_progress(self, event: ToolProgress) -> Iterator[str]:
+        content = {
+            "toolCallId": event.call_id,
+            "toolName": event.name,
+            "stage": event.stage,
+            "message": event.message,
+            "completed": event.completed,
+            "total": event.total,
+            "data": event.data,
+            "providerExecuted": event.provider_executed,
+        }
+        yield self._frame(
+            self._core.ActivitySnapshotEvent(
+                message_id=f"progress_{event.call_id}",
+                activity_type=PROGRESS_ACTIVITY,
+                content=content,
+            )
+        )
+
+    def on_citations(self, event: MessageOutput) -> Iterator[str]:
+        value = {
+            "messageId": event.message_id,
+            "citations": [c.model_dump(exclude_none=True) for c in event.citations],
+        }
+        yield self._frame(self._core.CustomEvent(name=CITATIONS_EVENT, value=value))
+
     def on_model_call_end(self, event: UsageUpdated) -> Iterator[str]:
         self._turn_message = None
         yield from ()
@@ -258,6 +393,7 @@ class _AguiBridge(Bridge):
         core = self._core
         if not self._started:
             yield from self._run_started(done.run_id if done is not None else None)
+        yield from self._end_children()
         open_calls = [c for c in unsettled if not c.input_done]
         status = done.status if done is not None else None
         # RUN_FINISHED needs every tool call closed, and closing one whose arguments were cut

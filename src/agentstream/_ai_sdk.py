@@ -9,6 +9,7 @@ in `docs/ai-sdk.md`.
 from __future__ import annotations
 
 import json
+import mimetypes
 import secrets
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -42,7 +43,17 @@ from ._conversations import (
 )
 from ._errors import ConfigurationError, MissingExtraError
 from ._eventlog import EventLog, MemoryEventLog
-from ._events import clean_json, load_json
+from ._events import (
+    Custom,
+    Handoff,
+    MessageOutput,
+    TextDelta,
+    ToolCalled,
+    ToolOutput,
+    ToolProgress,
+    clean_json,
+    load_json,
+)
 from ._interactive import Answer, AnswerRefusedError, open_resumed, sign, signed, thread_pause
 from ._streams import check_heartbeat
 from ._transport import SSE_HEADERS
@@ -62,7 +73,15 @@ if TYPE_CHECKING:
     from starlette.responses import Response
     from typing_extensions import Unpack
 
-    from ._events import ApprovalRequested, Done, Event, Handoff, ToolOutput, UsageUpdated
+    from ._events import (
+        ApprovalRequested,
+        Citation,
+        Done,
+        Event,
+        NestedRunFinished,
+        NestedRunStarted,
+        UsageUpdated,
+    )
     from ._interactive import PausedRun
     from ._options import RunOptions
 
@@ -97,6 +116,75 @@ def _frame(part: Mapping[str, Any]) -> str:
     return f"data: {data}\n\n"
 
 
+def _media_type(filename: str | None) -> str:
+    guessed = mimetypes.guess_type(filename)[0] if filename else None
+    return guessed or "application/octet-stream"
+
+
+def _source(citation: Citation, source_id: str) -> dict[str, Any] | None:
+    """The `source-url` or `source-document` part of a citation (None: it names no source)."""
+    if citation.url is not None:
+        part = {"type": "source-url", "sourceId": source_id, "url": citation.url}
+        if citation.title is not None:
+            part["title"] = citation.title
+        return part
+    if citation.file_id is None and citation.filename is None:
+        return None
+    part = {
+        "type": "source-document",
+        "sourceId": source_id,
+        "mediaType": _media_type(citation.filename),
+        "title": citation.title or citation.filename or citation.file_id or "",
+    }
+    if citation.filename is not None:
+        part["filename"] = citation.filename
+    return part
+
+
+class _NestedView:
+    """What the client's tool part shows of an agent-tool call's nested run, as it goes.
+
+    Sent as the call's `preliminary` output; the call's own output replaces it at the end.
+    """
+
+    __slots__ = ("agent", "message", "sent", "status", "texts", "tools")
+
+    def __init__(self, agent: str) -> None:
+        self.agent = agent
+        self.status = "running"
+        self.texts: list[str] = []
+        self.message: object = None  # the message the last text belongs to
+        self.tools: dict[str, dict[str, Any]] = {}
+        self.sent = -1  # characters of text in the last snapshot sent
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(self.texts)
+
+    def add_text(self, message_id: str | None, delta: str, *, whole: bool = False) -> None:
+        if not self.texts or message_id != self.message or (message_id is None and whole):
+            self.texts.append("")
+            self.message = message_id
+        self.texts[-1] = delta if whole else self.texts[-1] + delta
+
+    def snapshot(self) -> dict[str, Any]:
+        self.sent = sum(len(t) for t in self.texts)
+        return {
+            "agent": self.agent,
+            "status": self.status,
+            "text": self.text,
+            "tools": list(self.tools.values()),
+        }
+
+    def worth_sending(self) -> bool:
+        """Whether the text grew by a quarter of what was sent since the last snapshot.
+
+        So a long answer costs a few times its length on the wire, not its square.
+        """
+        grown = sum(len(t) for t in self.texts) - self.sent
+        return grown > 0 and grown >= self.sent // 4
+
+
 def _parse_input(text: str) -> Any:
     """A call's arguments as JSON data for `input`; the text itself when it is not strict JSON."""
     if not text:
@@ -127,6 +215,8 @@ class _AiSdkBridge(Bridge):
         self._started = False
         self._step_open = False
         self._step_ended = False
+        self._nested: dict[str, _NestedView] = {}
+        self._sources: dict[tuple[str | None, str | None], str] = {}
 
     def handle(self, event: Event) -> Iterator[str]:
         if not self._started:
@@ -176,9 +266,14 @@ class _AiSdkBridge(Bridge):
 
     def on_tool_start(self, call: ToolCallState) -> Iterator[str]:
         yield from self._step()
-        yield _frame(
-            {"type": "tool-input-start", "toolCallId": call.call_id, "toolName": call.name}
-        )
+        part: dict[str, Any] = {
+            "type": "tool-input-start",
+            "toolCallId": call.call_id,
+            "toolName": call.name,
+        }
+        if call.provider_executed:
+            part["providerExecuted"] = True
+        yield _frame(part)
 
     def on_tool_delta(self, call: ToolCallState, delta: str) -> Iterator[str]:
         yield _frame(
@@ -186,14 +281,15 @@ class _AiSdkBridge(Bridge):
         )
 
     def on_tool_input(self, call: ToolCallState) -> Iterator[str]:
-        yield _frame(
-            {
-                "type": "tool-input-available",
-                "toolCallId": call.call_id,
-                "toolName": call.name,
-                "input": _parse_input(call.arguments_text),
-            }
-        )
+        part = {
+            "type": "tool-input-available",
+            "toolCallId": call.call_id,
+            "toolName": call.name,
+            "input": _parse_input(call.arguments_text),
+        }
+        if call.provider_executed:
+            part["providerExecuted"] = True
+        yield _frame(part)
 
     def on_tool_output(self, call: ToolCallState, event: ToolOutput) -> Iterator[str]:
         yield from self._step()
@@ -202,9 +298,116 @@ class _AiSdkBridge(Bridge):
             # shows the call as denied.
             yield _frame({"type": "tool-output-denied", "toolCallId": call.call_id})
             return
+        part: dict[str, Any] = {
+            "type": "tool-output-available",
+            "toolCallId": call.call_id,
+            "output": event.output,
+        }
+        if call.provider_executed:
+            part["providerExecuted"] = True
+        yield _frame(part)
+        output = event.output
+        if call.provider_executed and isinstance(output, dict):
+            image, media_type = output.get("image"), output.get("media_type")
+            if isinstance(image, str) and isinstance(media_type, str):
+                yield _frame({"type": "file", "url": image, "mediaType": media_type})
+
+    # Schema 1.2: nested runs, events from tools, citations
+
+    def _preliminary(self, call_id: str, view: _NestedView) -> Iterator[str]:
+        yield from self._step()
         yield _frame(
-            {"type": "tool-output-available", "toolCallId": call.call_id, "output": event.output}
+            {
+                "type": "tool-output-available",
+                "toolCallId": call_id,
+                "output": view.snapshot(),
+                "preliminary": True,
+            }
         )
+
+    def on_nested_start(self, event: NestedRunStarted) -> Iterator[str]:
+        view = self._nested[event.call_id] = _NestedView(event.nested_agent)
+        yield from self._preliminary(event.call_id, view)
+
+    def on_nested_end(self, event: NestedRunFinished) -> Iterator[str]:
+        view = self._nested.pop(event.call_id, None)
+        if view is not None:
+            view.status = event.status
+            yield from self._preliminary(event.call_id, view)
+
+    def on_nested(self, event: Event) -> Iterator[str]:
+        # Events from tools keep their meaning at any depth; the tool card shows one level.
+        if isinstance(event, Custom):
+            yield from self.on_custom(event)
+            return
+        if isinstance(event, ToolProgress):
+            yield from self.on_progress(event)
+            return
+        view = self._nested.get(event.path[0])
+        if view is None or len(event.path) != 1:
+            return
+        if isinstance(event, TextDelta):
+            view.add_text(event.message_id, event.delta)
+            if not view.worth_sending():
+                return
+        elif isinstance(event, MessageOutput):
+            view.add_text(event.message_id, event.text, whole=True)
+        elif isinstance(event, ToolCalled):
+            view.tools[event.call_id] = {
+                "toolCallId": event.call_id,
+                "toolName": event.name,
+                "state": "input-available",
+                "input": _parse_input(event.arguments),
+            }
+        elif isinstance(event, ToolOutput):
+            tool = view.tools.setdefault(
+                event.call_id, {"toolCallId": event.call_id, "toolName": event.name}
+            )
+            tool.update(state="output-available", output=event.output)
+        elif isinstance(event, Handoff):
+            view.agent = event.to_agent
+        else:
+            return
+        yield from self._preliminary(event.path[0], view)
+
+    def on_custom(self, event: Custom) -> Iterator[str]:
+        part: dict[str, Any] = {"type": f"data-{event.name}", "data": event.data}
+        if event.id is not None:
+            part["id"] = event.id
+        if event.transient:
+            part["transient"] = True
+        yield _frame(part)
+
+    def on_progress(self, event: ToolProgress) -> Iterator[str]:
+        data = {
+            "toolCallId": event.call_id,
+            "toolName": event.name,
+            "stage": event.stage,
+            "message": event.message,
+            "completed": event.completed,
+            "total": event.total,
+            "data": event.data,
+            "providerExecuted": event.provider_executed,
+        }
+        part: dict[str, Any] = {
+            "type": "data-tool-progress",
+            "id": f"progress-{event.call_id}",
+            "data": data,
+        }
+        if event.stage == "partial_image":
+            part["transient"] = True  # the final image comes as a `file` part
+        yield _frame(part)
+
+    def on_citations(self, event: MessageOutput) -> Iterator[str]:
+        yield from self._step()
+        for citation in event.citations:
+            key = (citation.url, citation.file_id or citation.filename)
+            if key in self._sources:
+                continue
+            source_id = self._sources[key] = self.new_id(None, "src")
+            part = _source(citation, source_id)
+            if part is not None:
+                yield _frame(part)
 
     def on_handoff(self, event: Handoff) -> Iterator[str]:
         yield from self._step()
@@ -265,8 +468,12 @@ class _AiSdkBridge(Bridge):
             yield _frame({"type": "error", "errorText": message})
             yield _frame({"type": "finish", "finishReason": "error"})
         else:
-            reason = "tool-calls" if unsettled else "stop"
-            yield _frame({"type": "finish", "finishReason": reason})
+            output = done.final_output
+            if done.status == "completed" and output is not None and not isinstance(output, str):
+                # A structured output (an agent's `output_type`): the object itself, as data.
+                yield _frame({"type": "data-output", "data": output})
+            waits = done.status == "interrupted" or any(not c.provider_executed for c in unsettled)
+            yield _frame({"type": "finish", "finishReason": "tool-calls" if waits else "stop"})
         yield DONE_FRAME
 
 

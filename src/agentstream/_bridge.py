@@ -15,7 +15,9 @@ produce, and odd ones too):
   output is reported at most once; `tool_output` or `approval_requested` for a call the stream
   never announced starts (and completes) the call first;
 - `on_finish` is called exactly once, last, after every open part is closed; calls still open
-  or waiting for output are handed to it so the protocol can settle them.
+  or waiting for output are handed to it so the protocol can settle them;
+- events of a nested run (schema 1.2: an agent called as a tool) go to `on_nested` whole, the
+  state above untouched: a protocol that nests runs keeps a bridge per nested run (`depth`).
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ from ._errors import AgentStreamError, ConfigurationError, MissingExtraError
 from ._eventlog import EventLogUnavailableError
 from ._events import (
     ApprovalRequested,
+    Custom,
     Done,
     Event,
     Handoff,
     Interruption,
     MessageOutput,
+    NestedRunFinished,
+    NestedRunStarted,
     ReasoningDelta,
     ReasoningOutput,
     TextDelta,
@@ -43,6 +48,7 @@ from ._events import (
     ToolCalled,
     ToolCallStarted,
     ToolOutput,
+    ToolProgress,
     UsageUpdated,
     load_json,
 )
@@ -111,6 +117,8 @@ class ToolCallState:
     """The whole input is known (`tool_called` or a synthesized equivalent was handled)."""
     has_output: bool = False
     """The call's output was reported."""
+    provider_executed: bool = False
+    """A hosted tool the model's provider runs (schema 1.2)."""
 
     @property
     def arguments_text(self) -> str:
@@ -144,7 +152,10 @@ class Bridge:
     (strings). Use `stream(events)` to run the translation.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, depth: int = 0) -> None:
+        self.depth = depth
+        """How deep the run this bridge translates is nested: 0 for the top-level run; events
+        whose `path` is longer belong to a nested run (`on_nested`)."""
         self.calls: dict[str, ToolCallState] = {}
         """Every tool call seen, by call id, in order of appearance."""
         self.agent: str | None = None
@@ -227,6 +238,30 @@ class Bridge:
         """
         yield from ()
 
+    def on_nested(self, event: Event) -> Iterator[str]:
+        """An event of a run nested in this one (its `path` is longer than `depth`)."""
+        yield from ()
+
+    def on_nested_start(self, event: NestedRunStarted) -> Iterator[str]:
+        """An agent called as a tool started its run; its events follow (`on_nested`)."""
+        yield from ()
+
+    def on_nested_end(self, event: NestedRunFinished) -> Iterator[str]:
+        """A nested run ended; the call's `tool_output` follows."""
+        yield from ()
+
+    def on_custom(self, event: Custom) -> Iterator[str]:
+        """An application's event, sent from a tool."""
+        yield from ()
+
+    def on_progress(self, event: ToolProgress) -> Iterator[str]:
+        """A tool in progress (a hosted tool's stage, or `progress()` from a function tool)."""
+        yield from ()
+
+    def on_citations(self, event: MessageOutput) -> Iterator[str]:
+        """A complete message that cites sources (`event.citations`), after its text."""
+        yield from ()
+
     # The driver
 
     async def stream(
@@ -264,6 +299,9 @@ class Bridge:
         """Frames for one event."""
         if self._finished:
             return
+        if len(event.path) > self.depth:
+            yield from self.on_nested(event)
+            return
         if event.agent is not None and event.agent != self.agent and not isinstance(event, Done):
             yield from self._close_part()
             previous, self.agent = self.agent, event.agent
@@ -274,13 +312,15 @@ class Bridge:
             yield from self._delta("reasoning", event.reasoning_id, event.delta)
         elif isinstance(event, MessageOutput):
             yield from self._whole("text", event.message_id, event.text)
+            if event.citations:
+                yield from self.on_citations(event)
         elif isinstance(event, ReasoningOutput):
             yield from self._whole("reasoning", event.reasoning_id, event.text)
         elif isinstance(event, ToolCallStarted):
             yield from self._close_part()
             if event.call_id not in self.calls:
                 yield from self.on_model_output()
-                yield from self._start_call(event.call_id, event.name)
+                yield from self._start_call(event.call_id, event.name, event.provider_executed)
         elif isinstance(event, ToolArgumentsDelta):
             call = self.calls.get(event.call_id)
             # Deltas of a call never announced are dropped: `tool_called` brings them whole.
@@ -290,14 +330,18 @@ class Bridge:
                 yield from self.on_tool_delta(call, event.delta)
         elif isinstance(event, ToolCalled):
             yield from self._close_part()
-            yield from self._complete_input(event.call_id, event.name, event.arguments)
+            yield from self._complete_input(
+                event.call_id, event.name, event.arguments, event.provider_executed
+            )
         elif isinstance(event, ToolOutput):
             yield from self._close_part()
             call = self.calls.get(event.call_id)
             if call is None or not call.input_done:
                 name = call.name if call is not None else (event.name or "tool")
                 arguments = call.arguments_text if call is not None else "{}"
-                yield from self._complete_input(event.call_id, name, arguments or "{}")
+                yield from self._complete_input(
+                    event.call_id, name, arguments or "{}", event.provider_executed
+                )
                 call = self.calls[event.call_id]
             if not call.has_output:
                 call.has_output = True
@@ -317,6 +361,16 @@ class Bridge:
             yield from self.on_model_call_end(event)
         elif isinstance(event, Done):
             yield from self.finish(event)
+        elif isinstance(event, ToolProgress):
+            yield from self.on_progress(event)
+        elif isinstance(event, Custom):
+            yield from self.on_custom(event)
+        elif isinstance(event, NestedRunStarted):
+            yield from self._close_part()
+            yield from self.on_nested_start(event)
+        elif isinstance(event, NestedRunFinished):
+            yield from self._close_part()
+            yield from self.on_nested_end(event)
 
     def finish(self, done: Done | None) -> Iterator[str]:
         """Close what is open and end the stream (once)."""
@@ -395,14 +449,16 @@ class Bridge:
             return True
         return False
 
-    def _start_call(self, call_id: str, name: str) -> Iterator[str]:
-        call = self.calls[call_id] = ToolCallState(call_id, name)
+    def _start_call(self, call_id: str, name: str, provider: bool = False) -> Iterator[str]:
+        call = self.calls[call_id] = ToolCallState(call_id, name, provider_executed=provider)
         yield from self.on_tool_start(call)
 
-    def _complete_input(self, call_id: str, name: str, arguments: str) -> Iterator[str]:
+    def _complete_input(
+        self, call_id: str, name: str, arguments: str, provider: bool = False
+    ) -> Iterator[str]:
         call = self.calls.get(call_id)
         if call is None:
-            yield from self._start_call(call_id, name)
+            yield from self._start_call(call_id, name, provider)
             call = self.calls[call_id]
         if call.input_done:
             return
