@@ -175,3 +175,31 @@ def test_schema_names_every_event_and_its_version() -> None:
 def test_done_defaults() -> None:
     done = Done(seq=0, run_id="r", timestamp=1, status="completed")
     assert done.usage.total_tokens == 0 and done.pending_approvals == ()
+
+
+def test_the_published_schema_file_is_current() -> None:
+    """`docs/event-schema.json` is what `event_json_schema()` returns (regenerate it with
+    `python -c "import json, agentstream; print(json.dumps(agentstream.event_json_schema(),
+    indent=2, ensure_ascii=False))" > docs/event-schema.json`)."""
+    from pathlib import Path
+
+    published = Path(__file__).parent.parent / "docs" / "event-schema.json"
+    assert json.loads(published.read_text(encoding="utf-8")) == event_json_schema()
+
+
+def test_events_of_a_plain_run_read_as_in_schema_1_1() -> None:
+    """Fields added in 1.2 stay out of the JSON at their defaults; set, they are written."""
+    plain = TextDelta(seq=0, run_id="r", timestamp=1, delta="hi")
+    assert json.loads(plain.model_dump_json()) == {
+        "type": "text_delta",
+        "seq": 0,
+        "run_id": "r",
+        "agent": None,
+        "timestamp": 1,
+        "delta": "hi",
+        "message_id": None,
+    }
+    nested = plain.model_copy(update={"parent_call_id": "c", "path": ("c",)})
+    wire = json.loads(nested.model_dump_json())
+    assert wire["parent_call_id"] == "c" and wire["path"] == ["c"]
+    assert parse_event(nested.model_dump_json()) == nested

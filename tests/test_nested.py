@@ -395,7 +395,11 @@ async def test_hosted_tools_report_stages_results_and_citations() -> None:
     ]
     assert partials == [
         {"index": 0, "image": "data:image/png;base64," + "UEFS" * 8, "media_type": "image/png"},
-        {"index": 1, "image": "data:image/png;base64," + "UEFSVA==" * 16, "media_type": "image/png"},
+        {
+            "index": 1,
+            "image": "data:image/png;base64," + "UEFSVA==" * 16,
+            "media_type": "image/png",
+        },
     ]
     [message] = [e for e in events if isinstance(e, MessageOutput)]
     [citation] = message.citations
@@ -504,6 +508,11 @@ async def test_the_ai_sdk_client_shows_nested_runs_hosted_tools_and_sources() ->
     assert file["mediaType"] == "image/png" and file["url"].endswith("QUJD" * 64)
     progress_parts = [p for p in message["parts"] if p["type"] == "data-tool-progress"]
     assert {p["data"]["stage"] for p in progress_parts} == {"completed"}  # partials are transient
+    # The next request's history: hosted calls are the provider's items, not function calls.
+    assert ai_sdk.messages_to_input(report["chat"]["messages"]) == [
+        {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": "It is sunny in Paris."},
+    ]
 
 
 @node
@@ -538,6 +547,20 @@ async def test_ag_ui_clients_and_validator_accept_nested_runs_and_hosted_tools()
     assert len(activities) == 4 and all(f["activityType"] == "tool_progress" for f in activities)
     customs = [f for f in frames if f["type"] == "CUSTOM"]
     assert sorted(f["value"]["city"] for f in customs) == ["Paris", "Rome"]
+    # The history the client sends next: the agent-tool calls and their results, not what the
+    # nested runs said and called (the client marks their messages with subagentRunId).
+    body = "".join([f async for f in agui.encode(replay_of(await manager_events()))])
+    report = await run_node("agui_read.mjs", "--stdin", stdin=body.encode())
+    from ag_ui.core import RunAgentInput
+
+    sent = RunAgentInput.model_validate(
+        {"threadId": "t", "runId": "r", "messages": report["messages"], "state": {}, "tools": []}
+        | {"context": [], "forwardedProps": {}}
+    )
+    history = agui.messages_to_input(sent.messages)
+    calls = [(i["name"], i["call_id"]) for i in history if i.get("type") == "function_call"]
+    assert calls == [("ask_paris", "call_p"), ("ask_rome", "call_r")]
+    assert [i["content"] for i in history if i.get("role") == "assistant"] == ["Both are sunny."]
 
 
 def replay_of(events: list[Event]) -> Any:

@@ -51,6 +51,7 @@ from ._interactive import (
     signed,
     thread_pause,
 )
+from ._mapping import HOSTED_CALLS
 from ._streams import check_heartbeat
 from ._transport import SSE_HEADERS
 
@@ -578,7 +579,9 @@ def messages_to_input(
     and one `function_call` per tool call that has its output; a tool message becomes a
     `function_call_output`. A call without an output is left out: a model cannot take it.
     Reasoning and activity messages are left out: they are the client's view of past output,
-    not input a model can take back.
+    not input a model can take back; so are a nested run's messages (`subagentRunId`: the
+    agent-tool call's result stands for them) and hosted tools' calls and results (the
+    provider's own items).
 
     Raises:
         ConfigurationError: a content part cannot be given to a model (audio, video, a
@@ -586,15 +589,21 @@ def messages_to_input(
 
     """
     items: list[Any] = []
+    hosted: set[str] = set()
     for entry in messages:
         message: Any = entry
         role = getattr(message, "role", None)
+        if getattr(message, "subagent_run_id", None) is not None:
+            continue  # a nested run's messages: the agent-tool call's result stands for them
         if role == "user":
             items.append({"role": "user", "content": _user_content(message.content)})
         elif role in ("system", "developer"):
             if keep_system:
                 items.append({"role": role, "content": _text_of(message.content)})
         elif role == "assistant":
+            hosted.update(
+                call.id for call in message.tool_calls or () if call.function.name in HOSTED_CALLS
+            )
             text = _text_of(message.content or "")
             if text:
                 items.append({"role": "assistant", "content": text})
@@ -606,6 +615,7 @@ def messages_to_input(
                     "arguments": call.function.arguments,
                 }
                 for call in message.tool_calls or ()
+                if call.function.name not in HOSTED_CALLS  # the provider's own items
             )
         elif role == "tool":
             items.append(
@@ -616,10 +626,14 @@ def messages_to_input(
                 }
             )
     # A call without its output (a run paused on it, and the user wrote instead of answering)
-    # cannot be given back to a model: the API refuses the input.
+    # cannot be given back to a model: the API refuses the input; nor can a hosted tool's
+    # result, which is the provider's own item, not a function call's output.
     answered = {item["call_id"] for item in items if item.get("type") == "function_call_output"}
     return [
-        item for item in items if item.get("type") != "function_call" or item["call_id"] in answered
+        item
+        for item in items
+        if (item.get("type") != "function_call" or item["call_id"] in answered)
+        and (item.get("type") != "function_call_output" or item["call_id"] not in hosted)
     ]
 
 

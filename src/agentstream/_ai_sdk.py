@@ -55,6 +55,7 @@ from ._events import (
     load_json,
 )
 from ._interactive import Answer, AnswerRefusedError, open_resumed, sign, signed, thread_pause
+from ._mapping import HOSTED_CALLS
 from ._streams import check_heartbeat
 from ._transport import SSE_HEADERS
 
@@ -580,6 +581,10 @@ def _assistant_items(parts: list[Any]) -> list[dict[str, Any]]:
         name = _tool_name(part)
         if name is None:
             continue  # reasoning, sources, files and data parts are the client's view only
+        if part.get("providerExecuted") or part.get("preliminary") or name in HOSTED_CALLS:
+            # A hosted tool's call lives in the provider's own items, not in function calls;
+            # a nested run's progress is not an output.
+            continue
         state = part.get("state")
         if state == "output-available":
             output = _output_text(part.get("output"))
