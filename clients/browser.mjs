@@ -3,7 +3,7 @@
 // playwright-core) as a person would, and record what the answer looked like
 // while it streamed in.
 //
-//   node clients/browser.mjs URL OUT_PNG [--prompt TEXT] [--answer approve|reject] [--timeout SECONDS]
+//   node clients/browser.mjs URL OUT_PNG [--prompt TEXT] [--answer approve|reject] [--watch SELECTOR] [--timeout SECONDS]
 //
 // The page under test must provide these elements:
 //   #prompt          a text input or textarea the prompt is typed into
@@ -25,6 +25,10 @@
 // `.reject`), records the approval cards, clicks the button like a person, and
 // then waits for "done" or "error" as above.
 //
+// With --watch SELECTOR, the text content of the first element matching
+// SELECTOR is recorded too, at the same polls, each distinct value once
+// ("watched"; the element may appear only while the run goes on).
+//
 // stdout: one JSON object
 //   {
 //     "states":      [string],  each distinct #answer text, in order ("" first
@@ -37,6 +41,7 @@
 //     "approvals":   [string],  (with --answer) the text of each approval card
 //                               while the run waited, before the click
 //     "answered":    bool,      (with --answer) the button was clicked
+//     "watched":     [string],  (with --watch) each distinct text of SELECTOR
 //     "page_errors": [string],  uncaught exceptions in the page
 //     "console_errors": [string] console.error messages of the page
 //   }
@@ -65,7 +70,7 @@ import {
 } from "./_common.mjs";
 
 const USAGE =
-  "usage: node clients/browser.mjs URL OUT_PNG [--prompt TEXT] [--answer approve|reject] [--timeout SECONDS]";
+  "usage: node clients/browser.mjs URL OUT_PNG [--prompt TEXT] [--answer approve|reject] [--watch SELECTOR] [--timeout SECONDS]";
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
   "--headless",
@@ -84,7 +89,7 @@ guardStdout();
 
 const { positional, options } = parseArgs(
   process.argv.slice(2),
-  { flags: new Set(), options: new Set(["prompt", "answer", "timeout"]) },
+  { flags: new Set(), options: new Set(["prompt", "answer", "watch", "timeout"]) },
   USAGE,
 );
 if (positional.length !== 2) usageError("give URL and OUT_PNG", USAGE);
@@ -95,6 +100,7 @@ const prompt = options.prompt ?? "What is the weather in Paris?";
 const answer = options.answer;
 if (answer !== undefined && answer !== "approve" && answer !== "reject") usageError("--answer is approve or reject", USAGE);
 const waitSeconds = timeoutSeconds(options, USAGE);
+const watch = options.watch;
 
 const pageErrors = [];
 const consoleErrors = [];
@@ -148,8 +154,8 @@ async function main() {
 
   // The recorder runs inside the page so that no state is missed between two
   // round trips to the browser.
-  await page.evaluate((pollMs) => {
-    const rec = { states: [], toolSeen: false, timer: 0 };
+  await page.evaluate(([pollMs, watchSelector]) => {
+    const rec = { states: [], watched: [], toolSeen: false, timer: 0 };
     const visible = (el) => {
       const style = getComputedStyle(el);
       if (style.visibility === "hidden" || style.display === "none" || Number(style.opacity) === 0) return false;
@@ -160,6 +166,11 @@ async function main() {
       const answer = document.querySelector("#answer");
       const text = answer ? answer.textContent ?? "" : "";
       if (rec.states.length === 0 || rec.states[rec.states.length - 1] !== text) rec.states.push(text);
+      const watched = watchSelector ? document.querySelector(watchSelector) : null;
+      if (watched) {
+        const value = watched.textContent ?? "";
+        if (rec.watched.at(-1) !== value) rec.watched.push(value);
+      }
       if (!rec.toolSeen) {
         for (const el of document.querySelectorAll(".tool-indicator")) {
           if (visible(el)) {
@@ -173,7 +184,7 @@ async function main() {
     poll();
     rec.timer = setInterval(poll, pollMs);
     window.__agentstreamRecorder = rec;
-  }, POLL_MS);
+  }, [POLL_MS, watch ?? null]);
 
   await page.click("#send", { timeout: 5_000 });
 
@@ -216,6 +227,7 @@ async function main() {
     const a = document.querySelector("#answer");
     return {
       states: rec.states,
+      watched: rec.watched,
       toolSeen: rec.toolSeen,
       status: s ? (s.textContent ?? "").trim() : "",
       final: a ? a.textContent ?? "" : "",
@@ -231,6 +243,7 @@ async function main() {
     final: recorded.final,
     timed_out: timedOut,
     ...(answer !== undefined ? { approvals, answered } : {}),
+    ...(watch !== undefined ? { watched: recorded.watched } : {}),
     page_errors: pageErrors,
     console_errors: consoleErrors,
   };

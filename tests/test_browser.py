@@ -84,6 +84,27 @@ async def test_chat_page_streams_the_answer_shows_the_tool_and_finishes(tmp_path
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+async def test_chat_page_streams_a_specialist_inside_its_tool_card(tmp_path: Path) -> None:
+    """The triage agent calls the logistics agent as a tool: the specialist's answer grows
+    inside the call's card, then the triage agent's own answer streams."""
+    assert NODE is not None
+    screenshot = tmp_path / "demo-nested.png"
+    app = demo_app(token_delay=DEFAULT_TOKEN_DELAY)
+    prompt = "What are my delivery options for A-1042?"
+    seen = await drive(app, screenshot, "--prompt", prompt, "--watch", ".nested-text")
+    assert seen["page_errors"] == [] and seen["console_errors"] == []
+    assert seen["status"] == "done"
+    nested = [text for text in seen["watched"] if text]
+    final_nested = "For order A-1042: DHL Express arrives tomorrow for $12; UPS Standard arrives"
+    assert nested[-1].startswith(final_nested)
+    assert len(nested) >= 2, f"the specialist's answer grew in its card, got {nested!r}"
+    assert all(nested[-1].startswith(text) for text in nested)
+    assert seen["final"].startswith("Our logistics desk compared three carriers for A-1042.")
+    assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    if os.environ.get("AGENTSTREAM_SCREENSHOTS"):
+        shutil.copy(screenshot, REPO / "docs" / "img" / "demo-nested.png")
+
+
 async def test_chat_page_approves_a_refund_and_the_answer_streams_in(tmp_path: Path) -> None:
     """The run waits for the Approve button; the click resumes the same run in the page."""
     assert NODE is not None

@@ -112,6 +112,29 @@ def test_demo_prompt_picks_the_order(capsys: pytest.CaptureFixture[str]) -> None
     assert "Your order B-3310 (a mechanical keyboard) was delivered by UPS." in out
 
 
+def test_delivery_options_run_a_specialist_as_a_tool(capsys: pytest.CaptureFixture[str]) -> None:
+    """The triage agent calls the logistics agent as a tool; its run is shown indented under
+    the call, with its tool's progress, and its events are nested in the stream."""
+    prompt = "What are my delivery options for A-2077?"
+    code, out = run_cli(capsys, "demo", "--prompt", prompt, "--delay", "0")
+    assert code == 0
+    lines = out.splitlines()
+    start = lines.index("[nested] logistics runs as ask_logistics")
+    end = lines.index("[nested] logistics completed")
+    inside = lines[start + 1 : end]
+    assert inside and all(line.startswith("  [") for line in inside)
+    progress = [line for line in inside if line.startswith("  [progress] check_carriers:")]
+    assert [line.rsplit("(", 1)[1] for line in progress] == ["1 of 3)", "2 of 3)", "3 of 3)"]
+    assert any(line.startswith("  [logistics] For order A-2077: DHL Express") for line in inside)
+    assert any(line.startswith("[triage] Our logistics desk compared") for line in lines[end:])
+    code, out = run_cli(capsys, "demo", "--prompt", prompt, "--format", "ndjson", "--delay", "0")
+    events = [parse_event(line) for line in out.splitlines()]
+    assert [e.seq for e in events] == list(range(len(events)))
+    nested = [e for e in events if e.path]
+    assert nested and all(e.agent == "logistics" and len(e.path) == 1 for e in nested)
+    assert events[-1].type == "done" and events[-1].status == "completed"  # type: ignore[union-attr]
+
+
 def test_unknown_order_is_answered_too(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run_cli(capsys, "demo", "--prompt", "Where is Z-999?", "--delay", "0")
     assert code == 0

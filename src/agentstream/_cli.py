@@ -24,9 +24,12 @@ from ._demo import DEFAULT_PROMPT, DEFAULT_TOKEN_DELAY
 from ._errors import AgentStreamError, MissingExtraError
 from ._events import (
     ApprovalRequested,
+    Custom,
     Done,
     Handoff,
     MessageOutput,
+    NestedRunFinished,
+    NestedRunStarted,
     ReasoningDelta,
     ReasoningOutput,
     TextDelta,
@@ -34,6 +37,7 @@ from ._events import (
     ToolCalled,
     ToolCallStarted,
     ToolOutput,
+    ToolProgress,
 )
 from ._version import __version__
 
@@ -92,6 +96,7 @@ class PrettyPrinter:
         self._at_line_start = True
         self._message: tuple[str | None, str | None] | None = None
         self._open_call: str | None = None
+        self._indent = ""
 
     def _write(self, text: str) -> None:
         if text:
@@ -99,14 +104,14 @@ class PrettyPrinter:
             self._at_line_start = text.endswith("\n")
 
     def _line(self, text: str) -> None:
-        """Write `text` on a line of its own."""
+        """Write `text` on a line of its own (indented as deep as the event's run is nested)."""
         if not self._at_line_start:
             self._write("\n")
-        self._write(text + "\n")
+        self._write(self._indent + text + "\n")
         self._message = None
 
     def _label(self, name: str | None, code: str) -> str:
-        return self._style(code, f"[{name or 'agent'}]")
+        return self._indent + self._style(code, f"[{name or 'agent'}]")
 
     def header(self, prompt: str, model: str | None) -> None:
         """Say what runs, before the first event."""
@@ -117,8 +122,9 @@ class PrettyPrinter:
         self._line("")
 
     def event(self, event: Event) -> None:
-        """Show one event."""
+        """Show one event; a nested run's events are indented under the call that runs it."""
         s = self._style
+        self._indent = "  " * len(event.path)
         if isinstance(event, TextDelta):
             key = (event.agent, event.message_id)
             if self._message != key:
@@ -143,7 +149,7 @@ class PrettyPrinter:
             # The arguments stream on the same line, as the model writes them.
             if not self._at_line_start:
                 self._write("\n")
-            self._write(s(self.CYAN, "[tool]") + f" {event.name} ")
+            self._write(self._indent + s(self.CYAN, "[tool]") + f" {event.name} ")
             self._message = None
             self._open_call = event.call_id
         elif isinstance(event, ToolArgumentsDelta):
@@ -170,6 +176,17 @@ class PrettyPrinter:
                 s(self.YELLOW, "[approval]")
                 + f" {event.name} {event.arguments} waits for approval ({event.call_id})"
             )
+        elif isinstance(event, NestedRunStarted):
+            self._line(s(self.MAGENTA, "[nested]") + f" {event.nested_agent} runs as {event.name}")
+        elif isinstance(event, NestedRunFinished):
+            self._line(
+                s(self.MAGENTA, "[nested]") + f" {event.last_agent or 'agent'} {event.status}"
+            )
+        elif isinstance(event, ToolProgress):
+            what = event.message or event.stage
+            self._line(s(self.CYAN, "[progress]") + f" {event.name or event.call_id}: {what}")
+        elif isinstance(event, Custom):
+            self._line(s(self.DIM, f"[{event.name}] {json.dumps(event.data, ensure_ascii=False)}"))
         elif isinstance(event, Done):
             self._done(event)
 

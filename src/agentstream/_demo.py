@@ -1,7 +1,9 @@
 """The demo workflow behind `agentstream demo` and `agentstream serve`.
 
 A customer asks about an order. The `triage` agent calls the `lookup_order` tool, then hands off to
-the `shipping` agent, which streams the answer token by token. Offline it runs on a
+the `shipping` agent, which streams the answer token by token. Asked for delivery options, it
+calls the `logistics` agent as a tool (`agent_tool`): the specialist checks the carriers with a
+tool that reports its progress, and its answer streams inside the call. Offline it runs on a
 `ScriptedStreamModel` paced like a real model, so it needs no API key; given a model name it runs
 the same agents and tools on that model through the SDK's default OpenAI provider.
 """
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from agents.models.interface import Model
+from agents.run_context import RunContextWrapper  # noqa: TC002 - the tool's hints name it
 
 from ._bridge import DEFAULT_READ_TIMEOUT
 from ._errors import ConfigurationError
@@ -46,6 +49,9 @@ _TOOL_TOKENS: Final = 20
 """The scripted tool takes as long as this many tokens: a database lookup, say."""
 
 _ORDER_ID = re.compile(r"\b([A-Z]-\d{3,6})\b", re.IGNORECASE)
+_OPTIONS = re.compile(r"\b(?:delivery|shipping) options\b", re.IGNORECASE)
+_SPECIALIST: Final = "Compare the carriers for order"
+"""How the triage agent's scripted call asks the logistics agent (its run's prompt)."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +114,32 @@ def _answer(record: dict[str, Any]) -> str:
     return (
         f"Your order {oid} ({record['item']}) is still being prepared in our warehouse. "
         "It usually ships within two business days; I'll email you as soon as it does."
+    )
+
+
+CARRIERS: Final = (
+    ("DHL Express", "tomorrow", 12),
+    ("UPS Standard", "in three days", 6),
+    ("Post", "in five days", 0),
+)
+"""The carriers `check_carriers` compares: name, when the parcel would arrive, the price."""
+
+
+def _carriers_answer(order_id: str) -> str:
+    """The logistics agent's scripted answer: the carriers, fastest first."""
+    options = "; ".join(
+        f"{name} arrives {when} for {f'${price}' if price else 'free'}"
+        for name, when, price in CARRIERS
+    )
+    return f"For order {order_id}: {options}."
+
+
+def _options_answer(order_id: str) -> str:
+    """The triage agent's scripted summary of the logistics agent's answer."""
+    name, when, price = CARRIERS[0]
+    return (
+        f"Our logistics desk compared three carriers for {order_id}. The fastest is {name}, "
+        f"arriving {when} for ${price}; the free option takes five days. Shall I switch it?"
     )
 
 
@@ -188,8 +220,9 @@ class DemoModel(Model):
 
     It keeps no state, so one agent serves every chat of the demo page, and a run that paused
     for an approval resumes on it: a refund request asks for `issue_refund` and answers from its
-    output (refunded, or refused); an order question looks the order up, hands off to
-    `shipping`, and answers from the lookup.
+    output (refunded, or refused); a question about delivery options asks the `logistics` agent
+    (which checks the carriers, then answers) and sums its answer up; an order question looks
+    the order up, hands off to `shipping`, and answers from the lookup.
     """
 
     def __init__(self, token_delay: float = DEFAULT_TOKEN_DELAY) -> None:
@@ -202,7 +235,22 @@ class DemoModel(Model):
         prompt, outputs = _conversation(items)
         order_id = _order_id_in(prompt)
         delay = self.token_delay
-        if _REFUND.search(prompt):
+        tokens = 100 + max(1, len(prompt) // 4)
+        if prompt.startswith(_SPECIALIST):  # the logistics agent's own run
+            if "check_carriers" not in outputs:
+                call = tool_call("check_carriers", {"order_id": order_id})
+                script = [turn(call, input_tokens=tokens, delay=delay)]
+            else:
+                reply = text(_carriers_answer(order_id))
+                script = [turn(reply, input_tokens=tokens + 80, delay=delay)]
+        elif _OPTIONS.search(prompt):
+            if "ask_logistics" not in outputs:
+                ask = {"input": f"{_SPECIALIST} {order_id}"}
+                script = [turn(tool_call("ask_logistics", ask), input_tokens=tokens, delay=delay)]
+            else:
+                reply = text(_options_answer(order_id))
+                script = [turn(reply, input_tokens=tokens + 90, delay=delay)]
+        elif _REFUND.search(prompt):
             tokens = 100 + max(1, len(prompt) // 4)
             if "issue_refund" not in outputs:
                 call = tool_call("issue_refund", {"order_id": order_id})
@@ -238,10 +286,35 @@ def demo_agents(
 ) -> Agent[Any]:
     """Build the demo's agents on `model` and return the starting one (`triage`).
 
-    `tool_delay` is how long `lookup_order` takes, in seconds. `issue_refund` needs a human's
-    approval; each refund it makes is appended to `refunds`.
+    `tool_delay` is how long `lookup_order` takes, in seconds (and `check_carriers`, which
+    reports its progress carrier by carrier). `issue_refund` needs a human's approval; each
+    refund it makes is appended to `refunds`. `ask_logistics` runs the `logistics` agent as a
+    tool, its run streaming inside the call (`agent_tool`).
     """
     from agents import Agent, function_tool
+
+    from ._nested import agent_tool, progress
+
+    @function_tool
+    async def check_carriers(ctx: RunContextWrapper[Any], order_id: str) -> list[dict[str, Any]]:
+        """Ask each carrier when it could deliver an order, and for how much."""
+        found = []
+        for n, (name, when, price) in enumerate(CARRIERS, 1):
+            if tool_delay:
+                await asyncio.sleep(tool_delay / len(CARRIERS))
+            progress(ctx, f"asked {name} ({n} of {len(CARRIERS)})", completed=n, total=3)
+            found.append({"carrier": name, "arrives": when, "price_usd": price})
+        return found
+
+    logistics: Agent[Any] = Agent(
+        name="logistics",
+        instructions=(
+            "You compare delivery options. Call check_carriers with the order id, then list the "
+            "options in one sentence, fastest first, with their prices."
+        ),
+        tools=[check_carriers],
+        model=model,
+    )
 
     @function_tool(needs_approval=True)
     def issue_refund(order_id: str) -> dict[str, Any]:
@@ -274,10 +347,16 @@ def demo_agents(
         instructions=(
             "You route customer questions. When the customer asks for a refund, call "
             "issue_refund with the order id and then tell them what happened. When the customer "
-            "mentions an order otherwise, call lookup_order with its id first, then hand off to "
-            "the shipping agent. Do not answer order questions yourself."
+            "asks for delivery or shipping options, call ask_logistics with the order id and "
+            "sum its answer up in two sentences. When the customer mentions an order otherwise, "
+            "call lookup_order with its id first, then hand off to the shipping agent. Do not "
+            "answer order questions yourself."
         ),
-        tools=[lookup_order, issue_refund],
+        tools=[
+            lookup_order,
+            issue_refund,
+            agent_tool(logistics, "ask_logistics", "Ask the logistics desk to compare carriers."),
+        ],
         handoffs=[shipping],
         model=model,
     )
@@ -309,10 +388,14 @@ def start_demo_run(
     if not isinstance(prompt, str) or not prompt.strip():
         raise ConfigurationError(f"prompt must be a non-empty string, got {prompt!r}")
     if model is None:
-        triage = demo_agents(
-            scripted_model(prompt, token_delay=token_delay),
-            tool_delay=token_delay * _TOOL_TOKENS,
+        # A question about delivery options runs two agents' models (the logistics agent is
+        # called as a tool): the conversation-reading model plays both.
+        offline = (
+            DemoModel(token_delay)
+            if _OPTIONS.search(prompt)
+            else scripted_model(prompt, token_delay=token_delay)
         )
+        triage = demo_agents(offline, tool_delay=token_delay * _TOOL_TOKENS)
         # Offline: nothing to export traces to.
         return Runner.run_streamed(triage, prompt, run_config=RunConfig(tracing_disabled=True))
     return Runner.run_streamed(demo_agents(model), prompt)

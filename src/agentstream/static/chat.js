@@ -194,15 +194,73 @@ function createRenderer(approvals) {
       title.textContent = name;
       const args = document.createElement("span");
       args.className = "args";
+      const progress = document.createElement("span");
+      progress.className = "progress";
+      progress.hidden = true;
       const result = document.createElement("span");
       result.className = "result";
       result.hidden = true;
-      body.append(title, " ", args, result);
-      calls.set(callId, { name, args, result });
+      // An agent called as a tool: its run (tools, progress, streamed answer) shows in here.
+      const nested = document.createElement("div");
+      nested.className = "nested";
+      nested.hidden = true;
+      const nestedAgent = document.createElement("div");
+      nestedAgent.className = "nested-agent";
+      const nestedSteps = document.createElement("ul");
+      nestedSteps.className = "nested-steps";
+      const nestedText = document.createElement("div");
+      nestedText.className = "nested-text";
+      nested.append(nestedAgent, nestedSteps, nestedText);
+      body.append(title, " ", args, progress, nested, result);
+      calls.set(callId, { name, args, progress, result, nested, nestedAgent, nestedSteps, nestedText, inner: new Map() });
     }
     return calls.get(callId);
   };
+  const showProgress = (element, ev) => {
+    const fraction = ev.total ? ` ${Math.round((100 * (ev.completed ?? 0)) / ev.total)}%` : "";
+    element.textContent = `${ev.message ?? ev.stage}${fraction}`;
+    element.hidden = false;
+  };
+  // Events of a nested run (schema 1.2: `path` names the calls it runs in): drawn in the card
+  // of the outermost call, one level deep.
+  const renderNested = (ev) => {
+    const card = calls.get(ev.path[0]);
+    if (!card) return;
+    card.nested.hidden = false;
+    if (ev.agent) card.nestedAgent.textContent = ev.agent;
+    switch (ev.type) {
+      case "text_delta":
+        card.nestedText.append(ev.delta);
+        break;
+      case "tool_called": {
+        const line = document.createElement("li");
+        const name = document.createElement("code");
+        name.textContent = ev.name;
+        const progress = document.createElement("span");
+        progress.className = "progress";
+        progress.hidden = true;
+        const result = document.createElement("span");
+        result.className = "result";
+        line.append(name, " ", ev.arguments, progress, result);
+        card.nestedSteps.append(line);
+        card.inner.set(ev.call_id, { progress, result });
+        break;
+      }
+      case "tool_progress":
+        if (card.inner.has(ev.call_id)) showProgress(card.inner.get(ev.call_id).progress, ev);
+        break;
+      case "tool_output":
+        if (card.inner.has(ev.call_id)) card.inner.get(ev.call_id).result.textContent = preview(ev.output, 80);
+        break;
+      default:
+        break;
+    }
+  };
   return (ev) => {
+    if (ev.path && ev.path.length) {
+      renderNested(ev);
+      return null;
+    }
     switch (ev.type) {
       case "text_delta":
         if (ev.agent) ui.answerAgent.textContent = ev.agent;
@@ -231,6 +289,18 @@ function createRenderer(approvals) {
         refreshIndicator();
         break;
       }
+      case "nested_run_started": {
+        const card = toolStep(ev.call_id, ev.name);
+        card.nested.hidden = false;
+        card.nestedAgent.textContent = ev.nested_agent;
+        break;
+      }
+      case "nested_run_finished":
+        if (calls.has(ev.call_id)) calls.get(ev.call_id).nested.dataset.status = ev.status;
+        break;
+      case "tool_progress":
+        showProgress(toolStep(ev.call_id, ev.name ?? "tool").progress, ev);
+        break;
       case "handoff":
         addStep("handoff", "handoff", `${ev.from_agent} → ${ev.to_agent}`);
         ui.answerAgent.textContent = ev.to_agent;
