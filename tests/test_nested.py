@@ -271,6 +271,72 @@ async def test_closing_the_stream_cancels_the_nested_run() -> None:
     assert stream.result.is_complete
 
 
+async def test_an_idle_timeout_ends_the_open_nested_run_before_done() -> None:
+    @function_tool
+    async def stall() -> str:
+        """Never return."""
+        await asyncio.get_running_loop().create_future()
+        return "never"
+
+    def script(prompt: str) -> list[Any]:
+        if prompt == "go":
+            return [tool_call("ask", {"input": "x"}, call_id="call_x"), text("never")]
+        return [tool_call("stall", {})]
+
+    model = ScriptedStreamModel(script)
+    worker = Agent(name="Worker", model=model, tools=[stall])
+    boss = Agent(name="Boss", model=model, tools=[agent_tool(worker, "ask", "ask")])
+    events = await normalize(Runner.run_streamed(boss, "go"), idle_timeout=0.3).collect()
+    done = check_stream(events)
+    assert done.status == "timeout"
+    [end] = [e for e in events if isinstance(e, NestedRunFinished)]
+    assert end.call_id == "call_x" and end.status == "cancelled" and events[-2] is end
+
+
+async def test_an_approval_inside_a_sub_agent_pauses_the_run_and_resumes_it() -> None:
+    from agentstream.interactive import Answer, resume, start
+    from agentstream.resume import MemoryEventLog, subscribe
+
+    deleted: list[str] = []
+
+    @function_tool(needs_approval=True)
+    def delete(path: str) -> str:
+        """Delete a file (a person approves it first)."""
+        deleted.append(path)
+        return "deleted"
+
+    def script(prompt: str) -> list[Any]:
+        if prompt == "go":
+            return [tool_call("ask", {"input": "clean up"}, call_id="call_x"), text("cleaned")]
+        return [tool_call("delete", {"path": "/tmp/a"}, call_id="call_del"), text("inner done")]
+
+    model = ScriptedStreamModel(script)
+    worker = Agent(name="Worker", model=model, tools=[delete])
+    boss = Agent(name="Boss", model=model, tools=[agent_tool(worker, "ask", "ask")])
+    log = MemoryEventLog()
+    paused = await (await start(boss, "go", log, run_id="nested-pause")).wait()
+    assert paused is not None and paused.status == "interrupted"
+    assert [(w.call_id, w.kind) for w in paused.interruptions] == [("call_del", "approval")]
+    first = [e async for e in subscribe(log, "nested-pause")]
+    [end] = [e for e in first if isinstance(e, NestedRunFinished)]
+    assert end.status == "interrupted" and deleted == []
+    frames = decode("".join([f async for f in agui.encode(replay_of(first))]))
+    check_structure(frames)
+    assert agui_findings(frames) == []
+    [finished] = [f for f in frames if f["type"] == "SUBAGENT_FINISHED"]
+    assert finished["outcome"] == {"type": "suspended"}
+    assert frames[-1]["outcome"]["type"] == "interrupt"
+
+    resumed = await resume(log, "nested-pause", [Answer.approve("call_del")], agents=[boss, worker])
+    done = await resumed.wait()
+    assert done is not None and done.status == "completed" and done.final_output == "cleaned"
+    assert deleted == ["/tmp/a"]
+    after = [e async for e in subscribe(log, "nested-pause", after=paused.seq)]
+    nested_after = [e for e in after if e.parent_call_id == "call_x"]
+    assert [e.type for e in nested_after][:1] == ["tool_output"]  # the approved call ran
+    assert any(isinstance(e, NestedRunFinished) and e.status == "completed" for e in after)
+
+
 async def test_events_from_a_top_level_tool_keep_their_place() -> None:
     @function_tool
     def report(ctx: RunContextWrapper[Any], n: int) -> str:

@@ -170,6 +170,8 @@ class _AguiBridge(Bridge):
         # `subagentRunId`: the agent-tool call's id.
         self._subagent = subagent
         self._children: dict[str, _AguiBridge] = {}
+        # The calls of the nested runs that ended (at any depth): their subagent and state.
+        self._nested_calls: dict[str, tuple[str, ToolCallState]] = {}
         self.thread_id = thread_id or uuid.uuid4().hex
         self.run_id = run_id
         self._key = key
@@ -192,6 +194,15 @@ class _AguiBridge(Bridge):
     def handle(self, event: Event) -> Iterator[str]:
         if not self._started:
             yield from self._run_started(event.run_id)
+        if (
+            event.type == "approval_requested"
+            and event.call_id in self._nested_calls
+            and event.call_id not in self.calls
+        ):
+            # The SDK lifts a nested run's approval to the run: the call was shown in its
+            # subagent, and the interrupt names that subagent.
+            self._approvals[event.call_id] = self._nested_calls[event.call_id][1]
+            return
         yield from super().handle(event)
 
     def _run_started(self, run_id: str | None) -> Iterator[str]:
@@ -309,13 +320,20 @@ class _AguiBridge(Bridge):
         if child is None:
             return
         yield from child.settle()
+        self._nested_calls.update(child._nested_calls)
+        self._nested_calls.update((c, (event.call_id, s)) for c, s in child.calls.items())
         core = self._core
-        if event.status == "completed":
+        if event.status in ("completed", "interrupted"):
+            # A nested run that paused for approvals is suspended: the calling run's
+            # RUN_FINISHED carries the interrupts, and the next run resumes it.
+            outcome = (
+                core.SubagentFinishedSuccessOutcome()
+                if event.status == "completed"
+                else core.SubagentFinishedSuspendedOutcome()
+            )
             yield self._frame(
                 core.SubagentFinishedEvent(
-                    subagent_run_id=event.call_id,
-                    result=event.final_output,
-                    outcome=core.SubagentFinishedSuccessOutcome(),
+                    subagent_run_id=event.call_id, result=event.final_output, outcome=outcome
                 )
             )
             return
@@ -479,6 +497,7 @@ class _AguiBridge(Bridge):
         metadata = {"toolName": waiting.name, "arguments": waiting.arguments}
         if self._key is not None:
             metadata["signature"] = interrupt_signature(self._key, run_id, waiting.call_id)
+        owner = self._nested_calls.get(waiting.call_id)
         return self._core.Interrupt(
             id=waiting.call_id,
             reason=APPROVAL_REASON,
@@ -486,6 +505,7 @@ class _AguiBridge(Bridge):
             tool_call_id=waiting.call_id,
             response_schema=dict(RESPONSE_SCHEMA),
             metadata=metadata,
+            subagent_run_id=owner[0] if owner is not None else None,
         )
 
 

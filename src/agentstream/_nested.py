@@ -230,6 +230,26 @@ def progress(
     return _send(context, ToolProgress, fields)
 
 
+def _paused(context: Any) -> bool:
+    """Whether the nested run of this call stopped for approvals.
+
+    The SDK keeps the nested result by the call, and lifts its interruptions to the calling run.
+    """
+    try:
+        from agents.agent_tool_state import (
+            get_agent_tool_state_scope,
+            peek_agent_tool_run_result,
+        )
+
+        call = getattr(context, "tool_call", None)
+        if call is None:
+            return False
+        result = peek_agent_tool_run_result(call, scope_id=get_agent_tool_state_scope(context))
+    except Exception:  # an SDK without the record, or another shape of it
+        return False
+    return bool(getattr(result, "interruptions", None))
+
+
 def _forward(payload: Any) -> None:
     """The `on_stream` callback of an agent tool: a nested run's event onto the channel."""
     scope = _SCOPE.get()
@@ -311,11 +331,12 @@ def agent_tool(
         else:
             error = failures.pop(call_id, None)
             if error is None:
-                status = "completed"
+                status = "interrupted" if _paused(context) else "completed"
             return output
         finally:
             _SCOPE.reset(token)
-            channel.send(NestedEnd(path, status, output if status == "completed" else None, error))
+            kept = output if status in ("completed", "interrupted") else None
+            channel.send(NestedEnd(path, status, kept, error))
 
     tool.on_invoke_tool = on_invoke_tool
     return tool
