@@ -250,6 +250,15 @@ def _paused(context: Any) -> bool:
     return bool(getattr(result, "interruptions", None))
 
 
+def _safe_failure(context: Any, error: Exception) -> str:
+    """What the calling agent (and the client) gets when a nested run fails: a fixed sentence.
+
+    The SDK's own default says the same since 0.2x; older releases put the exception's text in
+    the output, and the output reaches the client.
+    """
+    return "An error occurred while running the tool. Please try again."
+
+
 def _forward(payload: Any) -> None:
     """The `on_stream` callback of an agent tool: a nested run's event onto the channel."""
     scope = _SCOPE.get()
@@ -271,7 +280,8 @@ def agent_tool(
     interleave, each attributed to its call. Cancelling the calling run cancels the nested one
     (the SDK cancels the tool); a nested run that fails ends with `nested_run_finished` status
     `error`, and the calling agent goes on as the SDK makes it (it gets the tool's error message,
-    unless `failure_error_function=None`, which fails the calling run too).
+    unless `failure_error_function=None`, which fails the calling run too). By default that
+    message is a fixed sentence, on every SDK release: exception text stays on the server.
 
     Args:
         agent: The agent to run as a tool.
@@ -288,10 +298,8 @@ def agent_tool(
         raise ConfigurationError(
             "agent_tool() sets on_stream itself; use agent.as_tool() for yours"
         )
-    from agents.tool import default_tool_error_function
-
     failures: dict[str, BaseException] = {}
-    user_failure = options.pop("failure_error_function", default_tool_error_function)
+    user_failure = options.pop("failure_error_function", _safe_failure)
     if user_failure is not None:
 
         def on_failure(context: Any, error: Exception) -> Any:
