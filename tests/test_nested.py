@@ -535,6 +535,35 @@ async def test_structured_output_is_data_in_done_and_in_both_protocols() -> None
     assert frames[-1]["result"] == {"city": "Paris", "celsius": 21}
 
 
+async def test_the_tool_card_text_is_the_nested_messages_once_each() -> None:
+    """Without item ids (the Chat Completions path) a message's deltas and its whole text are
+    still one text in the preliminary output; a second message is a paragraph of its own."""
+    common: dict[str, Any] = {"run_id": "r", "timestamp": 1}
+    nested: dict[str, Any] = {**common, "agent": "Expert", "parent_call_id": "c", "path": ("c",)}
+    events: list[Event] = [
+        ToolCalled(seq=0, call_id="c", name="ask", arguments="{}", agent="Boss", **common),
+        NestedRunStarted(seq=1, call_id="c", name="ask", nested_agent="Expert", **common),
+        TextDelta(seq=2, delta="Hello ", **nested),
+        TextDelta(seq=3, delta="there.", **nested),
+        MessageOutput(seq=4, text="Hello there.", **nested),
+        MessageOutput(seq=5, text="Second.", **nested),
+        NestedRunFinished(seq=6, call_id="c", status="completed", final_output="x", **common),
+        ToolOutput(seq=7, call_id="c", output="x", name="ask", **common),
+        Done(seq=8, status="completed", **common),
+    ]
+    decoded = parts("".join([f async for f in ai_sdk.encode(replay_of(events))]))
+    snapshots = [p["output"] for p in decoded if p.get("preliminary")]
+    assert snapshots[-1] == {
+        "agent": "Expert",
+        "status": "completed",
+        "text": "Hello there.\n\nSecond.",
+        "tools": [],
+    }
+    assert all(
+        s["text"] in ("", "Hello ", "Hello there.", "Hello there.\n\nSecond.") for s in snapshots
+    )
+
+
 # The real clients
 
 

@@ -148,13 +148,14 @@ class _NestedView:
     Sent as the call's `preliminary` output; the call's own output replaces it at the end.
     """
 
-    __slots__ = ("agent", "message", "sent", "status", "texts", "tools")
+    __slots__ = ("agent", "message", "open", "sent", "status", "texts", "tools")
 
     def __init__(self, agent: str) -> None:
         self.agent = agent
         self.status = "running"
         self.texts: list[str] = []
-        self.message: object = None  # the message the last text belongs to
+        self.message: str | None = None  # the message the last text belongs to
+        self.open = False  # the last text is a message still streaming
         self.tools: dict[str, dict[str, Any]] = {}
         self.sent = -1  # characters of text in the last snapshot sent
 
@@ -162,11 +163,19 @@ class _NestedView:
     def text(self) -> str:
         return "\n\n".join(self.texts)
 
-    def add_text(self, message_id: str | None, delta: str, *, whole: bool = False) -> None:
-        if not self.texts or message_id != self.message or (message_id is None and whole):
+    def add_delta(self, message_id: str | None, delta: str) -> None:
+        if not self.open or message_id != self.message:
             self.texts.append("")
-            self.message = message_id
-        self.texts[-1] = delta if whole else self.texts[-1] + delta
+            self.message, self.open = message_id, True
+        self.texts[-1] += delta
+
+    def add_message(self, message_id: str | None, text: str) -> None:
+        """A whole message: the one streaming, or one whose deltas were not seen."""
+        if self.open and message_id == self.message:
+            self.texts[-1] = text
+        else:
+            self.texts.append(text)
+        self.message, self.open = message_id, False
 
     def snapshot(self) -> dict[str, Any]:
         self.sent = sum(len(t) for t in self.texts)
@@ -348,11 +357,11 @@ class _AiSdkBridge(Bridge):
         if view is None or len(event.path) != 1:
             return
         if isinstance(event, TextDelta):
-            view.add_text(event.message_id, event.delta)
+            view.add_delta(event.message_id, event.delta)
             if not view.worth_sending():
                 return
         elif isinstance(event, MessageOutput):
-            view.add_text(event.message_id, event.text, whole=True)
+            view.add_message(event.message_id, event.text)
         elif isinstance(event, ToolCalled):
             view.tools[event.call_id] = {
                 "toolCallId": event.call_id,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+import weakref
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -82,12 +83,16 @@ class NestedEnd(NamedTuple):
 class Channel:
     """Where a stream takes what tools send: its run's event queue, from any thread."""
 
-    __slots__ = ("_loop", "_put", "_thread", "open")
+    __slots__ = ("__weakref__", "_loop", "_put", "_thread", "open", "usage")
 
-    def __init__(self, put: Callable[[Any], None], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, put: Callable[[Any], None], loop: asyncio.AbstractEventLoop, usage: object
+    ) -> None:
         self._put = put
         self._loop = loop
         self._thread = threading.get_ident()
+        self.usage = usage
+        """The run's usage object: what the run's tool contexts share with it."""
         self.open = True
         """False once the stream stopped reading: what is sent then is dropped."""
 
@@ -110,9 +115,9 @@ class _Scope(NamedTuple):
 _SCOPE: ContextVar[_Scope | None] = ContextVar("agentstream_nested_scope", default=None)
 """Set inside an `agent_tool()` call: the channel and the path of the run nested in it."""
 
-_CHANNELS: dict[int, tuple[object, Channel]] = {}
-"""Channels of the runs being streamed, by the id of the run's usage object (kept alive here,
-so its id is not reused while registered)."""
+_CHANNELS: weakref.WeakValueDictionary[int, Channel] = weakref.WeakValueDictionary()
+"""Channels of the runs being streamed, by the id of the run's usage object. A channel lives as
+long as its stream: a stream dropped unfinished takes its entry with it."""
 
 
 def open_channel(result: Any, box_put: Callable[[Any], None]) -> Channel:
@@ -123,20 +128,18 @@ def open_channel(result: Any, box_put: Callable[[Any], None]) -> Channel:
     """
     queue = getattr(result, "_event_queue", None)
     put = queue.put_nowait if isinstance(queue, asyncio.Queue) else box_put
-    channel = Channel(put, asyncio.get_running_loop())
     usage = field(field(result, "context_wrapper"), "usage")
+    channel = Channel(put, asyncio.get_running_loop(), usage)
     if usage is not None:
-        _CHANNELS[id(usage)] = (usage, channel)
+        _CHANNELS[id(usage)] = channel
     return channel
 
 
-def close_channel(result: Any, channel: Channel) -> None:
+def close_channel(channel: Channel) -> None:
     """The stream stopped reading the run: tools that send now send nothing."""
     channel.open = False
-    usage = field(field(result, "context_wrapper"), "usage")
-    entry = _CHANNELS.get(id(usage))
-    if entry is not None and entry[1] is channel:
-        del _CHANNELS[id(usage)]
+    if _CHANNELS.get(id(channel.usage)) is channel:
+        del _CHANNELS[id(channel.usage)]
 
 
 def _scope(context: Any) -> _Scope | None:
@@ -144,9 +147,9 @@ def _scope(context: Any) -> _Scope | None:
     if scope is not None:
         return scope
     usage = getattr(context, "usage", None)
-    entry = _CHANNELS.get(id(usage))
-    if entry is not None and entry[0] is usage:
-        return _Scope(entry[1], ())
+    channel = _CHANNELS.get(id(usage))
+    if channel is not None and channel.usage is usage:
+        return _Scope(channel, ())
     return None
 
 

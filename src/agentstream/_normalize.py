@@ -595,7 +595,7 @@ class EventStream(BatchedSource):
 
     def _close_channel(self) -> None:
         if self._channel is not None:
-            close_channel(self._result, self._channel)
+            close_channel(self._channel)
             self._channel = None
 
     def _build_done(self, status: DoneStatus, *, partial_text: bool, **fields: Any) -> Done:
@@ -628,7 +628,8 @@ def normalize(result: RunResultStreaming, **options: Unpack[RunOptions]) -> Even
     Args:
         result: The streaming result of `Runner.run_streamed(...)`.
         **options: How the run is normalized: `idle_timeout`, `buffer`, `run_id`,
-            `expose_errors`, `max_backlog` (see `RunOptions`).
+            `expose_errors`, `max_backlog`, `max_image_bytes`, the end hooks (see
+            `RunOptions`).
 
     Returns:
         An `EventStream`: iterate it, and close it (or use `async with`) if you stop early.
