@@ -29,6 +29,7 @@ from agentstream import (
     NestedRunFinished,
     NestedRunStarted,
     TextDelta,
+    ToolArgumentsDelta,
     ToolCalled,
     ToolOutput,
     ToolProgress,
@@ -42,7 +43,10 @@ from agentstream.testing import (
     ScriptedStreamModel,
     code_interpreter,
     fail,
+    file_citation,
+    file_search,
     image_generation,
+    mcp_call,
     text,
     tool_call,
     turn,
@@ -391,9 +395,18 @@ async def test_emit_outside_a_stream_sends_nothing_and_bad_input_is_refused() ->
 
 HOSTED_SCRIPT = [
     turn(
+        file_search(
+            ["return policy"],
+            [{"file_id": "file-1", "filename": "policy.pdf", "score": 0.9, "text": "30 days"}],
+        ),
+        mcp_call(
+            "shop", "get_order", {"order_id": "A-1"}, output='{"status": "shipped"}', chunks=3
+        ),
+        mcp_call("shop", "cancel_order", {"order_id": "A-1"}, error="not allowed"),
         web_search("weather in Paris", ["https://weather.example/paris", "https://b.example/2"]),
         code_interpreter(["import math\n", "print(math.pi)"], "3.141592653589793\n"),
         image_generation("QUJD" * 64, ["UEFS" * 8, "UEFSVA==" * 16]),
+        text("Returns within 30 days.", citations=[file_citation("file-1", "policy.pdf", 23)]),
         text(
             ["It is ", "sunny in Paris."],
             citations=[url_citation("https://weather.example/paris", "Paris weather", 6, 20)],
@@ -424,11 +437,37 @@ async def test_hosted_tools_report_stages_results_and_citations() -> None:
         set(calls)
         == set(outputs)
         == {
+            "file_search_call",
+            "get_order",
+            "cancel_order",
             "web_search_call",
             "code_interpreter_call",
             "image_generation_call",
         }
     )
+    files = outputs["file_search_call"].output
+    assert isinstance(files, dict) and files["queries"] == ["return policy"]
+    assert files["results"][0]["filename"] == "policy.pdf"  # type: ignore[index,call-overload]
+    # A hosted MCP call's arguments stream as the call's argument deltas.
+    get_order = calls["get_order"]
+    deltas = [
+        e.delta
+        for e in events
+        if isinstance(e, ToolArgumentsDelta) and e.call_id == get_order.call_id
+    ]
+    assert len(deltas) == 3 and "".join(deltas) == get_order.arguments == '{"order_id": "A-1"}'
+    assert outputs["get_order"].output == {
+        "status": "completed",
+        "server_label": "shop",
+        "output": '{"status": "shipped"}',
+        "error": None,
+    }
+    assert outputs["cancel_order"].output == {
+        "status": "failed",
+        "server_label": "shop",
+        "output": None,
+        "error": "not allowed",
+    }
     assert all(e.provider_executed for e in [*calls.values(), *outputs.values()])
     search = outputs["web_search_call"].output
     assert isinstance(search, dict) and search["status"] == "completed"
@@ -443,7 +482,16 @@ async def test_hosted_tools_report_stages_results_and_citations() -> None:
     image = outputs["image_generation_call"].output
     assert isinstance(image, dict) and image["image"] == "data:image/png;base64," + "QUJD" * 64
     stages = [(e.name, e.stage) for e in events if isinstance(e, ToolProgress)]
-    assert stages == [
+    assert stages[:7] == [
+        ("file_search_call", "in_progress"),
+        ("file_search_call", "searching"),
+        ("file_search_call", "completed"),
+        ("get_order", "in_progress"),
+        ("get_order", "completed"),
+        ("cancel_order", "in_progress"),
+        ("cancel_order", "failed"),
+    ]
+    assert stages[7:] == [
         ("web_search_call", "in_progress"),
         ("web_search_call", "searching"),
         ("web_search_call", "completed"),
@@ -467,7 +515,13 @@ async def test_hosted_tools_report_stages_results_and_citations() -> None:
             "media_type": "image/png",
         },
     ]
-    [message] = [e for e in events if isinstance(e, MessageOutput)]
+    first, message = [e for e in events if isinstance(e, MessageOutput)]
+    [cited_file] = first.citations
+    assert (cited_file.kind, cited_file.file_id, cited_file.index) == (
+        "file_citation",
+        "file-1",
+        23,
+    )
     [citation] = message.citations
     assert citation.kind == "url_citation" and citation.title == "Paris weather"
     assert message.text[citation.start_index : citation.end_index] == "sunny in Paris"  # type: ignore[misc]
@@ -594,18 +648,24 @@ async def test_the_ai_sdk_client_shows_nested_runs_hosted_tools_and_sources() ->
     report = await run_node("ai_sdk_read.mjs", "--stdin", stdin=body.encode())
     assert report["errors"] == [] and report["chat"]["finish"]["finishReason"] == "stop"
     [message] = report["messages"]
-    hosted = [p for p in message["parts"] if p["type"].startswith("tool-")]
-    assert len(hosted) == 3
-    assert all(p["providerExecuted"] and p["state"] == "output-available" for p in hosted)
+    hosted = {p["type"]: p for p in message["parts"] if p["type"].startswith("tool-")}
+    assert len(hosted) == 6 and all(p["providerExecuted"] for p in hosted.values())
+    failed = hosted.pop("tool-cancel_order")
+    assert failed["state"] == "output-error" and failed["errorText"] == "not allowed"
+    assert all(p["state"] == "output-available" for p in hosted.values())
     [source] = [p for p in message["parts"] if p["type"] == "source-url"]
     assert source["url"] == "https://weather.example/paris" and source["title"] == "Paris weather"
+    [document] = [p for p in message["parts"] if p["type"] == "source-document"]
+    assert document["filename"] == "policy.pdf" and document["mediaType"] == "application/pdf"
     [file] = [p for p in message["parts"] if p["type"] == "file"]
     assert file["mediaType"] == "image/png" and file["url"].endswith("QUJD" * 64)
     progress_parts = [p for p in message["parts"] if p["type"] == "data-tool-progress"]
-    assert {p["data"]["stage"] for p in progress_parts} == {"completed"}  # partials are transient
+    # one part per call, its last stage kept; partial images are transient
+    assert sorted(p["data"]["stage"] for p in progress_parts) == ["completed"] * 5 + ["failed"]
     # The next request's history: hosted calls are the provider's items, not function calls.
     assert ai_sdk.messages_to_input(report["chat"]["messages"]) == [
         {"role": "user", "content": "Hello"},
+        {"role": "assistant", "content": "Returns within 30 days."},
         {"role": "assistant", "content": "It is sunny in Paris."},
     ]
 

@@ -308,15 +308,27 @@ class _AiSdkBridge(Bridge):
             # shows the call as denied.
             yield _frame({"type": "tool-output-denied", "toolCallId": call.call_id})
             return
+        output = event.output
+        failure = output.get("error") if isinstance(output, dict) else None
+        if call.provider_executed and output.get("status") == "failed" and failure:  # type: ignore[union-attr]
+            # A hosted call that failed (a hosted MCP server's error): the client shows an error.
+            yield _frame(
+                {
+                    "type": "tool-output-error",
+                    "toolCallId": call.call_id,
+                    "errorText": failure if isinstance(failure, str) else json.dumps(failure),
+                    "providerExecuted": True,
+                }
+            )
+            return
         part: dict[str, Any] = {
             "type": "tool-output-available",
             "toolCallId": call.call_id,
-            "output": event.output,
+            "output": output,
         }
         if call.provider_executed:
             part["providerExecuted"] = True
         yield _frame(part)
-        output = event.output
         if call.provider_executed and isinstance(output, dict):
             image, media_type = output.get("image"), output.get("media_type")
             if isinstance(image, str) and isinstance(media_type, str):
@@ -582,6 +594,8 @@ def _assistant_items(parts: list[Any]) -> list[dict[str, Any]]:
     for part in parts:
         kind = part.get("type")
         if kind == "text":
+            # Each text part is one message of the model's (one `text-start` id): kept apart.
+            flush()
             text.append(str(part.get("text", "")))
             continue
         if kind == "step-start":

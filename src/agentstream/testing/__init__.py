@@ -2,8 +2,8 @@
 
 A script is a list of turns built with `turn()`, `text()` (with `url_citation()` and
 `file_citation()`), `tool_call()`, `handoff()`, `reasoning()`, the hosted calls `web_search()`,
-`file_search()`, `code_interpreter()` and `image_generation()`, and `fail()`, with faults
-`http_error()`, `reset_after()`, `malformed_after()`, `stall_after()` and
+`file_search()`, `code_interpreter()`, `image_generation()` and `mcp_call()`, and `fail()`, with
+faults `http_error()`, `reset_after()`, `malformed_after()`, `stall_after()` and
 `error_event_after()`. Two players play it:
 
 - `ScriptedStreamModel`, an Agents SDK `Model` in process, on every supported SDK release;
@@ -50,6 +50,7 @@ from ._script import (
     http_error,
     image_generation,
     malformed_after,
+    mcp_call,
     reasoning,
     reset_after,
     split_tokens,
@@ -94,6 +95,7 @@ __all__ = [
     "http_error",
     "image_generation",
     "malformed_after",
+    "mcp_call",
     "reasoning",
     "reset_after",
     "split_tokens",

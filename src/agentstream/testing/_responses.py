@@ -171,6 +171,12 @@ class ResponsesTurn:
                 started.update(queries=[], results=None)
             elif kind == "web_search_call":
                 started["action"] = output.item.get("action")
+            elif kind == "mcp_call":
+                started.update(
+                    server_label=output.item.get("server_label"),
+                    name=output.item.get("name"),
+                    arguments="",
+                )
             return started
         if isinstance(output, Text):
             content = [_output_text(output.text, output.annotations)] if done else []
@@ -282,7 +288,12 @@ class ResponsesTurn:
         kind = str(output.item.get("type"))
         first, *rest = output.stages
         yield emit("meta", f"response.{kind}.{first}", **where)
-        if output.deltas:
+        if output.deltas and kind == "mcp_call":
+            for chunk in output.deltas:
+                yield emit("delta", "response.mcp_call_arguments.delta", **where, delta=chunk)
+            arguments = "".join(output.deltas)
+            yield emit("meta", "response.mcp_call_arguments.done", **where, arguments=arguments)
+        elif output.deltas:
             for chunk in output.deltas:
                 yield emit(
                     "delta", "response.code_interpreter_call_code.delta", **where, delta=chunk

@@ -137,8 +137,8 @@ class HostedCall:
     """The stage events streamed between the item's `added` and `done`, by the last word of
     their type (`in_progress`, `searching`, ...)."""
     deltas: tuple[str, ...] = ()
-    """Code deltas (`response.code_interpreter_call_code.delta`), before the stages after the
-    first."""
+    """Code deltas (`response.code_interpreter_call_code.delta`) or a hosted MCP call's argument
+    deltas (`response.mcp_call_arguments.delta`), before the stages after the first."""
     partial_images: tuple[str, ...] = ()
     """Base64 partial images (`response.image_generation_call.partial_image`)."""
 
@@ -224,6 +224,38 @@ def code_interpreter(
         "outputs": outputs,
     }
     return HostedCall(item, ("in_progress", "interpreting", "completed"), deltas=chunks)
+
+
+def mcp_call(
+    server_label: str,
+    name: str,
+    arguments: Mapping[str, Any] | None = None,
+    *,
+    output: str | None = None,
+    error: str | None = None,
+    chunks: int = 1,
+) -> HostedCall:
+    """A hosted MCP call of the tool `name` on `server_label`.
+
+    Its JSON arguments stream in up to `chunks` deltas, then it returns `output`, or fails with
+    `error`.
+    """
+    if not isinstance(chunks, int) or chunks < 1:
+        raise ScriptError(f"mcp_call() chunks must be an int >= 1, got {chunks!r}")
+    text = json.dumps(dict(arguments or {}))
+    size = -(-len(text) // chunks)
+    item = {
+        "type": "mcp_call",
+        "status": "failed" if error is not None else "completed",
+        "server_label": server_label,
+        "name": name,
+        "arguments": text,
+        "output": output,
+        "error": error,
+    }
+    stages = ("in_progress", "failed" if error is not None else "completed")
+    deltas = tuple(text[i : i + size] for i in range(0, len(text), size))
+    return HostedCall(item, stages, deltas=deltas)
 
 
 def image_generation(result_b64: str, partial_images: Sequence[str] = ()) -> HostedCall:
