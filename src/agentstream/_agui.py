@@ -30,6 +30,7 @@ from ._bridge import (
     check_run_options,
     make_endpoint,
     make_resume_endpoint,
+    progress_view,
     result_frames,
     run_frames,
 )
@@ -379,16 +380,7 @@ class _AguiBridge(Bridge):
         )
 
     def on_progress(self, event: ToolProgress) -> Iterator[str]:
-        content = {
-            "toolCallId": event.call_id,
-            "toolName": event.name,
-            "stage": event.stage,
-            "message": event.message,
-            "completed": event.completed,
-            "total": event.total,
-            "data": event.data,
-            "providerExecuted": event.provider_executed,
-        }
+        content = progress_view(event)
         yield self._frame(
             self._core.ActivitySnapshotEvent(
                 message_id=f"progress_{event.call_id}",

@@ -30,6 +30,7 @@ from ._bridge import (
     check_run_options,
     make_endpoint,
     make_resume_endpoint,
+    progress_view,
     result_frames,
     run_frames,
 )
@@ -401,16 +402,7 @@ class _AiSdkBridge(Bridge):
         yield _frame(part)
 
     def on_progress(self, event: ToolProgress) -> Iterator[str]:
-        data = {
-            "toolCallId": event.call_id,
-            "toolName": event.name,
-            "stage": event.stage,
-            "message": event.message,
-            "completed": event.completed,
-            "total": event.total,
-            "data": event.data,
-            "providerExecuted": event.provider_executed,
-        }
+        data = progress_view(event)
         part: dict[str, Any] = {
             "type": "data-tool-progress",
             "id": f"progress-{event.call_id}",

@@ -138,6 +138,20 @@ class ToolCallState:
         return True
 
 
+def progress_view(event: ToolProgress) -> dict[str, Any]:
+    """A `tool_progress` as both protocols show it to a page (camelCase keys)."""
+    return {
+        "toolCallId": event.call_id,
+        "toolName": event.name,
+        "stage": event.stage,
+        "message": event.message,
+        "completed": event.completed,
+        "total": event.total,
+        "data": event.data,
+        "providerExecuted": event.provider_executed,
+    }
+
+
 @dataclass
 class _OpenPart:
     kind: PartKind
