@@ -59,6 +59,11 @@ __all__ = ["EventStream", "abandon", "is_run", "normalize", "open_source"]
 
 logger = logging.getLogger("agentstream")
 
+run_logger = logging.getLogger("agentstream.run")
+"""One record per run's end: ERROR (with the traceback) for `error`, WARNING for `timeout`,
+DEBUG for the others; `run_id`, `agent`, `status` and `error_type` are attributes of the record
+(`docs/operations.md`)."""
+
 _BATCH: Final = 256
 """Most SDK events mapped in one call when the reader has more waiting."""
 
@@ -577,6 +582,7 @@ class EventStream(BatchedSource):
         self._done = done
         self._finished = True
         self._close_channel()
+        self._log_end(done)
         if self._box is not None:
             self._box.disarm()
             # A reader waiting in another task must see the end, not wait for a wake-up that
@@ -592,6 +598,32 @@ class EventStream(BatchedSource):
         self._close_channel()
         if self._box is not None:
             self._box.disarm()
+        self._log_end(done)
+
+    def _log_end(self, done: Done) -> None:
+        """The run's one log record: its end, with the exception on the server side only."""
+        status = done.status
+        level = {"error": logging.ERROR, "timeout": logging.WARNING}.get(status, logging.DEBUG)
+        if not run_logger.isEnabledFor(level):
+            return
+        error_type = done.error.type if done.error is not None else None
+        exc = self._exception
+        detail = f" ({error_type}: {exc})" if exc is not None else ""
+        run_logger.log(
+            level,
+            "run %s of agent %s ended %s%s",
+            self._run_id,
+            done.last_agent or done.agent,
+            status,
+            detail,
+            exc_info=exc if status == "error" else None,
+            extra={
+                "run_id": self._run_id,
+                "agent": done.last_agent or done.agent,
+                "status": status,
+                "error_type": error_type,
+            },
+        )
 
     def _close_channel(self) -> None:
         if self._channel is not None:

@@ -87,7 +87,8 @@ __all__ = [
     "timed_send",
 ]
 
-logger = logging.getLogger("agentstream")
+logger = logging.getLogger("agentstream.web")
+"""Clients that left (INFO) and clients that stopped reading (WARNING): one record a response."""
 
 SSE_MEDIA_TYPE: Final = "text/event-stream"
 """Media type of an SSE response."""
@@ -273,6 +274,8 @@ async def supervise(
         await close_shielded(*closables)
     if failure is not None:
         raise failure
+    if outcome == "disconnected":
+        logger.info("a client left before its response ended: the response's run is cancelled")
     return outcome
 
 
