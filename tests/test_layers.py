@@ -18,7 +18,7 @@ LAYERS: list[set[str]] = [
     # 1. building events and reading chunked input; the text fast path
     {"_builders", "_chunks", "_textrun"},
     # 2. the wire: batches and closing, encoders, decoders, sinks, the client, event logs
-    {"_streams", "_sse", "_ndjson", "_callbacks", "_client", "_eventlog"},
+    {"_streams", "_sse", "_ndjson", "_callbacks", "_client", "_eventlog", "_telemetry"},
     # 3. normalize(): its options, the SDK's shapes, buffering, failures, the reader, the stream
     {
         "_options",

@@ -54,6 +54,7 @@ from ._interactive import (
 )
 from ._mapping import HOSTED_CALLS
 from ._streams import check_heartbeat
+from ._telemetry import read_run
 from ._transport import SSE_HEADERS
 
 if TYPE_CHECKING:
@@ -956,7 +957,7 @@ async def respond(
                 **opened,
             )
             bridge = _AguiBridge(thread, parsed.run_id, key=key)
-            return bridge.stream(log.read(parsed.run_id, -1), heartbeat)
+            return bridge.stream(read_run(log, parsed.run_id, -1), heartbeat)
         return run_frames(
             chosen,
             messages_to_input(messages, keep_system=keep_system),
@@ -994,7 +995,7 @@ async def respond(
             snapshot=_snapshot(parsed.messages, record),
             quiet=quiet,
         )
-        return bridge.stream(log.read(record.run_id, after), heartbeat)
+        return bridge.stream(read_run(log, record.run_id, after), heartbeat)
     return result_frames(
         result,
         lambda stream: _AguiBridge(

@@ -58,6 +58,7 @@ from ._events import (
 from ._interactive import Answer, AnswerRefusedError, open_resumed, sign, signed, thread_pause
 from ._mapping import HOSTED_CALLS
 from ._streams import check_heartbeat
+from ._telemetry import read_run
 from ._transport import SSE_HEADERS
 
 if TYPE_CHECKING:
@@ -908,7 +909,7 @@ async def respond(
                 session=session,
                 **options,
             )
-            return _AiSdkBridge(None, key=key).stream(log.read(run_id, -1), heartbeat)
+            return _AiSdkBridge(None, key=key).stream(read_run(log, run_id, -1), heartbeat)
         return run_frames(
             agent,
             items,
@@ -938,7 +939,7 @@ async def respond(
     if resumable and chat is not None:
         after = await publish_resumed(result, record, log, chat, pause_ttl=ttl, key=key, **options)
         bridge = _AiSdkBridge(None, key=key, resumed=record, denied=denied)
-        return bridge.stream(log.read(record.run_id, after), heartbeat)
+        return bridge.stream(read_run(log, record.run_id, after), heartbeat)
     return result_frames(
         result,
         lambda stream: _AiSdkBridge(None, key=key, resumed=record, denied=denied).stream(

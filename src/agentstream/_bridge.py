@@ -56,6 +56,7 @@ from ._interactive import AnswerRefusedError
 from ._options import RUN_OPTION_NAMES, served
 from ._sse import PING
 from ._streams import close_shielded, ticks
+from ._telemetry import read_run
 
 if TYPE_CHECKING:
     from collections.abc import (
@@ -908,7 +909,7 @@ def make_resume_endpoint(
         info = await log.info(run_id)
         if info is None or info.done:
             return Response(status_code=204)
-        events = log.read(run_id, after)
+        events = read_run(log, run_id, after)
         body = frames(conversation, events)
         return StreamedResponse(body, closables=(events,), headers=headers)
 

@@ -31,7 +31,15 @@ from ._buffering import BufferPolicy, Coalescer
 from ._builders import Draft, build
 from ._checks import check_seconds
 from ._errors import AgentStreamError, ConfigurationError, IdleTimeoutError
-from ._events import Done, DoneStatus, ErrorInfo, Event, NestedRunFinished, NestedRunStarted
+from ._events import (
+    Done,
+    DoneStatus,
+    ErrorInfo,
+    Event,
+    NestedRunFinished,
+    NestedRunStarted,
+    TextDelta,
+)
 from ._failures import describe_failure
 from ._mapping import Mapper, field, sdk_usage, to_json_value
 from ._nested import Channel, Emitted, NestedEnd, NestedEvent, close_channel, open_channel
@@ -45,6 +53,7 @@ from ._options import (
 )
 from ._reader import END, EVENT_COST, Mailbox, cancel, cost, read, run_task, running_loop, settle
 from ._streams import Batch, BatchedSource
+from ._telemetry import RunTelemetry, start_run
 from ._textrun import TextRun, built
 
 if TYPE_CHECKING:
@@ -145,6 +154,9 @@ class EventStream(BatchedSource):
         # stream calls one of them at most once.
         self._hooks: tuple[Hook | None, ...] | None = hooks if any(hooks) else None
         self._hook_task: asyncio.Task[None] | None = None
+        self._first_seq = first_seq
+        # The run's span and timings (`agentstream[otel]`); None without the extra.
+        self._telemetry: RunTelemetry | None = start_run(self._run_id, self._mapper.agent, result)
         self._box: Mailbox | None = None
         self._reader: asyncio.Task[None] | None = None
         self._finished = False
@@ -363,6 +375,8 @@ class EventStream(BatchedSource):
                     await box.arm(deadline)
                 finally:
                     box.disarm_wait()
+            if self._telemetry is not None:
+                self._telemetry.event_out()
             if self._hooks is not None and self._finished:
                 await self._call_hook()  # before the Done is handed out
             return True
@@ -409,6 +423,8 @@ class EventStream(BatchedSource):
                     taken += moved
                     box.backlog -= moved * EVENT_COST + len(run.text)
                     self._outbox.append(run)
+                    if self._telemetry is not None:
+                        self._telemetry.text_out()
                     continue
             item = items.popleft()
             taken += 1
@@ -513,6 +529,8 @@ class EventStream(BatchedSource):
             self._emit(draft)
 
     def _emit(self, draft: Draft) -> Event:
+        if self._telemetry is not None and draft.kind is TextDelta:
+            self._telemetry.text_out()
         timestamp = _now_ms()
         event = build(draft, self._seq, self._run_id, timestamp)
         self._seq += 1
@@ -582,7 +600,7 @@ class EventStream(BatchedSource):
         self._done = done
         self._finished = True
         self._close_channel()
-        self._log_end(done)
+        self._report_end(done)
         if self._box is not None:
             self._box.disarm()
             # A reader waiting in another task must see the end, not wait for a wake-up that
@@ -598,10 +616,16 @@ class EventStream(BatchedSource):
         self._close_channel()
         if self._box is not None:
             self._box.disarm()
-        self._log_end(done)
+        self._report_end(done)
 
-    def _log_end(self, done: Done) -> None:
-        """The run's one log record: its end, with the exception on the server side only."""
+    def _report_end(self, done: Done) -> None:
+        """Report the run's end: its span and metrics, and its one log record.
+
+        The record carries the exception on the server side only (`run_logger`).
+        """
+        if self._telemetry is not None:
+            self._telemetry.end(done, done.seq + 1 - self._first_seq, self._exception)
+            self._telemetry = None
         status = done.status
         level = {"error": logging.ERROR, "timeout": logging.WARNING}.get(status, logging.DEBUG)
         if not run_logger.isEnabledFor(level):

@@ -37,6 +37,7 @@ from ._events import Done, ErrorInfo, Event
 from ._failures import describe_failure
 from ._normalize import EventStream, abandon, is_run, normalize, open_source
 from ._streams import SETTLE_TIMEOUT, check_heartbeat
+from ._telemetry import read_run
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
@@ -362,7 +363,7 @@ def subscribe(log: EventLog, run_id: str, after: int | None = -1) -> AsyncIterat
     """
     if not isinstance(log, EventLog):
         raise ConfigurationError(f"log must be an EventLog, got {type(log).__name__}")
-    return log.read(check_run_id(run_id), check_after(after))
+    return read_run(log, check_run_id(run_id), check_after(after))
 
 
 # The web side
@@ -553,7 +554,7 @@ def log_response(
         sse_body,
     )
 
-    events = log.read(run_id, after)
+    events = read_run(log, run_id, after)
     # `stream_response`'s body: every event ready at once in one write, the same frames as
     # `to_sse`; however the response ends (client gone, send timeout, server shutting down),
     # it stops reading the log.

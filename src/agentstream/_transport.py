@@ -44,6 +44,7 @@ import anyio
 
 from ._events import Done
 from ._streams import close_shielded, lazy_ticks, ticks, until_disconnected
+from ._telemetry import bytes_sent, disconnected
 
 if TYPE_CHECKING:
     from collections.abc import (
@@ -242,11 +243,14 @@ async def supervise(
     """
     outcome: Outcome = "finished"
     failure: Exception | None = None
+    written = False  # the whole response was sent
+    left = False  # the server said the client is gone (which it also says after a response)
 
     async def writer() -> None:
-        nonlocal outcome, failure
+        nonlocal outcome, failure, written
         try:
             await write()
+            written = True
         except SendTimeoutError:
             outcome = "stuck"
         except gone:
@@ -257,10 +261,10 @@ async def supervise(
             group.cancel_scope.cancel()
 
     async def watcher() -> None:
-        nonlocal outcome, failure
+        nonlocal failure, left
         try:
             await until_disconnected(receive, disconnect)
-            outcome = "disconnected"
+            left = True
         except Exception as exc:
             failure = exc
         finally:
@@ -274,8 +278,11 @@ async def supervise(
         await close_shielded(*closables)
     if failure is not None:
         raise failure
+    if left and not written and outcome == "finished":
+        outcome = "disconnected"
     if outcome == "disconnected":
         logger.info("a client left before its response ended: the response's run is cancelled")
+        disconnected()
     return outcome
 
 
@@ -319,7 +326,10 @@ class StreamedResponse(StreamingResponse):
         timed = timed_send(send, self._send_timeout)
         head = scope.get("method", "GET").upper() == "HEAD"
 
+        sent = 0
+
         async def write() -> None:
+            nonlocal sent
             await timed(
                 {
                     "type": "http.response.start",
@@ -331,8 +341,12 @@ class StreamedResponse(StreamingResponse):
                 async for chunk in self.body_iterator:
                     data = chunk.encode(self.charset) if isinstance(chunk, str) else chunk
                     await timed({"type": "http.response.body", "body": data, "more_body": True})
+                    sent += len(data)
             await timed({"type": "http.response.body", "body": b""})
 
-        await supervise(write, receive, "http.disconnect", closables=self._closables)
+        try:
+            await supervise(write, receive, "http.disconnect", closables=self._closables)
+        finally:
+            bytes_sent(sent, self.headers.get("content-type", ""))
         if self.background is not None:
             await self.background()
