@@ -4,6 +4,8 @@ SDK's in-memory exporters (docs/operations.md)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from typing import Any
 
 import httpx
@@ -165,3 +167,36 @@ async def test_readers_of_an_event_log_are_counted_with_what_they_replay() -> No
     assert delta(before, after, "agentstream.resume.reads", **{"agentstream.reconnect": False}) == 1
     assert delta(before, after, "agentstream.resume.reads", **{"agentstream.reconnect": True}) == 1
     assert delta(before, after, "agentstream.resume.replayed_events") == len(whole) + len(rest)
+
+
+async def test_disabled_by_the_standard_variable_nothing_is_reported() -> None:
+    """`OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=agentstream`: no telemetry object, runs as usual."""
+
+    code = (
+        "import asyncio\n"
+        "from agents import Agent, RunConfig, Runner\n"
+        "from agentstream import _telemetry, normalize\n"
+        "from agentstream.testing import ScriptedStreamModel, text\n"
+        "agent = Agent(name='a', model=ScriptedStreamModel([text('hi there')]))\n"
+        "async def main():\n"
+        "    run = Runner.run_streamed(agent, 'go', run_config=RunConfig(tracing_disabled=True))\n"
+        "    stream = normalize(run)\n"
+        "    assert stream._telemetry is None\n"
+        "    events = await stream.collect()\n"
+        "    print(_telemetry.ENABLED, events[-1].status)\n"
+        "asyncio.run(main())\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        env={
+            **os.environ,
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "foo, agentstream",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().split() == ["False", "completed"]

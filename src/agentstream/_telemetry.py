@@ -1,10 +1,11 @@
 """OpenTelemetry spans and metrics of streamed runs, when `opentelemetry-api` is installed.
 
-`pip install 'agentstream[otel]'` installs the API only; the application installs and
-configures the SDK (exporters, sampling) as it does for everything else, and agentstream reports
-through whatever provider is set, or through the API's no-op one. Without the package,
-`ENABLED` is False and the streams hold None where their telemetry would be: one `is None`
-check per read of a stream, none per event.
+`pip install 'agentstream[otel]'` installs the API only (the Agents SDK's `mcp` dependency
+installs it too); the application installs and configures the SDK (exporters, sampling) as it
+does for everything else, and agentstream reports through whatever provider is set, or through
+the API's no-op one. Without the package, or with `agentstream` in
+`OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`, `ENABLED` is False and the streams hold None where their
+telemetry would be: one `is None` check per read of a stream and per text run, none per event.
 
 What is reported (`docs/operations.md`):
 
@@ -21,6 +22,7 @@ What is reported (`docs/operations.md`):
 from __future__ import annotations
 
 import functools
+import os
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,10 +34,22 @@ if TYPE_CHECKING:
     from ._eventlog import EventLog
     from ._events import Done, Event
 
+DISABLE_VARIABLE: Final = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+"""The environment variable OpenTelemetry's instrumentations read: with `agentstream` among its
+comma-separated names, agentstream reports nothing (as without the API)."""
+
+
+def _disabled() -> bool:
+    names = os.environ.get(DISABLE_VARIABLE, "")
+    return "agentstream" in {name.strip() for name in names.split(",")}
+
+
 try:
+    if _disabled():
+        raise ImportError(f"agentstream is in {DISABLE_VARIABLE}")
     from opentelemetry import metrics as _metrics
     from opentelemetry import trace as _trace
-except ImportError:  # the `otel` extra is not installed
+except ImportError:  # the API is not installed (or agentstream's instrumentation is disabled)
     _metrics = None  # type: ignore[assignment]
     _trace = None  # type: ignore[assignment]
 
