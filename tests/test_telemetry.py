@@ -200,3 +200,47 @@ async def test_disabled_by_the_standard_variable_nothing_is_reported() -> None:
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode()
     assert out.decode().split() == ["False", "completed"]
+
+
+async def test_the_span_names_the_agents_sdk_trace_when_the_sdk_traces() -> None:
+    """In a process where the SDK traces (the suite turns its tracing off): the run in an
+    `agents.trace()` carries that trace's id, and a run with its own trace carries its own."""
+    code = (
+        "import asyncio\n"
+        "from agents import Agent, Runner, set_trace_processors, trace\n"
+        "from opentelemetry import trace as otel\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter\n"
+        "from agentstream import normalize\n"
+        "from agentstream.testing import ScriptedStreamModel, text\n"
+        "set_trace_processors([])  # traced, exported nowhere\n"
+        "exporter = InMemorySpanExporter()\n"
+        "provider = TracerProvider()\n"
+        "provider.add_span_processor(SimpleSpanProcessor(exporter))\n"
+        "otel.set_tracer_provider(provider)\n"
+        "agent = Agent(name='traced', model=ScriptedStreamModel([text('hi')], per_run=True))\n"
+        "async def main():\n"
+        "    with trace('outer') as outer:\n"
+        "        await normalize(Runner.run_streamed(agent, 'go')).collect()\n"
+        "    own = Runner.run_streamed(agent, 'go')\n"
+        "    await normalize(own).collect()\n"
+        "    spans = exporter.get_finished_spans()\n"
+        "    ids = [s.attributes.get('openai.agents.trace_id') for s in spans]\n"
+        "    assert ids == [outer.trace_id, own.trace.trace_id], ids\n"
+        "    assert all(i.startswith('trace_') for i in ids), ids\n"
+        "    print('ok')\n"
+        "asyncio.run(main())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_AGENTS_DISABLE_TRACING"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        code,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    assert out.decode().split() == ["ok"]

@@ -195,9 +195,22 @@ def start_run(run_id: str, agent: str | None, result: Any) -> RunTelemetry | Non
     """The telemetry of a run a stream starts to normalize; None without the `otel` extra."""
     if not ENABLED:
         return None
+    return RunTelemetry(run_id, agent, _sdk_trace_id(result))
+
+
+def _sdk_trace_id(result: Any) -> str | None:
+    """The Agents SDK's trace of the run: its own, or the caller's it runs in (`agents.trace()`)."""
     trace = getattr(result, "trace", None)
-    sdk_trace_id = getattr(trace, "trace_id", None)
-    return RunTelemetry(run_id, agent, sdk_trace_id if isinstance(sdk_trace_id, str) else None)
+    if trace is None:
+        try:
+            from agents.tracing import get_current_trace
+
+            trace = get_current_trace()
+        except Exception:  # an SDK without it: no id
+            return None
+    trace_id = getattr(trace, "trace_id", None)
+    # A disabled trace has a placeholder id, not one the SDK exports.
+    return trace_id if isinstance(trace_id, str) and trace_id.startswith("trace_") else None
 
 
 def bytes_sent(count: int, media_type: str) -> None:
