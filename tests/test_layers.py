@@ -32,7 +32,17 @@ LAYERS: list[set[str]] = [
         "_conversations",
     },
     # 4. services: protocol bridges, resumable streams, the web transport, Redis
-    {"_bridge", "_agui", "_ai_sdk", "_resume", "_runs", "_transport", "web", "redis"},
+    {
+        "_bridge",
+        "_agui",
+        "_ai_sdk",
+        "_resume",
+        "_runs",
+        "_transport",
+        "_frameworks",
+        "web",
+        "redis",
+    },
     # 5. the public surface and the applications built on it
     {
         "__init__",
@@ -40,6 +50,7 @@ LAYERS: list[set[str]] = [
         "agui",
         "ai_sdk",
         "conversations",
+        "frameworks",
         "interactive",
         "nested",
         "resume",

@@ -17,6 +17,7 @@ PUBLIC_MODULES = [
     "agentstream.agui",
     "agentstream.ai_sdk",
     "agentstream.conversations",
+    "agentstream.frameworks",
     "agentstream.interactive",
     "agentstream.nested",
     "agentstream.resume",
