@@ -134,7 +134,7 @@ async def aiohttp_server() -> AsyncIterator[str]:
 
     app = web.Application()
     app.router.add_post("/chat/{scenario}", chat)
-    runner = web.AppRunner(app, handle_signals=False)
+    runner = web.AppRunner(app, handle_signals=False, access_log=None)
     await runner.setup()
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
