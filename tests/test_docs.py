@@ -119,3 +119,102 @@ async def test_the_framework_examples_stream_an_agents_answer(example: str) -> N
         assert isinstance(done, Done) and done.status == "completed", err.decode()[-2000:]
         assert done.final_output == "Streams work everywhere."
         assert [r.path for r in model.model_requests] == ["/v1/responses"]
+
+
+MARKED = re.compile(r"<!-- (example|fragment)(?::\s*(.*?))? -->\n```python\n(.*?)```", re.DOTALL)
+
+
+def marked_blocks() -> list[tuple[str, str, str, str]]:
+    """The blocks the docs mark: (where, `example` or `fragment`, what follows, the code)."""
+    return [
+        (
+            f"{path.relative_to(REPO)}:{m.group(3).splitlines()[0][:30]}",
+            m.group(1),
+            m.group(2) or "",
+            m.group(3),
+        )
+        for path in DOCS
+        for m in MARKED.finditer(path.read_text(encoding="utf-8"))
+    ]
+
+
+def test_every_block_that_looks_complete_is_marked_an_example_or_a_fragment() -> None:
+    """A block that makes an `app` or runs `asyncio.run(...)` is run (`<!-- example -->`) or
+    says why it is not complete (`<!-- fragment: ... -->`)."""
+    marked = {code for _, _, _, code in marked_blocks()}
+    looks_complete = [
+        where
+        for where, code in python_blocks()
+        if re.search(r"^app = |^asyncio\.run\(", code, re.MULTILINE) and code not in marked
+    ]
+    shown = {(EXAMPLES / name).read_text("utf-8") for name in SHOWN}
+    assert [w for w in looks_complete if not any(w and s for s in shown)] == [] or all(
+        code in shown for where, code in python_blocks() if where in looks_complete
+    ), looks_complete
+
+
+RUNNER = """
+import asyncio, json, sys, types
+import httpx
+path, request = sys.argv[1], json.loads(sys.argv[2])
+module = types.ModuleType("example")
+module.__file__ = path
+sys.modules["example"] = module
+exec(compile(open(path, encoding="utf-8").read(), path, "exec"), module.__dict__)
+async def main():
+    if request is None:
+        return
+    transport = httpx.ASGITransport(app=module.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://example") as client:
+        method, path = request["method"], request["path"]
+        response = await client.request(method, path, json=request.get("json"))
+        print(response.status_code)
+        print(response.text)
+asyncio.run(main())
+"""
+
+
+EXAMPLE_BLOCKS = [
+    (where, what, code) for where, kind, what, code in marked_blocks() if kind == "example"
+]
+
+
+@pytest.mark.parametrize(
+    ("where", "request_json", "code"), EXAMPLE_BLOCKS, ids=[b[0] for b in EXAMPLE_BLOCKS]
+)
+async def test_the_examples_of_the_docs_run(
+    where: str, request_json: str, code: str, tmp_path: Path
+) -> None:
+    """Each example runs as a program (its module executed, an app answering its request) with
+    the SDK's default OpenAI client on a local OpenAI-compatible server."""
+    (tmp_path / "example.py").write_text(code, encoding="utf-8")
+    (tmp_path / "runner.py").write_text(RUNNER, encoding="utf-8")
+    request = request_json.strip() or "null"
+    async with OpenAIServer([text("It is sunny.")], per_run=True) as model:
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": model.base_url,
+            "OPENAI_API_KEY": "sk-local-test",
+            "OPENAI_AGENTS_DISABLE_TRACING": "1",
+            "PYTHONPATH": str(REPO / "src"),
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "runner.py",
+            "example.py",
+            request,
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 90)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    if request != "null":
+        status, _, body = out.decode().partition("\n")
+        assert status == "200", body[-2000:]
+        # each protocol's last word: a done, RUN_FINISHED, or the AI SDK's [DONE]
+        assert '"type":"done"' in body or "RUN_FINISHED" in body or "data: [DONE]" in body, body[
+            -2000:
+        ]
+        assert "sunny." in body

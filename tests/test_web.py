@@ -581,3 +581,35 @@ async def test_the_body_is_byte_for_byte_what_the_adapter_writes(fmt: str) -> No
     encode = to_sse(replay(), heartbeat=None) if fmt == "sse" else to_ndjson(replay())
     expected = "".join([frame async for frame in encode]).encode()
     assert body == expected
+
+
+def test_fastapi_add_api_route_injects_the_request_into_every_endpoint(tmp_path: Path) -> None:
+    """FastAPI reads each endpoint's signature: the request must be injected, not asked for as
+    a query parameter (the annotations are resolved classes, not strings)."""
+    from agents import Agent
+    from fastapi import FastAPI
+
+    from agentstream import agui, ai_sdk
+    from agentstream.conversations import sqlite_sessions
+    from agentstream.interactive import answers_endpoint, runs_endpoint
+    from agentstream.resume import MemoryEventLog, resumable_sse_endpoint
+
+    agent = Agent(name="a")
+    log = MemoryEventLog()
+    sessions = sqlite_sessions(tmp_path / "chats.db")
+    app = FastAPI()
+    endpoints = [
+        ai_sdk.endpoint(agent),
+        agui.endpoint(agent),
+        ai_sdk.history_endpoint(sessions),
+        agui.history_endpoint(sessions),
+        ai_sdk.resume_endpoint(log),
+        agui.resume_endpoint(log),
+        runs_endpoint(agent, log),
+        answers_endpoint([agent], log),
+        resumable_sse_endpoint(log),
+    ]
+    for n, endpoint in enumerate(endpoints):
+        app.add_api_route(f"/e{n}/{{chat_id}}/{{thread_id}}/{{run_id}}", endpoint, methods=["POST"])
+    for route in app.routes[-len(endpoints) :]:
+        assert route.dependant.query_params == [], route.path  # type: ignore[attr-defined]

@@ -55,7 +55,7 @@ from ._interactive import (
 from ._mapping import HOSTED_CALLS
 from ._streams import check_heartbeat
 from ._telemetry import read_run
-from ._transport import SSE_HEADERS
+from ._transport import SSE_HEADERS, resolved
 
 if TYPE_CHECKING:
     from collections.abc import (
@@ -1129,7 +1129,7 @@ def history_endpoint(
             headers={"cache-control": "no-store"},
         )
 
-    return endpoint
+    return resolved(endpoint)
 
 
 def resume_endpoint(

@@ -59,7 +59,7 @@ from ._interactive import Answer, AnswerRefusedError, open_resumed, sign, signed
 from ._mapping import HOSTED_CALLS
 from ._streams import check_heartbeat
 from ._telemetry import read_run
-from ._transport import SSE_HEADERS
+from ._transport import SSE_HEADERS, resolved
 
 if TYPE_CHECKING:
     from collections.abc import (
@@ -1079,7 +1079,7 @@ def history_endpoint(
         messages = ui_messages(items, approvals)
         return JSONResponse(messages, headers={"cache-control": "no-store"})
 
-    return endpoint
+    return resolved(endpoint)
 
 
 def resume_endpoint(

@@ -57,6 +57,7 @@ from ._options import RUN_OPTION_NAMES, served
 from ._sse import PING
 from ._streams import close_shielded, ticks
 from ._telemetry import read_run
+from ._transport import resolved
 
 if TYPE_CHECKING:
     from collections.abc import (
@@ -864,7 +865,7 @@ def make_endpoint(
             )
         return StreamedResponse(frames, headers=headers, send_timeout=send_timeout)
 
-    return endpoint
+    return resolved(endpoint)
 
 
 def make_resume_endpoint(
@@ -913,4 +914,4 @@ def make_resume_endpoint(
         body = frames(conversation, events)
         return StreamedResponse(body, closables=(events,), headers=headers)
 
-    return endpoint
+    return resolved(endpoint)

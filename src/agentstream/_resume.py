@@ -38,6 +38,7 @@ from ._failures import describe_failure
 from ._normalize import EventStream, abandon, is_run, normalize, open_source
 from ._streams import SETTLE_TIMEOUT, check_heartbeat
 from ._telemetry import read_run
+from ._transport import resolved
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
@@ -651,4 +652,4 @@ def resumable_sse_endpoint(
             send_timeout=send_timeout,
         )
 
-    return endpoint
+    return resolved(endpoint)

@@ -38,6 +38,7 @@ from ._interactive import (
 from ._normalize import normalize
 from ._resume import UNAVAILABLE_RETRY_AFTER, Publication, log_response, publish
 from ._streams import check_heartbeat
+from ._transport import resolved
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -477,7 +478,7 @@ def runs_endpoint(
             ndjson=_wants_ndjson(request),
         )
 
-    return endpoint
+    return resolved(endpoint)
 
 
 def answers_endpoint(
@@ -571,7 +572,7 @@ def answers_endpoint(
             ndjson=_wants_ndjson(request),
         )
 
-    return endpoint
+    return resolved(endpoint)
 
 
 def _wants_ndjson(request: Request) -> bool:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, TypeVar
 
 import anyio
 
@@ -127,6 +127,8 @@ allows (RFC 8259, section 2) and every JSON parser skips."""
 Body: TypeAlias = "AsyncIterator[bytes] | AsyncIterator[str]"
 """The body of a streamed response: chunks, each sent as one ASGI message."""
 
+Endpoint = TypeVar("Endpoint", bound="Callable[..., Awaitable[Any]]")
+
 Outcome: TypeAlias = Literal["finished", "disconnected", "stuck"]
 """How a supervised response ended: the body ended, the client left, or a send timed out."""
 
@@ -137,6 +139,21 @@ def merged_headers(base: Mapping[str, str], extra: Mapping[str, str] | None) -> 
     for name, value in (extra or {}).items():
         merged[name.lower()] = value
     return merged
+
+
+def resolved(endpoint: Endpoint) -> Endpoint:
+    """`endpoint(request)` with its annotations as classes rather than strings.
+
+    FastAPI reads a handler's signature to know what to inject. Under `from __future__ import
+    annotations` the annotations are strings, and FastAPI cannot resolve a name imported for
+    type checking only: `app.add_api_route(path, endpoint)` would ask the client for a
+    `request` query parameter (HTTP 422). Starlette itself does not look.
+    """
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    endpoint.__annotations__ = {"request": Request, "return": Response}
+    return endpoint
 
 
 # The bodies
