@@ -89,7 +89,8 @@ __all__ = [
 ]
 
 logger = logging.getLogger("agentstream.web")
-"""Clients that left (INFO) and clients that stopped reading (WARNING): one record a response."""
+"""Clients that left, and clients that stopped reading (`send_timeout`): one INFO record a
+response."""
 
 SSE_MEDIA_TYPE: Final = "text/event-stream"
 """Media type of an SSE response."""
@@ -231,7 +232,7 @@ def timed_send(
         with anyio.move_on_after(send_timeout) as scope:
             await send(message)
         if scope.cancelled_caught:
-            logger.warning(
+            logger.info(
                 "a client did not read for send_timeout=%s s: the stream is stopped", send_timeout
             )
             raise SendTimeoutError(f"a send waited longer than send_timeout={send_timeout} s")
