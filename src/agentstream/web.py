@@ -25,6 +25,7 @@ from typing_extensions import Unpack
 from ._checks import check_seconds
 from ._errors import ConfigurationError, MissingExtraError
 from ._events import Done, Event
+from ._frameworks import streamed
 from ._normalize import EventStream, abandon, open_source
 from ._options import SERVED_MAX_BACKLOG
 from ._streams import check_heartbeat
@@ -36,15 +37,11 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from ._transport import (
     JSON_HEADERS,
-    NDJSON_HEADERS,
     NDJSON_MEDIA_TYPE,
-    SSE_HEADERS,
     SSE_MEDIA_TYPE,
     StreamedResponse,
     json_body,
     merged_headers,
-    ndjson_body,
-    sse_body,
     supervise,
     timed_send,
 )
@@ -148,30 +145,21 @@ def stream_response(
 
     """
     with _abandoned_on_error(source):
-        if format not in ("sse", "ndjson"):
-            raise ConfigurationError(f"format must be 'sse' or 'ndjson', got {format!r}")
-        heartbeat = check_heartbeat(heartbeat)
         send_timeout = check_seconds("send_timeout", send_timeout)
-        if retry is not None and (
-            isinstance(retry, bool) or not isinstance(retry, int) or retry < 0
-        ):
-            raise ConfigurationError(
-                f"retry must be a whole number of milliseconds >= 0, got {retry!r}"
-            )
-        if format == "ndjson" and retry is not None:
-            raise ConfigurationError(f"retry applies to SSE only, got retry={retry!r} with ndjson")
-        events = open_source(source, options, to_client=True)
-    if format == "sse":
-        body = sse_body(events, heartbeat, retry)
-        base = SSE_HEADERS
-    else:
-        body = ndjson_body(events, heartbeat)
-        base = NDJSON_HEADERS
+    response = streamed(
+        source,
+        format=format,
+        heartbeat=heartbeat,
+        retry=retry,
+        headers=headers,
+        options=options,
+        guard=False,  # the Starlette response supervises its body and closes the events
+    )
     return StreamedResponse(
-        body,
-        closables=(events,),
+        response.body,
+        closables=(response.events,),
         status_code=status_code,
-        headers=merged_headers(base, headers),
+        headers=response.headers,
         send_timeout=send_timeout,
         background=background,
     )
