@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 from collections.abc import AsyncIterator
 from typing import Any
@@ -68,7 +69,7 @@ def litestar_app() -> Any:
         response: Stream = frameworks.litestar_response(run, **options)
         return response
 
-    return Litestar([chat])
+    return Litestar([chat], logging_config=None)  # keep the test run's logging (caplog)
 
 
 def django_app() -> Any:
@@ -182,7 +183,10 @@ async def test_the_run_streams_with_heartbeats_and_one_done(framework: str) -> N
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-async def test_a_client_that_leaves_cancels_the_run(framework: str) -> None:
+async def test_a_client_that_leaves_cancels_the_run(
+    framework: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="agentstream.web")
     CANCELLED.pop("stall", None)
     cancelled = CANCELLED.setdefault("stall", asyncio.Event())
     async with server(framework) as base, httpx.AsyncClient(timeout=20) as client:
@@ -193,3 +197,12 @@ async def test_a_client_that_leaves_cancels_the_run(framework: str) -> None:
                     break  # the first event came: leave
         # The server notices (at once, or at the next heartbeat) and cancels the run.
         await asyncio.wait_for(cancelled.wait(), 10)
+
+        def left() -> list[str]:
+            return [r.message for r in caplog.records if r.name == "agentstream.web"]
+
+        for _ in range(100):  # the record follows the run's cancellation
+            if left():
+                break
+            await asyncio.sleep(0.05)
+    assert len(left()) == 1 and "left" in left()[0], left()

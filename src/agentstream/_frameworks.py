@@ -11,6 +11,7 @@ application.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -92,18 +93,24 @@ async def _guarded(
 ) -> AsyncIterator[bytes]:
     """`body`, closing it and `events` however it ends; a body stopped early is a client gone."""
     sent = 0
-    ended = False
+    gone = False
     try:
         async for chunk in body:
             yield chunk
             sent += len(chunk)
-        ended = True
+    except (GeneratorExit, asyncio.CancelledError, OSError):
+        # The framework stopped the response (closed or cancelled the body, or a write failed):
+        # its client left.
+        gone = True
+        raise
     finally:
-        await close_shielded(body, events)
+        # Reported before the await: under an anyio cancel scope (Litestar's), the cancellation
+        # comes again at the first await after the shielded close.
         bytes_sent(sent, content_type)
-        if not ended:
+        if gone:
             logger.info("a client left before its response ended: the response's run is cancelled")
             disconnected()
+        await close_shielded(body, events)
 
 
 def check_status(status_code: object) -> int:
