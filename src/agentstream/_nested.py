@@ -102,8 +102,11 @@ class Channel:
             return False
         if threading.get_ident() == self._thread:
             self._put(item)
-        else:  # a sync tool the SDK runs in a worker thread
+            return True
+        try:  # a sync tool the SDK runs in a worker thread
             self._loop.call_soon_threadsafe(self._put, item)
+        except RuntimeError:  # the loop is closed: nobody reads any more
+            return False
         return True
 
 
@@ -322,7 +325,11 @@ def agent_tool(
         parent = _scope(context)
         call_id = getattr(context, "tool_call_id", None)
         if parent is None or not isinstance(call_id, str) or not call_id:
-            return await invoke(context, arguments)  # nobody streams this run
+            try:
+                return await invoke(context, arguments)  # nobody streams this run
+            finally:
+                if isinstance(call_id, str):
+                    failures.pop(call_id, None)
         path = (*parent.path, call_id)
         channel = parent.channel
         started = {"call_id": call_id, "name": tool.name, "nested_agent": agent.name}
