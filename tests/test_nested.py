@@ -724,3 +724,25 @@ def replay_of(events: list[Event]) -> Any:
             yield event
 
     return source()
+
+
+async def test_a_run_whose_framework_response_cannot_be_built_is_cancelled() -> None:
+    """Bad arguments to a framework response cancel the run given to it (nobody else would)."""
+    from agentstream import frameworks
+
+    model = ScriptedStreamModel([text(["a", "b"])], delay=0.5)
+    run = Runner.run_streamed(Agent(name="a", model=model), "go")
+    with pytest.raises(ConfigurationError):
+        frameworks.litestar_response(run, status_code=700)
+    for _ in range(100):
+        if run.is_complete:
+            break
+        await asyncio.sleep(0.02)
+    assert run.is_complete  # cancelled, not left running
+
+
+def test_emit_refuses_the_bridges_own_names() -> None:
+    ctx = RunContextWrapper(context=None)
+    for name in ("output", "tool-progress", "handoff"):
+        with pytest.raises(ConfigurationError, match="namespaced"):
+            emit(ctx, name, 1)

@@ -581,6 +581,15 @@ def _user_content(content: object) -> str | list[dict[str, Any]]:
     return parts
 
 
+def _is_hosted(call: Any) -> bool:
+    """Whether a client's tool call is a hosted tool's.
+
+    Known by its kind, or for a hosted MCP call (named after the MCP tool) by its item id,
+    which the Responses API starts with `mcp_`.
+    """
+    return call.function.name in HOSTED_CALLS or str(call.id).startswith("mcp_")
+
+
 def messages_to_input(
     messages: list[Message], *, keep_system: bool = False
 ) -> list[TResponseInputItem]:
@@ -614,9 +623,7 @@ def messages_to_input(
             if keep_system:
                 items.append({"role": role, "content": _text_of(message.content)})
         elif role == "assistant":
-            hosted.update(
-                call.id for call in message.tool_calls or () if call.function.name in HOSTED_CALLS
-            )
+            hosted.update(call.id for call in message.tool_calls or () if _is_hosted(call))
             text = _text_of(message.content or "")
             if text:
                 items.append({"role": "assistant", "content": text})
@@ -628,7 +635,7 @@ def messages_to_input(
                     "arguments": call.function.arguments,
                 }
                 for call in message.tool_calls or ()
-                if call.function.name not in HOSTED_CALLS  # the provider's own items
+                if not _is_hosted(call)  # the provider's own items
             )
         elif role == "tool":
             items.append(

@@ -311,8 +311,9 @@ class _AiSdkBridge(Bridge):
             yield _frame({"type": "tool-output-denied", "toolCallId": call.call_id})
             return
         output = event.output
+        failed = isinstance(output, dict) and output.get("status") == "failed"
         failure = output.get("error") if isinstance(output, dict) else None
-        if call.provider_executed and output.get("status") == "failed" and failure:  # type: ignore[union-attr]
+        if call.provider_executed and failed and failure:
             # A hosted call that failed (a hosted MCP server's error): the client shows an error.
             yield _frame(
                 {

@@ -12,6 +12,7 @@ application.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
@@ -22,11 +23,11 @@ from ._telemetry import bytes_sent, disconnected
 from ._transport import NDJSON_HEADERS, SSE_HEADERS, merged_headers, ndjson_body, sse_body
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterable, AsyncIterator, Mapping
+    from collections.abc import AsyncIterable, AsyncIterator, Iterator, Mapping
 
     from ._options import RunOptions
 
-__all__ = ["Streamed", "streamed"]
+__all__ = ["Streamed", "abandoning", "check_status", "streamed"]
 
 logger = logging.getLogger("agentstream.web")
 
@@ -111,6 +112,19 @@ async def _guarded(
             logger.info("a client left before its response ended: the response's run is cancelled")
             disconnected()
         await close_shielded(body, events)
+
+
+@contextlib.contextmanager
+def abandoning(source: object) -> Iterator[None]:
+    """Cancel a run given as `source` when the block raises.
+
+    Nothing else would (no stream owns it yet), and the run would go on spending tokens.
+    """
+    try:
+        yield
+    except BaseException:
+        abandon(source)
+        raise
 
 
 def check_status(status_code: object) -> int:

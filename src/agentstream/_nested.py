@@ -21,7 +21,7 @@ import functools
 import threading
 import weakref
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._errors import ConfigurationError
 from ._events import Custom, DoneStatus, EventBase, NestedRunStarted, ToolProgress
@@ -43,6 +43,10 @@ __all__ = [
     "open_channel",
     "progress",
 ]
+
+
+RESERVED_NAMES: Final = frozenset({"output", "tool-progress", "handoff"})
+"""Names `emit()` refuses: the AI SDK bridge's own `data-*` parts have them."""
 
 
 class Emitted(NamedTuple):
@@ -192,11 +196,17 @@ def emit(
         ran under `Runner.run`, say): the event is dropped.
 
     Raises:
-        ConfigurationError: `name` is not a non-empty string, or `id` is not a string.
+        ConfigurationError: `name` is not a non-empty string or is one of `RESERVED_NAMES`,
+            or `id` is not a string.
 
     """
     if not isinstance(name, str) or not name:
         raise ConfigurationError(f"emit() name must be a non-empty string, got {name!r}")
+    if name in RESERVED_NAMES:
+        raise ConfigurationError(
+            f"emit() name {name!r} is the bridges' own (data-{name} in the AI SDK stream): "
+            "use a namespaced name such as 'app.chart'"
+        )
     if id is not None and not isinstance(id, str):
         raise ConfigurationError(f"emit() id must be a string or None, got {id!r}")
     fields = {"name": name, "data": to_json_value(data), "id": id, "transient": bool(transient)}
@@ -256,6 +266,14 @@ def _paused(context: Any) -> bool:
     return bool(getattr(result, "interruptions", None))
 
 
+def _call_key(context: Any) -> tuple[int, str] | None:
+    """Which run and call a tool context is of: the run's usage object and the call's id."""
+    call_id = getattr(context, "tool_call_id", None)
+    if not isinstance(call_id, str) or not call_id:
+        return None
+    return id(getattr(context, "usage", None)), call_id
+
+
 def _safe_failure(context: Any, error: Exception) -> str:
     """What the calling agent (and the client) gets when a nested run fails: a fixed sentence.
 
@@ -304,14 +322,16 @@ def agent_tool(
         raise ConfigurationError(
             "agent_tool() sets on_stream itself; use agent.as_tool() for yours"
         )
-    failures: dict[str, BaseException] = {}
+    # A failure the SDK hands to `failure_error_function`, by (run, call): kept only while the
+    # call's wrapper runs, so an id another run reuses, or a late call, leaves nothing behind.
+    failures: dict[tuple[int, str], BaseException | None] = {}
     user_failure = options.pop("failure_error_function", _safe_failure)
     if user_failure is not None:
 
         def on_failure(context: Any, error: Exception) -> Any:
-            call_id = getattr(context, "tool_call_id", None)
-            if isinstance(call_id, str):
-                failures[call_id] = error
+            key = _call_key(context)
+            if key is not None and key in failures:
+                failures[key] = error
             return user_failure(context, error)
 
         options["failure_error_function"] = on_failure
@@ -323,13 +343,11 @@ def agent_tool(
     @functools.wraps(invoke)
     async def on_invoke_tool(context: Any, arguments: str) -> Any:
         parent = _scope(context)
-        call_id = getattr(context, "tool_call_id", None)
-        if parent is None or not isinstance(call_id, str) or not call_id:
-            try:
-                return await invoke(context, arguments)  # nobody streams this run
-            finally:
-                if isinstance(call_id, str):
-                    failures.pop(call_id, None)
+        key = _call_key(context)
+        if parent is None or key is None:
+            return await invoke(context, arguments)  # nobody streams this run
+        failures[key] = None
+        call_id = key[1]
         path = (*parent.path, call_id)
         channel = parent.channel
         started = {"call_id": call_id, "name": tool.name, "nested_agent": agent.name}
@@ -347,11 +365,12 @@ def agent_tool(
             error = exc
             raise
         else:
-            error = failures.pop(call_id, None)
+            error = failures.get(key)
             if error is None:
                 status = "interrupted" if _paused(context) else "completed"
             return output
         finally:
+            failures.pop(key, None)
             _SCOPE.reset(token)
             kept = output if status in ("completed", "interrupted") else None
             channel.send(NestedEnd(path, status, kept, error))

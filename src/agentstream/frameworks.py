@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from typing_extensions import Unpack
 
 from ._errors import MissingExtraError
-from ._frameworks import check_status, streamed
+from ._frameworks import abandoning, check_status, streamed
 from ._streams import close_shielded
+from ._telemetry import bytes_sent
 from ._transport import supervise, timed_send
 
 if TYPE_CHECKING:
@@ -54,8 +55,9 @@ def asgi_app(
     """
     from ._checks import check_seconds
 
-    status = check_status(status_code)
-    send_timeout = check_seconds("send_timeout", send_timeout)
+    with abandoning(source):
+        status = check_status(status_code)
+        send_timeout = check_seconds("send_timeout", send_timeout)
     response = streamed(
         source,
         format=format,
@@ -73,17 +75,23 @@ def asgi_app(
     async def app(scope: Any, receive: Any, send: Any) -> None:
         timed = timed_send(send, send_timeout)
         head = str(scope.get("method", "GET")).upper() == "HEAD"
+        sent = 0
 
         async def write() -> None:
+            nonlocal sent
             await timed({"type": "http.response.start", "status": status, "headers": raw})
             if not head:
                 async for chunk in response.body:
                     await timed({"type": "http.response.body", "body": chunk, "more_body": True})
+                    sent += len(chunk)
             await timed({"type": "http.response.body", "body": b""})
 
-        await supervise(
-            write, receive, "http.disconnect", closables=(response.body, response.events)
-        )
+        try:
+            await supervise(
+                write, receive, "http.disconnect", closables=(response.body, response.events)
+            )
+        finally:
+            bytes_sent(sent, response.content_type)
 
     return app
 
@@ -106,11 +114,12 @@ def litestar_response(
         MissingExtraError: Litestar is not installed.
 
     """
-    try:
-        from litestar.response import Stream
-    except ImportError as exc:
-        raise MissingExtraError("Litestar responses", "litestar") from exc
-    status = check_status(status_code)
+    with abandoning(source):
+        try:
+            from litestar.response import Stream
+        except ImportError as exc:
+            raise MissingExtraError("Litestar responses", "litestar") from exc
+        status = check_status(status_code)
     response = streamed(
         source, format=format, heartbeat=heartbeat, retry=retry, headers=headers, options=options
     )
@@ -138,11 +147,12 @@ def django_response(
         MissingExtraError: Django is not installed.
 
     """
-    try:
-        from django.http import StreamingHttpResponse  # type: ignore[import-untyped]
-    except ImportError as exc:
-        raise MissingExtraError("Django responses", "django") from exc
-    status = check_status(status_code)
+    with abandoning(source):
+        try:
+            from django.http import StreamingHttpResponse  # type: ignore[import-untyped]
+        except ImportError as exc:
+            raise MissingExtraError("Django responses", "django") from exc
+        status = check_status(status_code)
     response = streamed(
         source, format=format, heartbeat=heartbeat, retry=retry, headers=headers, options=options
     )
@@ -171,11 +181,12 @@ def quart_response(
         MissingExtraError: Quart is not installed.
 
     """
-    try:
-        from quart import Response
-    except ImportError as exc:
-        raise MissingExtraError("Quart responses", "quart") from exc
-    status = check_status(status_code)
+    with abandoning(source):
+        try:
+            from quart import Response
+        except ImportError as exc:
+            raise MissingExtraError("Quart responses", "quart") from exc
+        status = check_status(status_code)
     response = streamed(
         source, format=format, heartbeat=heartbeat, retry=retry, headers=headers, options=options
     )
@@ -205,11 +216,12 @@ async def aiohttp_response(
         MissingExtraError: aiohttp is not installed.
 
     """
-    try:
-        from aiohttp import web
-    except ImportError as exc:
-        raise MissingExtraError("aiohttp responses", "aiohttp") from exc
-    status = check_status(status_code)
+    with abandoning(source):
+        try:
+            from aiohttp import web
+        except ImportError as exc:
+            raise MissingExtraError("aiohttp responses", "aiohttp") from exc
+        status = check_status(status_code)
     response = streamed(
         source, format=format, heartbeat=heartbeat, retry=retry, headers=headers, options=options
     )
@@ -219,7 +231,7 @@ async def aiohttp_response(
         async for chunk in response.body:
             await answer.write(chunk)
         await answer.write_eof()
-    except (ConnectionError, RuntimeError):
+    except ConnectionError:
         pass  # the client left: the body's end (below) cancels the run
     finally:
         await close_shielded(response.body)
