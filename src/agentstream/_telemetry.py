@@ -142,11 +142,6 @@ class RunTelemetry:
         name = f"invoke_agent {agent}" if agent else "invoke_agent"
         self._span = tracer.start_span(name, attributes=attributes)
 
-    @property
-    def text_seen(self) -> bool:
-        """Whether the first text delta was timed already."""
-        return self._text_seen
-
     def event_out(self) -> None:
         """Events were handed out: the first time, time it."""
         if not self._event_seen:

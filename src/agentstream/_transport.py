@@ -82,6 +82,7 @@ __all__ = [
     "StreamedResponse",
     "json_body",
     "merged_headers",
+    "send_streamed",
     "ndjson_body",
     "sse_body",
     "supervise",
@@ -304,6 +305,45 @@ async def supervise(
     return outcome
 
 
+async def send_streamed(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    *,
+    status: int,
+    headers: Sequence[tuple[bytes, bytes]],
+    body: AsyncIterable[str | bytes | memoryview],
+    closables: Sequence[object],
+    send_timeout: float | None,
+    content_type: str,
+    charset: str = "utf-8",
+) -> None:
+    """Send one streamed response over ASGI under `supervise`, and report its bytes.
+
+    Each chunk of `body` is one `http.response.body` message (`str` chunks in `charset`); a
+    `HEAD` request gets the headers only. `closables` (the body, the event source) are closed
+    however it ends. `StreamedResponse` and `frameworks.asgi_app` both send this way.
+    """
+    timed = timed_send(send, send_timeout)
+    head = str(scope.get("method", "GET")).upper() == "HEAD"
+    sent = 0
+
+    async def write() -> None:
+        nonlocal sent
+        await timed({"type": "http.response.start", "status": status, "headers": list(headers)})
+        if not head:
+            async for chunk in body:
+                data = chunk.encode(charset) if isinstance(chunk, str) else chunk
+                await timed({"type": "http.response.body", "body": data, "more_body": True})
+                sent += len(data)
+        await timed({"type": "http.response.body", "body": b""})
+
+    try:
+        await supervise(write, receive, "http.disconnect", closables=closables)
+    finally:
+        bytes_sent(sent, content_type)
+
+
 class StreamedResponse(StreamingResponse):
     """A Starlette response whose body is sent under `supervise`.
 
@@ -341,30 +381,17 @@ class StreamedResponse(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the response (ASGI)."""
-        timed = timed_send(send, self._send_timeout)
-        head = scope.get("method", "GET").upper() == "HEAD"
-
-        sent = 0
-
-        async def write() -> None:
-            nonlocal sent
-            await timed(
-                {
-                    "type": "http.response.start",
-                    "status": self.status_code,
-                    "headers": self.raw_headers,
-                }
-            )
-            if not head:
-                async for chunk in self.body_iterator:
-                    data = chunk.encode(self.charset) if isinstance(chunk, str) else chunk
-                    await timed({"type": "http.response.body", "body": data, "more_body": True})
-                    sent += len(data)
-            await timed({"type": "http.response.body", "body": b""})
-
-        try:
-            await supervise(write, receive, "http.disconnect", closables=self._closables)
-        finally:
-            bytes_sent(sent, self.headers.get("content-type", ""))
+        await send_streamed(
+            scope,
+            receive,
+            send,
+            status=self.status_code,
+            headers=self.raw_headers,
+            body=self.body_iterator,
+            closables=self._closables,
+            send_timeout=self._send_timeout,
+            content_type=self.headers.get("content-type", ""),
+            charset=self.charset,
+        )
         if self.background is not None:
             await self.background()

@@ -23,8 +23,7 @@ from typing_extensions import Unpack
 from ._errors import MissingExtraError
 from ._frameworks import abandoning, check_status, streamed
 from ._streams import close_shielded
-from ._telemetry import bytes_sent
-from ._transport import supervise, timed_send
+from ._transport import send_streamed
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
@@ -73,25 +72,17 @@ def asgi_app(
     ]
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        timed = timed_send(send, send_timeout)
-        head = str(scope.get("method", "GET")).upper() == "HEAD"
-        sent = 0
-
-        async def write() -> None:
-            nonlocal sent
-            await timed({"type": "http.response.start", "status": status, "headers": raw})
-            if not head:
-                async for chunk in response.body:
-                    await timed({"type": "http.response.body", "body": chunk, "more_body": True})
-                    sent += len(chunk)
-            await timed({"type": "http.response.body", "body": b""})
-
-        try:
-            await supervise(
-                write, receive, "http.disconnect", closables=(response.body, response.events)
-            )
-        finally:
-            bytes_sent(sent, response.content_type)
+        await send_streamed(
+            scope,
+            receive,
+            send,
+            status=status,
+            headers=raw,
+            body=response.body,
+            closables=(response.body, response.events),
+            send_timeout=send_timeout,
+            content_type=response.content_type,
+        )
 
     return app
 
